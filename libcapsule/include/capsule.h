@@ -1,0 +1,75 @@
+/* libcapsule: the interface generated shims call.
+ *
+ * A shim is a library with the soname of a real library (the target). It
+ * exports the target's symbols as stubs and, from its constructor, hands a
+ * description of itself to capsule_shim_init(). libcapsule then loads the
+ * target and its dependencies from the shim's prefix into a private dlmopen
+ * namespace and points every relocation slot bound to the shim at the real
+ * definitions. Nothing else here is part of the public interface.
+ */
+#ifndef CAPSULE_H
+#define CAPSULE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever struct capsule_shim changes layout or meaning: a shim built
+ * against another ABI is refused with a clear message instead of misread. */
+#define CAPSULE_ABI_VERSION 1
+
+#define CAPSULE_PUBLIC __attribute__((visibility("default")))
+
+enum capsule_symbol_kind {
+    CAPSULE_SYMBOL_FUNC = 0, /* STT_FUNC and STT_GNU_IFUNC */
+    CAPSULE_SYMBOL_DATA = 1, /* STT_OBJECT, STT_COMMON, STT_NOTYPE */
+    CAPSULE_SYMBOL_TLS = 2,  /* STT_TLS */
+};
+
+/* One symbol the shim exports, as the target (or an `export` soname)
+ * defines it. */
+typedef struct capsule_symbol {
+    const char *name;
+    const char *version;   /* version node, or NULL when unversioned */
+    unsigned char kind;    /* enum capsule_symbol_kind */
+    unsigned char hidden;  /* 1 for name@VERSION, 0 for name@@VERSION */
+    size_t size;
+} capsule_symbol;
+
+typedef struct capsule_shim {
+    unsigned abi;                 /* CAPSULE_ABI_VERSION */
+    const char *soname;           /* the target, e.g. "libz.so.1" */
+    const char *prefix;           /* built-in tree to load from, e.g. "/host" */
+    const char *const *exclude;   /* NULL-terminated sonames never taken from
+                                     the prefix (on top of the glibc family) */
+    const char *const *exports;   /* NULL-terminated further sonames whose
+                                     symbols this shim also exports */
+    size_t n_symbols;
+    const capsule_symbol *symbols;
+    /* n_symbols slots, zero until init: the real address of symbols[i].
+     * The shim's stub i jumps through targets[i], so a caller that reached
+     * the stub directly (a pointer taken before init, dlsym on the shim)
+     * still lands in the real code. */
+    void **targets;
+    /* Any address inside the shim: libcapsule finds the shim's own link map
+     * entry (and so its exported-symbol hash table) from it. */
+    const void *anchor;
+} capsule_shim;
+
+/* Called from the shim's constructor. Returns only on success; on failure it
+ * prints one line starting "capsule:" and exits the process non-zero. */
+CAPSULE_PUBLIC void capsule_shim_init(capsule_shim *shim);
+
+/* Called by stub `index` when it is reached before its target was resolved:
+ * prints "capsule: <soname>: <symbol> called but not resolved", a backtrace,
+ * and aborts. */
+CAPSULE_PUBLIC __attribute__((noreturn)) void
+capsule_shim_unresolved(const capsule_shim *shim, size_t index);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

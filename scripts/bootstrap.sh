@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and testing capsule needs on a fresh Debian 12
+# machine: system packages (as root), then a project-local venv (.venv) with
+# capsule itself installed from this checkout. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+    gcc libc6-dev pkg-config ninja-build binutils
+    zlib1g-dev libexpat1-dev   # the real libraries the tests shim
+    meson                      # Debian's own Meson 1.0.1, tested beside PyPI's
+    python3 python3-venv       # Debian's interpreter, which that Meson runs on
+)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bootstrap: need root to install: ${missing[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -r requirements-test.txt
+# Installed, not editable: the import hook (.pth) and the bundled sources land
+# exactly as a user's `pip install .` puts them.
+.venv/bin/python -m pip install -q --force-reinstall --no-deps .

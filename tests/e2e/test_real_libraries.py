@@ -1,0 +1,66 @@
+"""Real system libraries (zlib, expat) used through shims by unchanged programs."""
+
+from __future__ import annotations
+
+from capsule_module.elfreader import read_library
+from conftest import World, program
+from helpers import SYSTEM_LIBDIR, run
+
+
+def lines_of(stdout: str) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in stdout.splitlines() if " " in line)
+
+
+def test_zlib_round_trip_runs_in_the_prefix_copy(world: World) -> None:
+    exe = program(world, "zround", ["zround.c"], libs=["-lz"])
+    out = lines_of(run([exe], env=world.env(world.shims)).stdout)
+    assert out["roundtrip"].startswith("ok")
+    assert out["compress"].startswith(str(world.host)), out
+
+
+def test_zlib_without_the_shim_uses_the_system_copy(world: World) -> None:
+    exe = program(world, "zround", ["zround.c"], libs=["-lz"])
+    out = lines_of(run([exe]).stdout)
+    assert not out["compress"].startswith(str(world.host))
+
+
+def test_expat_parses_in_the_prefix_copy(world: World) -> None:
+    exe = program(world, "xmlparse", ["xmlparse.c"], libs=["-lexpat"])
+    out = lines_of(run([exe], env=world.env(world.shims)).stdout)
+    assert out["elements"] == "4"
+    assert out["XML_ParserCreate"].startswith(str(world.host)), out
+
+
+def test_program_loads_the_shim_not_the_real_library(world: World) -> None:
+    exe = program(world, "zround", ["zround.c"], libs=["-lz"])
+    trace = run([exe], env={**world.env(world.shims), "LD_DEBUG": "libs"}).stderr
+    assert f"{world.shims}/libz.so.1" in trace
+
+
+def comparable(path: str) -> tuple[set[tuple[object, ...]], list[tuple[str, tuple[str, ...]]]]:
+    lib = read_library(path)
+    kinds = {"ifunc": "func"}
+    symbols = {
+        (s.name, s.version, s.default, kinds.get(s.kind, s.kind),
+         s.size if s.kind in ("object", "tls") else 0)
+        for s in lib.symbols
+    }
+    versions = [(v.name, tuple(v.parents)) for v in lib.versions]
+    return symbols, versions
+
+
+def test_shim_exports_equal_the_targets(world: World) -> None:
+    for soname in ("libz.so.1", "libexpat.so.1"):
+        shim = comparable(str(world.shims / soname))
+        real = comparable(str(SYSTEM_LIBDIR / soname))
+        assert shim[0] == real[0], soname
+        assert shim[1] == real[1], soname
+        assert read_library(str(world.shims / soname)).soname == soname
+
+
+def test_versioned_references_bind_to_the_shim(world: World) -> None:
+    exe = program(world, "zround", ["zround.c"], libs=["-lz"])
+    needs = run(["readelf", "-V", exe]).stdout
+    assert "ZLIB_" in needs  # the program really asks for versioned zlib symbols
+    result = run([exe], env={**world.env(world.shims), "LD_BIND_NOW": "1"})
+    assert "roundtrip ok" in result.stdout

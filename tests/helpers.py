@@ -1,0 +1,112 @@
+"""Helpers shared by the test suites: running commands, making prefix trees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SYSTEM_LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
+MULTIARCH = "usr/lib/x86_64-linux-gnu"
+
+
+def run(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    check: bool = True,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing text output; on an unexpected failure show it all."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
+            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc
+
+
+def venv_bin(name: str) -> Path:
+    """A tool from the interpreter's own environment (the project venv in CI)."""
+    return Path(sys.executable).parent / name
+
+
+def meson_command() -> list[str]:
+    """The meson the suite drives: the one installed beside this interpreter."""
+    return [str(venv_bin("meson"))]
+
+
+def make_prefix_tree(
+    root: Path,
+    libraries: Iterable[Path],
+    *,
+    ldcache: bool = True,
+) -> Path:
+    """A prefix tree holding hard links (or copies) of `libraries` in the
+    multiarch directory, with the symlinks sonames need and an ld.so.cache."""
+    libdir = root / MULTIARCH
+    libdir.mkdir(parents=True, exist_ok=True)
+    for lib in libraries:
+        add_library(libdir, Path(lib))
+    if ldcache:
+        write_ldcache(root)
+    return root
+
+
+def add_library(libdir: Path, lib: Path) -> Path:
+    """Link the real file behind `lib` into libdir, under its real file name
+    and, when that differs, a symlink with the name `lib` was asked by."""
+    real = lib.resolve()
+    dest = libdir / real.name
+    if not dest.exists():
+        try:
+            os.link(real, dest)
+        except OSError:
+            shutil.copy2(real, dest)
+    if lib.name != real.name and not (libdir / lib.name).exists():
+        (libdir / lib.name).symlink_to(real.name)
+    return dest
+
+
+def write_ldcache(root: Path) -> Path:
+    """Run ldconfig on the tree as the tree's own root, as a distribution would."""
+    etc = root / "etc"
+    etc.mkdir(exist_ok=True)
+    (etc / "ld.so.conf").write_text(f"/{MULTIARCH}\n")
+    run(["ldconfig", "-r", str(root)])
+    return etc / "ld.so.cache"
+
+
+def compile_c(
+    output: Path,
+    sources: Sequence[Path],
+    *,
+    shared_soname: str | None = None,
+    flags: Sequence[str] = (),
+    libs: Sequence[str] = (),
+) -> Path:
+    """Compile a fixture with gcc; shared when given a soname."""
+    cmd: list[str] = ["gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-o", str(output)]
+    if shared_soname:
+        cmd += ["-shared", "-fPIC", f"-Wl,-soname,{shared_soname}"]
+    cmd += list(flags) + [str(s) for s in sources] + list(libs)
+    run(cmd)
+    return output
