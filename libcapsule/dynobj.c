@@ -1,0 +1,314 @@
+#define _GNU_SOURCE
+#include "dynobj.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "debug.h"
+
+#define MAX_VERSIONS 0x8000u
+
+/* ld.so rewrites most d_ptr values to run-time addresses in place; the
+ * vDSO's (read-only) dynamic section keeps link-time ones. */
+static const void *
+dyn_pointer(const capsule_dynobj *o, ElfW(Addr) value)
+{
+    return (const void *)(value < o->base ? value + o->base : value);
+}
+
+static size_t
+gnu_hash_count(const uint32_t *gh)
+{
+    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2];
+    const uint32_t *buckets = gh + 4 + bloom_size * (sizeof(ElfW(Addr)) / 4);
+    const uint32_t *chain = buckets + nbuckets;
+    uint32_t last = 0;
+
+    for (uint32_t i = 0; i < nbuckets; i++) {
+        if (buckets[i] > last)
+            last = buckets[i];
+    }
+    if (last < symoffset)
+        return symoffset;
+    while (!(chain[last - symoffset] & 1))
+        last++;
+    return (size_t)last + 1;
+}
+
+static void
+decode_phdrs(capsule_dynobj *o)
+{
+    size_t page = 4096;
+
+    o->map_start = ~(ElfW(Addr))0;
+    for (size_t i = 0; i < o->phnum; i++) {
+        const ElfW(Phdr) *p = &o->phdr[i];
+        if (p->p_type == PT_LOAD) {
+            if (o->base + p->p_vaddr < o->map_start)
+                o->map_start = o->base + p->p_vaddr;
+            if (o->base + p->p_vaddr + p->p_memsz > o->map_end)
+                o->map_end = o->base + p->p_vaddr + p->p_memsz;
+        } else if (p->p_type == PT_GNU_RELRO) {
+            /* The same rounding as ld.so: a partial last page stays writable. */
+            o->relro_start = (o->base + p->p_vaddr) & ~(ElfW(Addr))(page - 1);
+            o->relro_end = (o->base + p->p_vaddr + p->p_memsz) & ~(ElfW(Addr))(page - 1);
+        }
+    }
+    if (o->map_start > o->map_end)
+        o->map_start = o->map_end = 0;
+}
+
+static void
+note_version(capsule_dynobj *o, unsigned index, const char *name, int hidden)
+{
+    index &= 0x7fff;
+    if (index < o->n_versions && index >= 1) {
+        o->version_names[index] = name;
+        o->version_hidden[index] = (unsigned char)hidden;
+    }
+}
+
+static int
+decode_versions(capsule_dynobj *o, const ElfW(Verdef) *verdef, size_t n_verdef,
+                const ElfW(Verneed) *verneed, size_t n_verneed)
+{
+    if (!verdef && !verneed)
+        return 0;
+    o->n_versions = MAX_VERSIONS;
+    o->version_names = calloc(o->n_versions, sizeof *o->version_names);
+    o->version_hidden = calloc(o->n_versions, 1);
+    if (!o->version_names || !o->version_hidden)
+        return capsule_error_set("out of memory");
+    for (size_t i = 0; verdef && i < n_verdef; i++) {
+        const ElfW(Verdaux) *aux = (const void *)((const char *)verdef + verdef->vd_aux);
+        if (aux->vda_name < o->strsz && !(verdef->vd_flags & VER_FLG_BASE))
+            note_version(o, verdef->vd_ndx, o->strtab + aux->vda_name, 0);
+        if (!verdef->vd_next)
+            break;
+        verdef = (const void *)((const char *)verdef + verdef->vd_next);
+    }
+    for (size_t i = 0; verneed && i < n_verneed; i++) {
+        const ElfW(Vernaux) *aux = (const void *)((const char *)verneed + verneed->vn_aux);
+        for (size_t j = 0; j < verneed->vn_cnt; j++) {
+            if (aux->vna_name < o->strsz)
+                note_version(o, aux->vna_other, o->strtab + aux->vna_name, 0);
+            if (!aux->vna_next)
+                break;
+            aux = (const void *)((const char *)aux + aux->vna_next);
+        }
+        if (!verneed->vn_next)
+            break;
+        verneed = (const void *)((const char *)verneed + verneed->vn_next);
+    }
+    return 0;
+}
+
+int
+capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
+                    const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr, size_t phnum)
+{
+    const ElfW(Verdef) *verdef = NULL;
+    const ElfW(Verneed) *verneed = NULL;
+    size_t n_verdef = 0, n_verneed = 0, relasz = 0, pltrelsz = 0;
+    ElfW(Addr) syment = sizeof(ElfW(Sym)), relaent = sizeof(capsule_rel);
+    ElfW(Sxword) pltrel = CAPSULE_DT_PLTREL_WANTED;
+
+    memset(o, 0, sizeof *o);
+    o->name = name && name[0] ? name : "(main program)";
+    o->base = base;
+    o->dynamic = dynamic;
+    o->phdr = phdr;
+    o->phnum = phnum;
+    if (phdr)
+        decode_phdrs(o);
+    for (const ElfW(Dyn) *d = dynamic; d && d->d_tag != DT_NULL; d++) {
+        switch (d->d_tag) {
+        case DT_SYMTAB: o->symtab = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_STRTAB: o->strtab = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_STRSZ: o->strsz = d->d_un.d_val; break;
+        case DT_SYMENT: syment = d->d_un.d_val; break;
+        case DT_GNU_HASH: o->gnu_hash = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_HASH: o->sysv_hash = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_VERSYM: o->versym = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_VERDEF: verdef = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_VERDEFNUM: n_verdef = d->d_un.d_val; break;
+        case DT_VERNEED: verneed = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_VERNEEDNUM: n_verneed = d->d_un.d_val; break;
+        case DT_RELA: o->rela = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_RELASZ: relasz = d->d_un.d_val; break;
+        case DT_RELAENT: relaent = d->d_un.d_val; break;
+        case DT_JMPREL: o->jmprel = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_PLTRELSZ: pltrelsz = d->d_un.d_val; break;
+        case DT_PLTREL: pltrel = (ElfW(Sxword))d->d_un.d_val; break;
+        default: break;
+        }
+    }
+    if (syment != sizeof(ElfW(Sym)) || relaent != sizeof(capsule_rel) ||
+        pltrel != CAPSULE_DT_PLTREL_WANTED)
+        return capsule_error_set("%s: unexpected dynamic entry sizes", o->name);
+    if (!o->symtab || !o->strtab)
+        return 0; /* nothing to look up or relocate */
+    o->n_rela = o->rela ? relasz / sizeof(capsule_rel) : 0;
+    o->n_jmprel = o->jmprel ? pltrelsz / sizeof(capsule_rel) : 0;
+    if (o->gnu_hash && o->gnu_hash[0] && o->gnu_hash[2] &&
+        !(o->gnu_hash[2] & (o->gnu_hash[2] - 1)))
+        o->n_symbols = gnu_hash_count(o->gnu_hash);
+    else if (o->sysv_hash)
+        o->gnu_hash = NULL, o->n_symbols = o->sysv_hash[1];
+    else
+        o->gnu_hash = NULL;
+    return decode_versions(o, verdef, n_verdef, verneed, n_verneed);
+}
+
+void
+capsule_dynobj_fini(capsule_dynobj *o)
+{
+    free(o->version_names);
+    free(o->version_hidden);
+    memset(o, 0, sizeof *o);
+}
+
+const char *
+capsule_dynobj_symbol_version(const capsule_dynobj *o, size_t index)
+{
+    if (!o->versym || !o->version_names || index >= o->n_symbols)
+        return NULL;
+    unsigned v = o->versym[index] & 0x7fff;
+    return v >= 2 && v < o->n_versions ? o->version_names[v] : NULL;
+}
+
+static int
+symbol_matches(const capsule_dynobj *o, size_t index, const char *name, const char *version)
+{
+    const ElfW(Sym) *s = &o->symtab[index];
+    unsigned type = ELF64_ST_TYPE(s->st_info);
+
+    if (s->st_shndx == SHN_UNDEF || s->st_name >= o->strsz ||
+        strcmp(o->strtab + s->st_name, name) != 0)
+        return 0;
+    if (type != STT_FUNC && type != STT_OBJECT && type != STT_NOTYPE && type != STT_GNU_IFUNC &&
+        type != STT_COMMON && type != STT_TLS)
+        return 0;
+    if (ELF64_ST_BIND(s->st_info) == STB_LOCAL)
+        return 0;
+    if (!o->versym)
+        return 1;
+    ElfW(Versym) vs = o->versym[index];
+    unsigned v = vs & 0x7fff;
+    if (!version)
+        return !(vs & 0x8000) || v == 1; /* default or unversioned */
+    if (v < 2)
+        return 1; /* an unversioned definition satisfies any version */
+    const char *have = v < o->n_versions ? o->version_names[v] : NULL;
+    return have && strcmp(have, version) == 0;
+}
+
+static uint32_t
+gnu_hash(const char *name)
+{
+    uint32_t h = 5381;
+
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = h * 33 + *p;
+    return h;
+}
+
+static uint32_t
+sysv_hash(const char *name)
+{
+    uint32_t h = 0, g;
+
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h = (h << 4) + *p;
+        g = h & 0xf0000000u;
+        if (g)
+            h ^= g >> 24;
+        h &= ~g;
+    }
+    return h;
+}
+
+static long
+lookup_gnu(const capsule_dynobj *o, const char *name, const char *version)
+{
+    const uint32_t *gh = o->gnu_hash;
+    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2], shift = gh[3];
+    const ElfW(Addr) *bloom = (const ElfW(Addr) *)(gh + 4);
+    const uint32_t *buckets = (const uint32_t *)(bloom + bloom_size);
+    const uint32_t *chain = buckets + nbuckets;
+    const unsigned bits = sizeof(ElfW(Addr)) * 8;
+    uint32_t h = gnu_hash(name);
+    ElfW(Addr) word = bloom[(h / bits) & (bloom_size - 1)];
+    ElfW(Addr) mask = ((ElfW(Addr))1 << (h % bits)) | ((ElfW(Addr))1 << ((h >> shift) % bits));
+
+    if ((word & mask) != mask)
+        return -1;
+    uint32_t i = buckets[h % nbuckets];
+    if (i < symoffset)
+        return -1;
+    for (;; i++) {
+        uint32_t ch = chain[i - symoffset];
+        if ((ch | 1) == (h | 1) && symbol_matches(o, i, name, version))
+            return i;
+        if (ch & 1)
+            return -1;
+    }
+}
+
+static long
+lookup_sysv(const capsule_dynobj *o, const char *name, const char *version)
+{
+    const uint32_t *hash = o->sysv_hash;
+    uint32_t nbucket = hash[0], nchain = hash[1];
+    const uint32_t *bucket = hash + 2, *chain = bucket + nbucket;
+
+    if (!nbucket)
+        return -1;
+    for (uint32_t i = bucket[sysv_hash(name) % nbucket], n = 0; i && i < nchain && n < nchain;
+         i = chain[i], n++) {
+        if (symbol_matches(o, i, name, version))
+            return i;
+    }
+    return -1;
+}
+
+long
+capsule_dynobj_lookup(const capsule_dynobj *o, const char *name, const char *version)
+{
+    if (!o->symtab || !o->strtab)
+        return -1;
+    if (o->gnu_hash)
+        return lookup_gnu(o, name, version);
+    if (o->sysv_hash)
+        return lookup_sysv(o, name, version);
+    return -1;
+}
+
+void *
+capsule_dynobj_address(const capsule_dynobj *o, long index)
+{
+    const ElfW(Sym) *s = &o->symtab[index];
+    ElfW(Addr) addr = (s->st_shndx == SHN_ABS ? 0 : o->base) + s->st_value;
+
+    if (ELF64_ST_TYPE(s->st_info) == STT_GNU_IFUNC)
+        return ((void *(*)(void))addr)();
+    return (void *)addr;
+}
+
+int
+capsule_dynobj_contains(const capsule_dynobj *o, ElfW(Addr) addr)
+{
+    return addr >= o->map_start && addr < o->map_end;
+}
+
+unsigned
+capsule_dynobj_segment_flags(const capsule_dynobj *o, ElfW(Addr) addr)
+{
+    for (size_t i = 0; i < o->phnum; i++) {
+        const ElfW(Phdr) *p = &o->phdr[i];
+        if (p->p_type == PT_LOAD && addr >= o->base + p->p_vaddr &&
+            addr < o->base + p->p_vaddr + p->p_memsz)
+            return p->p_flags;
+    }
+    return 0;
+}

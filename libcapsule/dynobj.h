@@ -1,0 +1,56 @@
+/* An object mapped in this process, its dynamic section decoded once, and
+ * symbol lookup in it through its hash tables. */
+#ifndef CAPSULE_DYNOBJ_H
+#define CAPSULE_DYNOBJ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "elfarch.h"
+#include "error.h"
+
+typedef struct capsule_dynobj {
+    const char *name;
+    ElfW(Addr) base;               /* l_addr */
+    const ElfW(Dyn) *dynamic;
+    const ElfW(Phdr) *phdr;        /* NULL when unknown (another namespace) */
+    size_t phnum;
+
+    const ElfW(Sym) *symtab;
+    const char *strtab;
+    size_t strsz;
+    size_t n_symbols;              /* from the hash tables */
+    const uint32_t *gnu_hash;
+    const uint32_t *sysv_hash;
+    const ElfW(Versym) *versym;
+    const char **version_names;    /* by version index (verdef and verneed) */
+    unsigned char *version_hidden; /* by version index, defined versions only */
+    size_t n_versions;
+    const capsule_rel *rela;
+    size_t n_rela;
+    const capsule_rel *jmprel;
+    size_t n_jmprel;
+    ElfW(Addr) relro_start, relro_end; /* page range ld.so made read-only, or 0 */
+    ElfW(Addr) map_start, map_end;     /* extent of the PT_LOAD segments */
+} capsule_dynobj;
+
+/* Decodes an object from its load base and dynamic section (phdr optional). */
+CAPSULE_HIDDEN int capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
+                                       const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr,
+                                       size_t phnum);
+CAPSULE_HIDDEN void capsule_dynobj_fini(capsule_dynobj *o);
+
+/* Looks up a defined symbol. version NULL matches an unversioned or default
+ * (@@) definition; a version matches exactly, hidden (@) ones included.
+ * Returns the symbol index or -1. */
+CAPSULE_HIDDEN long capsule_dynobj_lookup(const capsule_dynobj *o, const char *name,
+                                          const char *version);
+/* The run-time address of a defined symbol (IFUNC resolvers are called). */
+CAPSULE_HIDDEN void *capsule_dynobj_address(const capsule_dynobj *o, long index);
+/* The version a symbol refers to or is defined with (NULL when none). */
+CAPSULE_HIDDEN const char *capsule_dynobj_symbol_version(const capsule_dynobj *o, size_t index);
+CAPSULE_HIDDEN int capsule_dynobj_contains(const capsule_dynobj *o, ElfW(Addr) addr);
+/* Protection flags of the PT_LOAD segment holding addr: PF_* bits, 0 if none. */
+CAPSULE_HIDDEN unsigned capsule_dynobj_segment_flags(const capsule_dynobj *o, ElfW(Addr) addr);
+
+#endif

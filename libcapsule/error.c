@@ -1,0 +1,23 @@
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char error_buffer[1024];
+
+int
+capsule_error_set(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(error_buffer, sizeof error_buffer, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *
+capsule_error(void)
+{
+    return error_buffer[0] ? error_buffer : "unknown error";
+}

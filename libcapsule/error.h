@@ -1,0 +1,11 @@
+/* Errors: functions return 0 / -1 and leave a message in a thread-local
+ * buffer the caller reads with capsule_error(). */
+#ifndef CAPSULE_ERROR_H
+#define CAPSULE_ERROR_H
+
+#define CAPSULE_HIDDEN __attribute__((visibility("hidden")))
+
+CAPSULE_HIDDEN __attribute__((format(printf, 1, 2))) int capsule_error_set(const char *fmt, ...);
+CAPSULE_HIDDEN const char *capsule_error(void);
+
+#endif

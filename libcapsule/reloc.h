@@ -1,0 +1,49 @@
+/* The relocation pass: rewriting the symbol-bound slots of mapped objects
+ * according to a lookup policy. */
+#ifndef CAPSULE_RELOC_H
+#define CAPSULE_RELOC_H
+
+#include <stddef.h>
+
+#include "dynobj.h"
+#include "error.h"
+
+/* One relocation slot bound to a symbol, as the policy sees it. */
+typedef struct capsule_slot {
+    const capsule_dynobj *object; /* whose slot it is */
+    const char *name;
+    const char *version;          /* required version, or NULL */
+    const ElfW(Sym) *symbol;      /* the referencing symbol table entry */
+    unsigned type;                /* CAPSULE_R_* */
+    ElfW(Addr) where;             /* slot address */
+    ElfW(Addr) current;           /* the symbol value it holds now (addend removed) */
+    int lazy;                     /* a JUMP_SLOT still pointing into its own PLT */
+} capsule_slot;
+
+/* Returns 1 and sets *value (the symbol address; addends are added by the
+ * pass) to rewrite the slot, 0 to leave it. */
+typedef int (*capsule_lookup_fn)(void *ctx, const capsule_slot *slot, ElfW(Addr) *value);
+
+typedef struct capsule_policy {
+    const char *what;     /* for tracing, e.g. the shim's soname */
+    capsule_lookup_fn lookup;
+    void *ctx;
+} capsule_policy;
+
+/* Processes one object with one policy: collects the slots to rewrite, then
+ * writes them, making its RELRO range writable only around the writes.
+ * Slots in non-writable segments (code) are never touched. */
+CAPSULE_HIDDEN int capsule_reloc_object(const capsule_dynobj *object, const capsule_policy *policy,
+                                        size_t *n_written);
+
+/* Runs `policy` over every object of the default namespace except ld.so, the
+ * vDSO, libcapsule and the objects containing one of skip[0..n_skip). The
+ * objects seen are recorded (capsule_reloc_objects). */
+CAPSULE_HIDDEN int capsule_reloc_default_namespace(const capsule_policy *policy,
+                                                   const void *const *skip, size_t n_skip);
+
+/* Decodes an object of any namespace from its link map entry (phdrs read
+ * from its mapped ELF header). */
+CAPSULE_HIDDEN int capsule_dynobj_from_link_map(capsule_dynobj *o, const struct link_map *map);
+
+#endif

@@ -1,0 +1,428 @@
+#define _GNU_SOURCE
+#include "resolve.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "debug.h"
+#include "elfarch.h"
+#include "ldcache.h"
+
+#define MAX_SYMLINKS 40
+#define MAX_DEPTH 256
+
+static const char *const glibc_family[] = {
+    "libc.so.6", "libdl.so.2", "libpthread.so.0", "libm.so.6", "librt.so.1",
+    "libresolv.so.2", "libutil.so.1", "libanl.so.1", "libnsl.so.1", "libmvec.so.1",
+    "libBrokenLocale.so.1", "libc_malloc_debug.so.0", "libthread_db.so.1",
+    "ld-linux-x86-64.so.2", NULL,
+};
+
+static const char *const standard_dirs[] = {
+    "/lib/" CAPSULE_MACHINE_NAME "-linux-gnu", "/usr/lib/" CAPSULE_MACHINE_NAME "-linux-gnu",
+    "/lib64", "/usr/lib64", "/lib", "/usr/lib", NULL,
+};
+
+int
+capsule_is_glibc_family(const char *soname)
+{
+    const char *base = strrchr(soname, '/');
+
+    base = base ? base + 1 : soname;
+    if (strncmp(base, "ld-linux", 8) == 0)
+        return 1;
+    for (size_t i = 0; glibc_family[i]; i++) {
+        if (strcmp(base, glibc_family[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- symlinks confined to the prefix ---- */
+
+static size_t
+prefix_len(const char *prefix)
+{
+    size_t len = strlen(prefix);
+
+    while (len > 0 && prefix[len - 1] == '/')
+        len--;
+    return len;
+}
+
+int
+capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
+                       char *in_prefix, size_t in_size)
+{
+    char cur[PATH_MAX] = "", rest[PATH_MAX], host[PATH_MAX * 2], target[PATH_MAX];
+    size_t plen = prefix_len(prefix);
+    int links = 0;
+
+    if (snprintf(rest, sizeof rest, "%s", path) >= (int)sizeof rest)
+        return capsule_error_set("%s: path too long", path);
+    for (char *p = rest; *p;) {
+        p += strspn(p, "/");
+        size_t len = strcspn(p, "/");
+        if (len == 0)
+            break;
+        char *comp = p;
+        p += len;
+        if (len == 1 && comp[0] == '.')
+            continue;
+        if (len == 2 && comp[0] == '.' && comp[1] == '.') {
+            char *slash = strrchr(cur, '/');
+            if (slash)
+                *slash = '\0';
+            continue;
+        }
+        size_t clen = strlen(cur);
+        if (clen + 1 + len >= sizeof cur)
+            return capsule_error_set("%s: path too long", path);
+        cur[clen] = '/';
+        memcpy(cur + clen + 1, comp, len);
+        cur[clen + 1 + len] = '\0';
+
+        struct stat st;
+        snprintf(host, sizeof host, "%.*s%s", (int)plen, prefix, cur);
+        if (lstat(host, &st) != 0 || !S_ISLNK(st.st_mode))
+            continue;
+        if (++links > MAX_SYMLINKS)
+            return capsule_error_set("%s: too many levels of symbolic links", path);
+        ssize_t n = readlink(host, target, sizeof target - 1);
+        if (n < 0)
+            return capsule_error_set("%s: %s", host, strerror(errno));
+        target[n] = '\0';
+        if (target[0] == '/')
+            cur[0] = '\0';
+        else
+            *strrchr(cur, '/') = '\0';
+        char next[PATH_MAX];
+        if (snprintf(next, sizeof next, "%s/%s", target, p) >= (int)sizeof next)
+            return capsule_error_set("%s: path too long", path);
+        strcpy(rest, next);
+        p = rest;
+    }
+    if (snprintf(out, out_size, "%.*s%s", (int)plen, prefix, cur[0] ? cur : "/") >= (int)out_size)
+        return capsule_error_set("%s: path too long", path);
+    if (in_prefix && snprintf(in_prefix, in_size, "%s", cur[0] ? cur : "/") >= (int)in_size)
+        return capsule_error_set("%s: path too long", path);
+    return 0;
+}
+
+/* ---- searching one soname ---- */
+
+typedef struct {
+    const char *prefix;
+    const char *const *exclude;
+    capsule_ldcache *cache;
+    capsule_depset *set;
+    char skipped[512];  /* why the last rejected candidate was rejected */
+} resolver;
+
+typedef struct {
+    char path[PATH_MAX * 2];
+    char in_prefix[PATH_MAX];
+    capsule_elffile elf;
+} candidate;
+
+/* 0 when `in_path` (inside the prefix) is a usable library, 1 when not. */
+static int
+try_candidate(resolver *r, const char *in_path, candidate *c)
+{
+    if (capsule_path_in_prefix(r->prefix, in_path, c->path, sizeof c->path, c->in_prefix,
+                               sizeof c->in_prefix) != 0) {
+        capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s: %s", in_path, capsule_error());
+        return 1;
+    }
+    int rc = capsule_elffile_read(c->path, &c->elf);
+    if (rc == CAPSULE_ELF_OK) {
+        capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s -> %s: found", in_path, c->path);
+        return 0;
+    }
+    capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s: %s", in_path, capsule_error());
+    if (rc != CAPSULE_ELF_MISSING)
+        snprintf(r->skipped, sizeof r->skipped, "%s", capsule_error());
+    return 1;
+}
+
+/* Matches $NAME or ${NAME} at s; sets *skip to its length. */
+static int
+match_token(const char *s, size_t len, const char *name, size_t *skip)
+{
+    size_t n = strlen(name);
+
+    if (len >= n + 3 && s[1] == '{' && strncmp(s + 2, name, n) == 0 && s[n + 2] == '}') {
+        *skip = n + 3;
+        return 1;
+    }
+    if (len >= n + 1 && strncmp(s + 1, name, n) == 0 &&
+        (len == n + 1 || !(s[n + 1] == '_' || (s[n + 1] >= 'A' && s[n + 1] <= 'Z') ||
+                           (s[n + 1] >= 'a' && s[n + 1] <= 'z') ||
+                           (s[n + 1] >= '0' && s[n + 1] <= '9')))) {
+        *skip = n + 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Expands $ORIGIN, $LIB and $PLATFORM in one search-path entry; -1 when the
+ * entry uses an unknown token or does not fit. */
+static int
+expand_entry(const char *entry, size_t len, const char *origin, char *out, size_t size)
+{
+    const char *names[] = { "ORIGIN", "LIB", "PLATFORM" };
+    const char *vals[] = { origin, CAPSULE_LIB_DIR, CAPSULE_MACHINE_NAME };
+    size_t o = 0;
+
+    for (size_t i = 0; i < len;) {
+        const char *val = NULL;
+        size_t skip = 1;
+        if (entry[i] == '$') {
+            for (size_t t = 0; t < 3 && !val; t++) {
+                if (match_token(entry + i, len - i, names[t], &skip))
+                    val = vals[t];
+            }
+            if (!val)
+                return -1;
+        }
+        size_t vlen = val ? strlen(val) : 1;
+        if (o + vlen + 1 > size)
+            return -1;
+        memcpy(out + o, val ? val : entry + i, vlen);
+        o += vlen;
+        i += skip;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* Tries soname in every directory of a colon-separated search path. */
+static int
+try_search_path(resolver *r, const char *list, const char *origin, const char *soname,
+                candidate *c)
+{
+    char dir[PATH_MAX], path[PATH_MAX * 2];
+
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ":");
+        if (len > 0 && expand_entry(p, len, origin, dir, sizeof dir) == 0 && dir[0] == '/' &&
+            snprintf(path, sizeof path, "%s/%s", dir, soname) < (int)sizeof path &&
+            try_candidate(r, path, c) == 0)
+            return 0;
+        p += len;
+        p += (*p == ':');
+    }
+    return 1;
+}
+
+static int
+cache_entry(const char *soname, const char *path, void *data)
+{
+    void **args = data;
+    (void)soname;
+    return try_candidate(args[0], path, args[1]) == 0;
+}
+
+static void
+origin_of(const capsule_dep *d, char *out, size_t size)
+{
+    snprintf(out, size, "%s", d->in_prefix);
+    char *slash = strrchr(out, '/');
+    if (slash && slash != out)
+        *slash = '\0';
+    else
+        snprintf(out, size, "/");
+}
+
+/* The search order of ld.so, inside the prefix: DT_RPATH of the requester
+ * and its loaders (unless the requester has DT_RUNPATH), DT_RUNPATH,
+ * ld.so.cache, the standard directories. */
+static int
+find_library(resolver *r, const char *soname, size_t requester, candidate *c)
+{
+    char origin[PATH_MAX], path[PATH_MAX * 2];
+    capsule_dep *deps = r->set->deps;
+
+    r->skipped[0] = '\0';
+    capsule_debug(CAPSULE_DEBUG_SEARCH, "searching %s", soname);
+    if (strchr(soname, '/'))
+        return try_candidate(r, soname, c);
+    if (requester == CAPSULE_NO_PARENT || !deps[requester].elf.runpath) {
+        for (size_t l = requester; l != CAPSULE_NO_PARENT; l = deps[l].parent) {
+            if (!deps[l].elf.rpath || deps[l].elf.runpath)
+                continue;
+            origin_of(&deps[l], origin, sizeof origin);
+            if (try_search_path(r, deps[l].elf.rpath, origin, soname, c) == 0)
+                return 0;
+        }
+    }
+    if (requester != CAPSULE_NO_PARENT && deps[requester].elf.runpath) {
+        origin_of(&deps[requester], origin, sizeof origin);
+        if (try_search_path(r, deps[requester].elf.runpath, origin, soname, c) == 0)
+            return 0;
+    }
+    if (r->cache) {
+        void *args[2] = { r, c };
+        if (capsule_ldcache_foreach(r->cache, soname, cache_entry, args))
+            return 0;
+    }
+    for (size_t i = 0; standard_dirs[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", standard_dirs[i], soname);
+        if (try_candidate(r, path, c) == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- the dependency graph ---- */
+
+static int
+excluded(const resolver *r, const char *soname)
+{
+    if (capsule_is_glibc_family(soname))
+        return 1;
+    for (size_t i = 0; r->exclude && r->exclude[i]; i++) {
+        if (strcmp(r->exclude[i], soname) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+size_t
+capsule_depset_find(const capsule_depset *set, const char *soname)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        if (strcmp(set->deps[i].soname, soname) == 0 ||
+            (set->deps[i].elf.soname && strcmp(set->deps[i].elf.soname, soname) == 0))
+            return i;
+    }
+    return CAPSULE_NO_PARENT;
+}
+
+static size_t
+find_path(const capsule_depset *set, const char *path)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        if (strcmp(set->deps[i].path, path) == 0)
+            return i;
+    }
+    return CAPSULE_NO_PARENT;
+}
+
+static int
+add_dep(capsule_depset *set, const char *soname, candidate *c, size_t parent)
+{
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 16;
+        capsule_dep *deps = realloc(set->deps, cap * sizeof *deps);
+        size_t *order = realloc(set->order, cap * sizeof *order);
+        if (deps)
+            set->deps = deps;
+        if (order)
+            set->order = order;
+        if (!deps || !order)
+            return capsule_error_set("out of memory");
+        set->cap = cap;
+    }
+    capsule_dep *d = &set->deps[set->n];
+    memset(d, 0, sizeof *d);
+    d->soname = strdup(soname);
+    d->path = strdup(c->path);
+    d->in_prefix = strdup(c->in_prefix);
+    d->elf = c->elf;
+    d->parent = parent;
+    set->n++;
+    if (!d->soname || !d->path || !d->in_prefix)
+        return capsule_error_set("out of memory");
+    return 0;
+}
+
+static int
+visit(resolver *r, const char *soname, size_t parent, int depth)
+{
+    capsule_depset *set = r->set;
+    candidate c;
+
+    if (excluded(r, soname) || capsule_depset_find(set, soname) != CAPSULE_NO_PARENT)
+        return 0;
+    if (depth > MAX_DEPTH)
+        return capsule_error_set("dependency chain deeper than %d at %s", MAX_DEPTH, soname);
+    memset(&c, 0, sizeof c);
+    if (find_library(r, soname, parent, &c) != 0) {
+        char skipped[600] = "";
+        if (r->skipped[0])
+            snprintf(skipped, sizeof skipped, " (skipped %s)", r->skipped);
+        if (parent == CAPSULE_NO_PARENT)
+            return capsule_error_set("%s not found under the prefix%s", soname, skipped);
+        return capsule_error_set("%s (needed by %s) not found under the prefix%s", soname,
+                                 set->deps[parent].path, skipped);
+    }
+    capsule_debug(CAPSULE_DEBUG_PATH, "%s -> %s", soname, c.path);
+    size_t same = find_path(set, c.path);
+    if (same != CAPSULE_NO_PARENT) {
+        /* Another name for an object already there: keep one copy. */
+        capsule_elffile_free(&c.elf);
+        return 0;
+    }
+    if (add_dep(set, soname, &c, parent) != 0)
+        return -1;
+    size_t self = set->n - 1;
+    for (size_t i = 0; i < set->deps[self].elf.n_needed; i++) {
+        if (visit(r, set->deps[self].elf.needed[i], self, depth + 1) != 0)
+            return -1;
+    }
+    /* Post-order: dependencies first. A cycle back to an object still being
+     * visited is simply not waited for. */
+    set->order[set->n_order++] = self;
+    return 0;
+}
+
+int
+capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
+                const char *const *exclude, capsule_depset *out)
+{
+    char cache_path[PATH_MAX * 2];
+    resolver r = { .prefix = prefix, .exclude = exclude, .set = out };
+    int rc = 0;
+
+    memset(out, 0, sizeof *out);
+    if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", cache_path, sizeof cache_path, NULL,
+                               0) != 0)
+        return -1;
+    if (capsule_ldcache_open(cache_path, &r.cache) < 0)
+        capsule_debug(CAPSULE_DEBUG_LDCACHE, "ignoring %s", capsule_error());
+    for (size_t i = 0; i < n_roots && rc == 0; i++) {
+        if (excluded(&r, roots[i]))
+            rc = capsule_error_set("%s is part of glibc or excluded: it cannot be capsuled",
+                                   roots[i]);
+        else
+            rc = visit(&r, roots[i], CAPSULE_NO_PARENT, 0);
+    }
+    capsule_ldcache_close(r.cache);
+    if (rc != 0) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", capsule_error());
+        capsule_depset_free(out);
+        return capsule_error_set("%s", why);
+    }
+    return 0;
+}
+
+void
+capsule_depset_free(capsule_depset *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        free(set->deps[i].soname);
+        free(set->deps[i].path);
+        free(set->deps[i].in_prefix);
+        capsule_elffile_free(&set->deps[i].elf);
+    }
+    free(set->deps);
+    free(set->order);
+    memset(set, 0, sizeof *set);
+}

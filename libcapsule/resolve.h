@@ -1,0 +1,47 @@
+/* Finding a library and its dependencies under a prefix the way ld.so would
+ * inside that tree, without ever leaving it. */
+#ifndef CAPSULE_RESOLVE_H
+#define CAPSULE_RESOLVE_H
+
+#include <stddef.h>
+
+#include "elffile.h"
+#include "error.h"
+
+#define CAPSULE_NO_PARENT ((size_t)-1)
+
+typedef struct capsule_dep {
+    char *soname;       /* the name it was asked for by */
+    char *path;         /* where it is on this machine (prefix + in_prefix) */
+    char *in_prefix;    /* absolute path inside the prefix, symlinks resolved */
+    capsule_elffile elf;
+    size_t parent;      /* the object that first needed it, or CAPSULE_NO_PARENT */
+    int state;          /* resolution bookkeeping */
+} capsule_dep;
+
+typedef struct capsule_depset {
+    capsule_dep *deps;
+    size_t n, cap;
+    size_t *order;      /* leaves first: every object after its dependencies */
+    size_t n_order;
+} capsule_depset;
+
+/* 1 for the glibc family (and ld.so), which is never taken from a prefix. */
+CAPSULE_HIDDEN int capsule_is_glibc_family(const char *soname);
+
+/* Resolves `path` (absolute, inside the prefix) to a host path, following
+ * symlinks by hand: absolute targets are re-rooted, ".." stops at the
+ * prefix's root. out gets prefix + the resolved path; in_prefix (optional)
+ * the resolved path alone. */
+CAPSULE_HIDDEN int capsule_path_in_prefix(const char *prefix, const char *path, char *out,
+                                          size_t out_size, char *in_prefix, size_t in_size);
+
+/* Resolves roots[0..n_roots) and everything they need (except the glibc
+ * family and `exclude`) under prefix. */
+CAPSULE_HIDDEN int capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
+                                   const char *const *exclude, capsule_depset *out);
+CAPSULE_HIDDEN void capsule_depset_free(capsule_depset *set);
+/* Index of the object resolved for `soname`, or CAPSULE_NO_PARENT. */
+CAPSULE_HIDDEN size_t capsule_depset_find(const capsule_depset *set, const char *soname);
+
+#endif

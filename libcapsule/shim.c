@@ -1,0 +1,306 @@
+/* capsule_shim_init: what a shim's constructor calls, and the one place that
+ * turns a failure into the user's `capsule:` line. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "capsule.h"
+#include "debug.h"
+#include "dynobj.h"
+#include "namespace.h"
+#include "reloc.h"
+#include "resolve.h"
+
+#define MAX_COPIES 64
+
+typedef struct {
+    ElfW(Addr) dst;
+    size_t size, index;
+} copy_reloc;
+
+/* An initialised shim. */
+typedef struct shim_state {
+    capsule_shim *shim;
+    const char *prefix;
+    capsule_ns *ns;
+    capsule_dynobj self;
+    uint32_t *by_dynsym;        /* shim dynsym index -> shim symbol index + 1 */
+    capsule_dynobj *providers;  /* the target, then the `exports` objects */
+    void **handles;
+    size_t n_providers;
+    copy_reloc copies[MAX_COPIES];
+    size_t n_copies;
+    struct shim_state *next;
+} shim_state;
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static shim_state *shims;
+
+static __attribute__((noreturn)) void
+fail(const capsule_shim *shim, const char *prefix, const char *cause)
+{
+    char line[2048];
+    int n;
+
+    if (prefix)
+        n = snprintf(line, sizeof line, "capsule: %s: prefix %s: %s\n", shim->soname, prefix,
+                     cause);
+    else
+        n = snprintf(line, sizeof line, "capsule: %s: %s\n", shim->soname, cause);
+    if (n < 0 || (size_t)n >= sizeof line)
+        strcpy(line + sizeof line - 2, "\n");
+    if (write(STDERR_FILENO, line, strlen(line)) < 0)
+        _exit(127);
+    _exit(127);
+}
+
+/* CAPSULE_<SONAME>_PREFIX, then CAPSULE_PREFIX, then the built-in prefix. */
+static const char *
+choose_prefix(const capsule_shim *shim)
+{
+    char name[256] = "CAPSULE_";
+    size_t o = strlen(name);
+    const char *value;
+
+    for (const char *p = shim->soname; *p && o < sizeof name - 8; p++)
+        name[o++] = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
+    strcpy(name + o, "_PREFIX");
+    value = secure_getenv(name);
+    if (value && value[0]) {
+        capsule_debug(CAPSULE_DEBUG_PATH, "%s: prefix %s from %s", shim->soname, value, name);
+        return value;
+    }
+    value = secure_getenv("CAPSULE_PREFIX");
+    if (value && value[0]) {
+        capsule_debug(CAPSULE_DEBUG_PATH, "%s: prefix %s from CAPSULE_PREFIX", shim->soname,
+                      value);
+        return value;
+    }
+    return shim->prefix;
+}
+
+static int
+check_prefix(const char *prefix)
+{
+    struct stat st;
+
+    if (!prefix || !prefix[0])
+        return capsule_error_set("no prefix given");
+    if (stat(prefix, &st) != 0)
+        return capsule_error_set("%s", errno == ENOENT ? "prefix does not exist"
+                                                       : strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return capsule_error_set("prefix is not a directory");
+    return 0;
+}
+
+static int
+load_providers(shim_state *s, const capsule_depset *set)
+{
+    const capsule_shim *shim = s->shim;
+    size_t n = 1;
+
+    while (shim->exports && shim->exports[n - 1])
+        n++;
+    s->providers = calloc(n, sizeof *s->providers);
+    s->handles = calloc(n, sizeof *s->handles);
+    if (!s->providers || !s->handles)
+        return capsule_error_set("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *soname = i == 0 ? shim->soname : shim->exports[i - 1];
+        size_t d = capsule_depset_find(set, soname);
+        struct link_map *map = NULL;
+        void *handle = d == CAPSULE_NO_PARENT ? NULL : capsule_ns_handle(s->ns, set->deps[d].path);
+        if (!handle || dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map)
+            return capsule_error_set("%s: not loaded in the capsule", soname);
+        if (capsule_dynobj_from_link_map(&s->providers[i], map) != 0)
+            return -1;
+        s->handles[i] = handle;
+        s->n_providers = i + 1;
+    }
+    return 0;
+}
+
+static int
+index_self(shim_state *s)
+{
+    struct link_map *map = NULL;
+    Dl_info info;
+
+    if (!dladdr1(s->shim->anchor, &info, (void **)&map, RTLD_DL_LINKMAP) || !map)
+        return capsule_error_set("cannot find the shim's own link map");
+    if (capsule_dynobj_from_link_map(&s->self, map) != 0)
+        return -1;
+    s->by_dynsym = calloc(s->self.n_symbols ? s->self.n_symbols : 1, sizeof *s->by_dynsym);
+    if (!s->by_dynsym)
+        return capsule_error_set("out of memory");
+    for (size_t i = 0; i < s->shim->n_symbols; i++) {
+        const capsule_symbol *sym = &s->shim->symbols[i];
+        long idx = capsule_dynobj_lookup(&s->self, sym->name, sym->version);
+        if (idx >= 0 && (size_t)idx < s->self.n_symbols)
+            s->by_dynsym[idx] = (uint32_t)i + 1;
+        else
+            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s not exported by the shim itself",
+                          s->shim->soname, sym->name);
+    }
+    return 0;
+}
+
+/* targets[i]: the real definition of shim symbol i, looked up (with its
+ * version) in the target, then in the `exports` objects. */
+static void
+fill_targets(shim_state *s)
+{
+    for (size_t i = 0; i < s->shim->n_symbols; i++) {
+        const capsule_symbol *sym = &s->shim->symbols[i];
+        void *addr = NULL;
+        for (size_t p = 0; p < s->n_providers && !addr; p++) {
+            long idx = capsule_dynobj_lookup(&s->providers[p], sym->name, sym->version);
+            if (idx < 0)
+                continue;
+            if (sym->kind == CAPSULE_SYMBOL_TLS)
+                addr = sym->version ? dlvsym(s->handles[p], sym->name, sym->version)
+                                    : dlsym(s->handles[p], sym->name);
+            else
+                addr = capsule_dynobj_address(&s->providers[p], idx);
+        }
+        s->shim->targets[i] = addr;
+        if (!addr)
+            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s%s%s: not found in the capsule",
+                          s->shim->soname, sym->name, sym->version ? "@" : "",
+                          sym->version ? sym->version : "");
+    }
+}
+
+static size_t
+shim_index(const shim_state *s, const char *name, const char *version)
+{
+    long idx = capsule_dynobj_lookup(&s->self, name, version);
+
+    if (idx < 0 || (size_t)idx >= s->self.n_symbols || !s->by_dynsym[idx])
+        return (size_t)-1;
+    return s->by_dynsym[idx] - 1;
+}
+
+/* Would this slot bind to the shim? A resolved slot points into it; a lazy
+ * one would, if the global scope resolves its symbol to the shim. */
+static int
+bound_to_shim(const shim_state *s, const capsule_slot *slot)
+{
+    void *addr;
+
+    if (!slot->lazy)
+        return capsule_dynobj_contains(&s->self, slot->current);
+    addr = slot->version ? dlvsym(RTLD_DEFAULT, slot->name, slot->version)
+                         : dlsym(RTLD_DEFAULT, slot->name);
+    /* A non-PIE program's own PLT entry can be the symbol's canonical address. */
+    return addr && (capsule_dynobj_contains(&s->self, (ElfW(Addr))addr) ||
+                    capsule_dynobj_contains(slot->object, (ElfW(Addr))addr));
+}
+
+static int
+shim_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
+{
+    shim_state *s = ctx;
+
+    if (!bound_to_shim(s, slot))
+        return 0;
+    size_t i = shim_index(s, slot->name, slot->version);
+    if (i == (size_t)-1 || !s->shim->targets[i])
+        return 0;
+    *value = (ElfW(Addr))s->shim->targets[i];
+    return 1;
+}
+
+static int
+redirect(shim_state *s)
+{
+    const void *skip[64];
+    size_t n_skip = 0;
+    capsule_policy policy = { s->shim->soname, shim_lookup, s };
+
+    skip[n_skip++] = s->shim->anchor;
+    for (shim_state *o = shims; o && n_skip < 64; o = o->next)
+        skip[n_skip++] = o->shim->anchor;
+    return capsule_reloc_default_namespace(&policy, skip, n_skip);
+}
+
+void
+capsule_shim_init(capsule_shim *shim)
+{
+    capsule_depset set;
+    shim_state *s;
+    const char *prefix;
+
+    if (!shim || !shim->soname)
+        fail(&(capsule_shim){ .soname = "(unknown shim)" }, NULL, "invalid shim description");
+    if (shim->abi != CAPSULE_ABI_VERSION) {
+        char why[128];
+        snprintf(why, sizeof why, "shim built for capsule ABI %u, this libcapsule has ABI %d",
+                 shim->abi, CAPSULE_ABI_VERSION);
+        fail(shim, NULL, why);
+    }
+    capsule_debug_init();
+    pthread_mutex_lock(&init_lock);
+    prefix = choose_prefix(shim);
+    capsule_debug(CAPSULE_DEBUG_PATH, "%s: init, prefix %s", shim->soname, prefix);
+    if (check_prefix(prefix) != 0)
+        fail(shim, prefix, capsule_error());
+    s = calloc(1, sizeof *s);
+    if (!s)
+        fail(shim, prefix, "out of memory");
+    s->shim = shim;
+    s->prefix = prefix;
+
+    size_t n_roots = 1;
+    while (shim->exports && shim->exports[n_roots - 1])
+        n_roots++;
+    const char **roots = calloc(n_roots, sizeof *roots);
+    if (!roots)
+        fail(shim, prefix, "out of memory");
+    roots[0] = shim->soname;
+    for (size_t i = 1; i < n_roots; i++)
+        roots[i] = shim->exports[i - 1];
+    if (capsule_resolve(prefix, roots, n_roots, shim->exclude, &set) != 0)
+        fail(shim, prefix, capsule_error());
+    free(roots);
+    if (capsule_ns_load(prefix, &set, &s->ns) != 0 || load_providers(s, &set) != 0 ||
+        index_self(s) != 0)
+        fail(shim, prefix, capsule_error());
+    capsule_depset_free(&set);
+    fill_targets(s);
+    if (redirect(s) != 0)
+        fail(shim, prefix, capsule_error());
+    s->next = shims;
+    shims = s;
+    pthread_mutex_unlock(&init_lock);
+    capsule_debug(CAPSULE_DEBUG_PATH, "%s: ready", shim->soname);
+}
+
+void
+capsule_shim_unresolved(const capsule_shim *shim, size_t index)
+{
+    char line[1024];
+    void *frames[64];
+    const capsule_symbol *sym =
+        shim && index < shim->n_symbols ? &shim->symbols[index] : NULL;
+
+    snprintf(line, sizeof line, "capsule: %s: %s%s%s called but not resolved\n",
+             shim ? shim->soname : "(unknown shim)", sym ? sym->name : "(unknown symbol)",
+             sym && sym->version ? "@" : "", sym && sym->version ? sym->version : "");
+    if (write(STDERR_FILENO, line, strlen(line)) >= 0) {
+        int n = backtrace(frames, 64);
+        backtrace_symbols_fd(frames, n, STDERR_FILENO);
+    }
+    abort();
+}

@@ -1,0 +1,158 @@
+"""Builders for the runtime tests: libcapsule, the demo libraries, a shim
+rendered from shim-templates/shim.c.in by hand, and prefix trees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LIBCAPSULE = REPO / "libcapsule"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+MULTIARCH = "usr/lib/x86_64-linux-gnu"
+CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"]
+
+
+def sh(cmd: list[str | os.PathLike[str]], **kw: object) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False,
+                          **kw)  # type: ignore[call-overload]
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def build_libcapsule(out: Path) -> Path:
+    """libcapsule.so.0 built directly with gcc, as meson.build builds it."""
+    out.mkdir(parents=True, exist_ok=True)
+    lib = out / "libcapsule.so.0"
+    sources = sorted(LIBCAPSULE.glob("*.c"))
+    sh(["gcc", *CFLAGS, "-shared", "-fPIC", "-fvisibility=hidden", f"-I{LIBCAPSULE / 'include'}",
+        *sources, "-o", lib, "-Wl,-soname,libcapsule.so.0",
+        f"-Wl,--version-script,{LIBCAPSULE / 'libcapsule.map'}", "-ldl", "-lpthread"])
+    (out / "libcapsule.so").unlink(missing_ok=True)
+    (out / "libcapsule.so").symlink_to("libcapsule.so.0")
+    return lib
+
+
+def build_lib(out: Path, soname: str, sources: list[Path], *, version_script: Path | None = None,
+              flags: list[str] | None = None, libs: list[str | Path] | None = None) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / soname
+    cmd: list[str | os.PathLike[str]] = ["gcc", *CFLAGS, "-shared", "-fPIC", *(flags or []),
+                                         f"-I{FIXTURES}", *sources, "-o", target,
+                                         f"-Wl,-soname,{soname}"]
+    if version_script:
+        cmd.append(f"-Wl,--version-script,{version_script}")
+    sh([*cmd, *(libs or [])])
+    return target
+
+
+@dataclass
+class Sym:
+    name: str
+    version: str | None
+    kind: str = "func"  # func | object
+    hidden: bool = False
+    size: int = 0
+
+
+DEMO_SYMBOLS = [
+    Sym("demo_add", "DEMO_2"),
+    Sym("demo_add", "DEMO_1", hidden=True),
+    Sym("demo_where", "DEMO_1"),
+    Sym("demo_bump", "DEMO_1"),
+    Sym("demo_get_counter", "DEMO_1"),
+    Sym("demo_counter", "DEMO_1", kind="object", size=4),
+    Sym("demo_counter_address", "DEMO_2"),
+    Sym("demo_dep", "DEMO_2"),
+    Sym("demo_missing", "DEMO_2"),
+]
+DEMO_VERSIONS = [("DEMO_1", None), ("DEMO_2", "DEMO_1")]
+
+
+def c_string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _asm_for(i: int, s: Sym) -> list[str]:
+    lines: list[str] = []
+    if s.kind == "func":
+        lines.append(f"CAPSULE_STUB {i}")
+        label, typ = f"capsule_stub_{i}", "@function"
+    else:
+        label, typ = f"capsule_data_{i}", "@object"
+        lines += [".pushsection .data", ".p2align 4", f".type {label}, @object",
+                  f".size {label}, {s.size}", f"{label}:", f".zero {s.size}", ".popsection"]
+    if s.version is None:
+        lines += [f'.globl "{s.name}"', f'.type "{s.name}", {typ}', f'.set "{s.name}", {label}']
+        if s.kind != "func":
+            lines.append(f'.size "{s.name}", {s.size}')
+    else:
+        alias = f"capsule_alias_{i}"
+        at = "@" if s.hidden else "@@"
+        lines += [f".globl {alias}", f".type {alias}, {typ}", f".set {alias}, {label}"]
+        if s.kind != "func":
+            lines.append(f".size {alias}, {s.size}")
+        lines.append(f".symver {alias}, {s.name}{at}{s.version}, remove")
+    return lines
+
+
+def render_shim(soname: str, prefix: str, symbols: list[Sym], *, exclude: list[str] = (),
+                exports: list[str] = ()) -> str:
+    """shim.c.in rendered the way the contract describes (PY helper's job in
+    the product; done here so the runtime can be tested alone)."""
+    template = (REPO / "shim-templates" / "shim.c.in").read_text()
+    kinds = {"func": "CAPSULE_SYMBOL_FUNC", "object": "CAPSULE_SYMBOL_DATA"}
+    rows = "\n".join(
+        f"    {{ {c_string(s.name)}, {c_string(s.version) if s.version else '0'}, "
+        f"{kinds[s.kind]}, {int(s.hidden)}, {s.size} }}," for s in symbols)
+    asm = "\n".join(f"    {c_string(line + chr(10))}" for i, s in enumerate(symbols)
+                    for line in _asm_for(i, s))
+    subs = {
+        "@SONAME_COMMENT@": soname,
+        "@SONAME@": c_string(soname),
+        "@PREFIX@": c_string(prefix),
+        "@EXCLUDE@": "".join(f"{c_string(e)}, " for e in exclude),
+        "@EXPORTS@": "".join(f"{c_string(e)}, " for e in exports),
+        "@SYMBOL_COUNT@": str(len(symbols)),
+        "@SYMBOL_TABLE@": rows,
+        "@ASM_STUBS@": asm,
+    }
+    for key, value in subs.items():
+        template = template.replace(key, value)
+    return template
+
+
+def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
+               symbols: list[Sym], versions: list[tuple[str, str | None]],
+               **kw: list[str]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    src = out / f"{soname}.shim.c"
+    src.write_text(render_shim(soname, prefix, symbols, **kw))
+    vmap = out / f"{soname}.shim.map"
+    vmap.write_text("".join(f"{n} {{ }}{' ' + p if p else ''};\n" for n, p in versions))
+    return build_lib(out, soname, [src], version_script=vmap,
+                     flags=[f"-I{LIBCAPSULE / 'include'}"],
+                     libs=[f"-L{libcapsule_dir}", "-lcapsule", f"-Wl,-rpath,{libcapsule_dir}"])
+
+
+def make_prefix(root: Path, libs: list[Path], *, ldcache: bool = True) -> Path:
+    libdir = root / MULTIARCH
+    libdir.mkdir(parents=True, exist_ok=True)
+    for lib in libs:
+        shutil.copy2(lib, libdir / lib.name)
+    if ldcache:
+        write_ldcache(root)
+    return root
+
+
+def write_ldcache(root: Path, fmt: str = "new") -> Path:
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "var/cache/ldconfig").mkdir(parents=True, exist_ok=True)
+    (root / "etc/ld.so.conf").write_text(f"/{MULTIARCH}\n")
+    sh(["/sbin/ldconfig", "-X", "-c", fmt, "-r", root])
+    return root / "etc/ld.so.cache"
