@@ -1,0 +1,140 @@
+"""capsule-shim: the command line.
+
+  capsule-shim symbols SONAME [--prefix DIR]      symbols JSON on stdout
+  capsule-shim init SONAME [--prefix DIR] [--search-prefix DIR] [-o DIR] [--force]
+                                                  a standalone Meson shim project
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from . import __version__, symbolsfile
+from .elfreader import LibrarySymbols, read_library
+from .errors import CapsuleError
+from .locate import find_library
+from .render import c_comment, fill_template, write_if_changed
+from .resources import templates_dir
+
+PROG = "capsule-shim"
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one `capsule-shim: ...` line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{PROG}: {message} (see {self.prog} --help)\n")
+        sys.exit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Generate capsule shims: libraries with a real "
+                "library's soname and symbols that load it, with its dependencies, "
+                "from another tree at run time.")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    sym = sub.add_parser("symbols", help="print a library's symbols file (JSON) on stdout",
+                         description="Print the exported symbols and versions of SONAME, "
+                         "as found under --prefix, as a capsule symbols file (JSON).")
+    sym.add_argument("soname", metavar="SONAME", help="soname (libz.so.1) or path of a library")
+    sym.add_argument("--prefix", default="/", metavar="DIR",
+                     help="tree to find SONAME in (default: /)")
+    ini = sub.add_parser("init", help="write a standalone Meson project building a shim",
+                         description="Write a small Meson project (meson.build, the "
+                         "symbols file, README.md) that builds a shim for SONAME without "
+                         "the library being present.")
+    ini.add_argument("soname", metavar="SONAME", help="soname (libz.so.1) or path of a library")
+    ini.add_argument("--prefix", default="/", metavar="DIR",
+                     help="tree the shim loads the real library from at run time (default: /)")
+    ini.add_argument("--search-prefix", metavar="DIR",
+                     help="tree to read the library from now (default: --prefix)")
+    ini.add_argument("-o", "--output", metavar="DIR",
+                     help="project directory to write (default: ./SONAME-shim)")
+    ini.add_argument("--force", action="store_true",
+                     help="overwrite an existing meson.build in the project directory")
+    return p
+
+
+def _read(soname: str, tree: str) -> LibrarySymbols:
+    return read_library(find_library(soname, tree))
+
+
+def _cmd_symbols(args: argparse.Namespace) -> int:
+    sys.stdout.write(symbolsfile.dump(_read(args.soname, args.prefix)))
+    return 0
+
+
+def meson_string(text: str) -> str:
+    """A single-quoted Meson string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def _project_name(soname: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", soname) + "-shim"
+
+
+def _project_files(lib: LibrarySymbols, prefix: str) -> dict[str, str]:
+    symbols_name = f"{lib.soname}.symbols.json"
+    tdir = templates_dir() / "project"
+    values = {"SONAME_COMMENT": c_comment(lib.soname), "SYMBOLS_COMMENT": c_comment(symbols_name),
+              "PROJECT": meson_string(_project_name(lib.soname)),
+              "SONAME": meson_string(lib.soname), "PREFIX": meson_string(prefix),
+              "SYMBOLS": meson_string(symbols_name)}
+    readme = dict(values, SONAME=lib.soname, PREFIX=prefix, SYMBOLS=symbols_name)
+    out = {}
+    for name, vals in (("meson.build", values), ("README.md", readme)):
+        path = tdir / f"{name}.in"
+        try:
+            template = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CapsuleError(f"template {path} cannot be read ({exc.strerror})") from None
+        out[name] = fill_template(template, vals, path.name)
+    out[symbols_name] = symbolsfile.dump(lib)
+    return out
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    if not args.prefix.startswith("/"):
+        raise CapsuleError(f"--prefix {args.prefix!r} must be an absolute path "
+                           "(the shim loads the library from it at run time)")
+    lib = _read(args.soname, args.search_prefix or args.prefix)
+    if "/" in lib.soname or lib.soname in (".", ".."):
+        raise CapsuleError(f"library {args.soname} has an unusable soname {lib.soname!r}")
+    if (lib.elf_class, lib.machine) != (64, "EM_X86_64"):
+        raise CapsuleError(f"library {args.soname} is ELF{lib.elf_class} for {lib.machine}: "
+                           "capsule shims support only x86_64 ELF64 (EM_X86_64) libraries")
+    out = Path(args.output or f"{lib.soname}-shim")
+    if out.exists() and not out.is_dir():
+        raise CapsuleError(f"output {out} exists and is not a directory")
+    if (out / "meson.build").exists() and not args.force:
+        raise CapsuleError(f"{out / 'meson.build'} already exists (use --force to overwrite)")
+    for name, text in _project_files(lib, args.prefix).items():
+        write_if_changed(out / name, text)
+    print(f"{PROG}: wrote a shim project for {lib.soname} ({len(lib.symbols)} symbols) in {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run capsule-shim; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return {"symbols": _cmd_symbols, "init": _cmd_init}[args.command](args)
+    except CapsuleError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

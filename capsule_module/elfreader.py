@@ -1,0 +1,378 @@
+"""Read a shared library's exported dynamic symbols and version definitions.
+
+pyelftools reads the ELF header and the section headers; the symbol, string
+and version tables are decoded here in bulk from the section bytes, because
+pyelftools' per-symbol objects are ~30x slower on big libraries (libLLVM).
+Input is untrusted: the header fields pyelftools relies on are checked first
+(it can loop forever on e_shentsize=0), every table is bounds-checked, and
+every failure becomes one CapsuleError naming the file.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+
+from .errors import CapsuleError
+
+SymbolKind = str  # 'func' | 'object' | 'tls' | 'ifunc' | 'notype'
+Binding = str  # 'global' | 'weak' | 'unique'
+
+
+@dataclass(frozen=True)
+class VersionDef:
+    name: str
+    parents: list[str] = field(default_factory=list)
+    flags: int = 0
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    kind: SymbolKind
+    size: int
+    binding: Binding
+    version: str | None
+    default: bool  # False: name@VERSION (hidden); True: name@@VERSION or unversioned
+
+
+@dataclass
+class LibrarySymbols:
+    soname: str
+    elf_class: int
+    machine: str
+    needed: list[str]
+    versions: list[VersionDef]
+    symbols: list[Symbol]
+
+
+KINDS = ("func", "object", "tls", "ifunc", "notype")
+BINDINGS = ("global", "weak", "unique")
+
+_TYPE_KIND = {0: "notype", 1: "object", 2: "func", 5: "object", 6: "tls", 10: "ifunc"}
+_BIND_NAME = {1: "global", 2: "weak", 10: "unique"}
+_EXPORTED_VISIBILITY = (0, 3)  # STV_DEFAULT, STV_PROTECTED
+_SHN_UNDEF = 0
+_SHN_ABS = 0xFFF1
+_SHN_XINDEX = 0xFFFF
+_VER_FLG_BASE = 1
+_VERSYM_HIDDEN = 0x8000
+_LINKER_MADE = frozenset({"_init", "_fini", "_edata", "_end", "__bss_start"})
+_DT_NULL, _DT_NEEDED, _DT_SONAME = 0, 1, 14
+_ET_DYN = 3
+
+# Per ELF class: ELF header tail after e_ident, section header, symbol, dynamic entry.
+_LAYOUT = {
+    1: {"ehdr": "HHIIIIIHHHHHH", "shdr": "IIIIIIIIII", "sym": "IIIBBH", "dyn": "iI"},
+    2: {"ehdr": "HHIQQQIHHHHHH", "shdr": "IIQQQQIIQQ", "sym": "IBBHQQ", "dyn": "qQ"},
+}
+
+
+def _fail(path: Path, problem: str) -> CapsuleError:
+    return CapsuleError(f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class ElfHeader:
+    elf_class: int
+    endian: str  # '<' or '>'
+    e_type: int
+    e_machine: int
+    e_shoff: int
+    e_shentsize: int
+    e_shnum: int
+    e_shstrndx: int
+
+
+def read_header(path: Path, data: bytes | mmap.mmap) -> ElfHeader:
+    """Decode and sanity-check the ELF header (before pyelftools sees the file)."""
+    if len(data) < 16 or data[:4] != b"\x7fELF":
+        raise _fail(path, "is not an ELF file")
+    elf_class, ei_data = data[4], data[5]
+    if elf_class not in _LAYOUT:
+        raise _fail(path, f"has an unknown ELF class {elf_class}")
+    if ei_data not in (1, 2):
+        raise _fail(path, f"has an unknown ELF data encoding {ei_data}")
+    endian = "<" if ei_data == 1 else ">"
+    fmt = endian + _LAYOUT[elf_class]["ehdr"]
+    if len(data) < 16 + struct.calcsize(fmt):
+        raise _fail(path, "is truncated (incomplete ELF header)")
+    (e_type, e_machine, _ver, _entry, _phoff, e_shoff, _flags, _ehsize, _phentsize,
+     _phnum, e_shentsize, e_shnum, e_shstrndx) = struct.unpack_from(fmt, data, 16)
+    return ElfHeader(elf_class, endian, e_type, e_machine, e_shoff, e_shentsize,
+                     e_shnum, e_shstrndx)
+
+
+def _check_section_headers(path: Path, hdr: ElfHeader, size: int,
+                           data: bytes | mmap.mmap) -> None:
+    if hdr.e_shoff == 0:
+        raise _fail(path, "has no section headers (reading ELF files without "
+                          "section headers is not supported)")
+    want = struct.calcsize(hdr.endian + _LAYOUT[hdr.elf_class]["shdr"])
+    if hdr.e_shentsize != want:
+        raise _fail(path, f"has a bad section header size {hdr.e_shentsize} "
+                          f"(expected {want})")
+    if hdr.e_shoff + want > size:
+        raise _fail(path, "is truncated (section headers past the end of the file)")
+    shnum, shstrndx = hdr.e_shnum, hdr.e_shstrndx
+    if shnum == 0 or shstrndx == _SHN_XINDEX:  # extended numbering: section 0 holds them
+        sh0 = struct.unpack_from(hdr.endian + _LAYOUT[hdr.elf_class]["shdr"], data,
+                                 hdr.e_shoff)
+        shnum = shnum or sh0[5]
+        shstrndx = sh0[6] if shstrndx == _SHN_XINDEX else shstrndx
+    if shnum == 0:
+        raise _fail(path, "has no sections")
+    if hdr.e_shoff + shnum * want > size:
+        raise _fail(path, "is truncated (section headers past the end of the file)")
+    if shstrndx >= shnum:
+        raise _fail(path, f"has a bad section name table index {shstrndx}")
+
+
+class _Reader:
+    """The tables of one mapped file, bounds-checked."""
+
+    def __init__(self, path: Path, data: bytes | mmap.mmap, hdr: ElfHeader) -> None:
+        self.path, self.data, self.hdr = path, data, hdr
+        self.layout = _LAYOUT[hdr.elf_class]
+        self.elf = ELFFile(_BytesStream(data))
+        self.sections = [s.header for s in self.elf.iter_sections()]
+
+    def section_of_type(self, sh_type: str) -> dict | None:
+        for sh in self.sections:
+            if sh["sh_type"] == sh_type:
+                return sh
+        return None
+
+    def section_bytes(self, sh: dict, what: str) -> bytes:
+        off, size = sh["sh_offset"], sh["sh_size"]
+        if sh["sh_type"] == "SHT_NOBITS" or off + size > len(self.data):
+            raise _fail(self.path, f"is truncated ({what} past the end of the file)")
+        return self.data[off:off + size]
+
+    def linked_strtab(self, sh: dict, what: str) -> bytes:
+        link = sh["sh_link"]
+        if not 0 < link < len(self.sections) or self.sections[link]["sh_type"] != "SHT_STRTAB":
+            raise _fail(self.path, f"has a bad string table link for {what}")
+        return self.section_bytes(self.sections[link], "string table")
+
+
+class _BytesStream:
+    """A minimal seekable read-only stream over an mmap, for pyelftools."""
+
+    def __init__(self, data: bytes | mmap.mmap) -> None:
+        self.data, self.pos = data, 0
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: len(self.data)}[whence]
+        self.pos = max(0, base + pos)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self.data) if n is None or n < 0 else self.pos + n
+        chunk = self.data[self.pos:end]
+        self.pos += len(chunk)
+        return bytes(chunk)
+
+
+def _string(path: Path, strtab: bytes, offset: int, what: str) -> str:
+    end = strtab.find(b"\0", offset)
+    if offset >= len(strtab) or end < 0:
+        raise _fail(path, f"has a bad string offset {offset} for {what}")
+    return strtab[offset:end].decode("utf-8", "surrogateescape")
+
+
+def _read_dynamic(r: _Reader) -> tuple[str | None, list[str]]:
+    sh = r.section_of_type("SHT_DYNAMIC")
+    if sh is None:
+        raise _fail(r.path, "has no dynamic section (not a shared library)")
+    fmt = r.hdr.endian + r.layout["dyn"]
+    raw = r.section_bytes(sh, "dynamic section")
+    raw = raw[: len(raw) - len(raw) % struct.calcsize(fmt)]
+    strtab = r.linked_strtab(sh, "the dynamic section")
+    soname, needed = None, []
+    for tag, val in struct.iter_unpack(fmt, raw):
+        if tag == _DT_NULL:
+            break
+        if tag == _DT_NEEDED:
+            needed.append(_string(r.path, strtab, val, "DT_NEEDED"))
+        elif tag == _DT_SONAME:
+            soname = _string(r.path, strtab, val, "DT_SONAME")
+    return soname, needed
+
+
+def _read_verdefs(r: _Reader) -> dict[int, tuple[str, list[str], int]]:
+    """Version index -> (name, parents, flags), base definition included."""
+    sh = r.section_of_type("SHT_GNU_verdef")
+    if sh is None:
+        return {}
+    raw = r.section_bytes(sh, "version definitions")
+    strtab = r.linked_strtab(sh, "the version definitions")
+    e = r.hdr.endian
+    defs: dict[int, tuple[str, list[str], int]] = {}
+    off = 0
+    for _ in range(min(sh["sh_info"] or 0x10000, 0x10000)):
+        if off + 20 > len(raw):
+            raise _fail(r.path, "has a truncated version definition table")
+        _rev, flags, ndx, cnt, _hash, aux, nxt = struct.unpack_from(e + "HHHHIII", raw, off)
+        names = _read_verdaux(r, raw, strtab, off + aux, cnt)
+        defs[ndx] = (names[0], names[1:], flags)
+        if nxt == 0:
+            break
+        off += nxt
+    return defs
+
+
+def _read_verdaux(r: _Reader, raw: bytes, strtab: bytes, off: int, cnt: int) -> list[str]:
+    names = []
+    for _ in range(max(cnt, 1)):
+        if off + 8 > len(raw):
+            raise _fail(r.path, "has a truncated version definition table")
+        name, nxt = struct.unpack_from(r.hdr.endian + "II", raw, off)
+        names.append(_string(r.path, strtab, name, "a version definition"))
+        if nxt == 0:
+            break
+        off += nxt
+    return names
+
+
+def _versym_list(r: _Reader, count: int) -> list[int] | None:
+    sh = r.section_of_type("SHT_GNU_versym")
+    if sh is None:
+        return None
+    raw = r.section_bytes(sh, "version symbol table")
+    if len(raw) < 2 * count:
+        raise _fail(r.path, "has a version symbol table shorter than its symbol table")
+    return [v for (v,) in struct.iter_unpack(r.hdr.endian + "H", raw[: 2 * count])]
+
+
+def _read_symbols(r: _Reader, verdefs: dict[int, tuple[str, list[str], int]]) -> list[Symbol]:
+    sh = r.section_of_type("SHT_DYNSYM")
+    if sh is None:
+        raise _fail(r.path, "has no dynamic symbol table (not a shared library)")
+    fmt = r.hdr.endian + r.layout["sym"]
+    entsize = struct.calcsize(fmt)
+    if sh["sh_entsize"] != entsize:
+        raise _fail(r.path, f"has a bad dynamic symbol entry size {sh['sh_entsize']}")
+    raw = r.section_bytes(sh, "dynamic symbol table")
+    raw = raw[: len(raw) - len(raw) % entsize]
+    count = len(raw) // entsize
+    strtab = r.linked_strtab(sh, "the dynamic symbol table")
+    versyms = _versym_list(r, count)
+    version_names = {ndx: d[0] for ndx, d in verdefs.items() if not d[2] & _VER_FLG_BASE}
+    out: list[Symbol] = []
+    is64 = r.hdr.elf_class == 2
+    for i, ent in enumerate(struct.iter_unpack(fmt, raw)):
+        if is64:
+            st_name, info, other, shndx, _value, size = ent
+        else:
+            st_name, _value, size, info, other, shndx = ent
+        kind = _TYPE_KIND.get(info & 0xF)
+        binding = _BIND_NAME.get(info >> 4)
+        if (kind is None or binding is None or shndx == _SHN_UNDEF
+                or (other & 3) not in _EXPORTED_VISIBILITY):
+            continue
+        name = _string(r.path, strtab, st_name, f"dynamic symbol {i}")
+        vs = versyms[i] if versyms is not None else 1
+        version = _symbol_version(r, name, vs & 0x7FFF, verdefs, version_names)
+        if _linker_made(name, shndx, version, version_names):
+            continue
+        out.append(Symbol(name, kind, size, binding, version,
+                          version is None or not vs & _VERSYM_HIDDEN))
+    return out
+
+
+def _symbol_version(r: _Reader, name: str, ndx: int,
+                    verdefs: dict[int, tuple[str, list[str], int]],
+                    version_names: dict[int, str]) -> str | None:
+    if ndx in version_names:
+        return version_names[ndx]
+    if ndx <= 1 or ndx in verdefs:  # local, global, or the base definition
+        return None
+    raise _fail(r.path, f"symbol {name} has version index {ndx}, which is not defined")
+
+
+def _linker_made(name: str, shndx: int, version: str | None,
+                 version_names: dict[int, str]) -> bool:
+    if name in _LINKER_MADE:
+        return True
+    return shndx == _SHN_ABS and name == version and name in version_names.values()
+
+
+def _versions(path: Path, verdefs: dict[int, tuple[str, list[str], int]]) -> list[VersionDef]:
+    return [VersionDef(name, parents, flags)
+            for _ndx, (name, parents, flags) in sorted(verdefs.items())
+            if not flags & _VER_FLG_BASE]
+
+
+def _machine_name(elf: ELFFile, e_machine: int) -> str:
+    name = elf.header["e_machine"]
+    return name if isinstance(name, str) else f"EM_{e_machine}"
+
+
+def _read_mapped(path: Path, data: mmap.mmap) -> LibrarySymbols:
+    hdr = read_header(path, data)
+    if hdr.e_type != _ET_DYN:
+        raise _fail(path, "is not a shared library (ELF type is not ET_DYN)")
+    _check_section_headers(path, hdr, len(data), data)
+    try:
+        r = _Reader(path, data, hdr)
+        soname, needed = _read_dynamic(r)
+        if not soname:
+            raise _fail(path, "has no DT_SONAME")
+        verdefs = _read_verdefs(r)
+        symbols = _read_symbols(r, verdefs)
+        machine = _machine_name(r.elf, hdr.e_machine)
+    except CapsuleError:
+        raise
+    except Exception as exc:  # pyelftools raises many types on malformed input
+        raise _fail(path, f"is a malformed ELF file ({type(exc).__name__}: {exc})") from exc
+    if not symbols:
+        raise _fail(path, "exports no dynamic symbols")
+    return LibrarySymbols(soname, 32 if hdr.elf_class == 1 else 64, machine, needed,
+                          _versions(path, verdefs), symbols)
+
+
+def _open_mapped(path: Path) -> mmap.mmap:
+    try:
+        with open(path, "rb") as f:
+            if not os.path.isfile(path):
+                raise _fail(path, "is not a regular file")
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise _fail(path, "is empty, not an ELF file")
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError:
+        raise _fail(path, "does not exist") from None
+    except IsADirectoryError:
+        raise _fail(path, "is a directory, not a library") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot be read ({exc.strerror})") from None
+
+
+def read_library(path: str | Path) -> LibrarySymbols:
+    """Exported dynamic symbols, versions and dependencies of a shared library."""
+    path = Path(path)
+    data = _open_mapped(path)
+    try:
+        return _read_mapped(path, data)
+    finally:
+        data.close()
+
+
+def read_elf_identity(path: str | Path) -> tuple[int, int] | None:
+    """(ELF class 32/64, e_machine) of a file, or None if it is not ELF."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+        hdr = read_header(Path(path), head)
+    except (OSError, CapsuleError):
+        return None
+    return (32 if hdr.elf_class == 1 else 64), hdr.e_machine

@@ -1,0 +1,264 @@
+"""Render a shim (C source + version script) from libraries' symbols, using
+shim-templates/shim.c.in and shim-templates/shim.map.in."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .elfreader import LibrarySymbols, Symbol, VersionDef
+from .errors import CapsuleError
+from .resources import templates_dir
+
+# Symbol names go into quoted assembler names and C strings; version names into
+# a linker version script, whose lexer accepts only these characters.
+_SYMBOL_NAME = re.compile(r"[!#-?A-[\]-~]+")  # printable ASCII without space " @ \
+_VERSION_NAME = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$-]*")
+_PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+_KIND_ENUM = {"func": "CAPSULE_SYMBOL_FUNC", "ifunc": "CAPSULE_SYMBOL_FUNC",
+              "object": "CAPSULE_SYMBOL_DATA", "notype": "CAPSULE_SYMBOL_DATA",
+              "tls": "CAPSULE_SYMBOL_TLS"}
+_ASM_TYPE = {"func": "@function", "ifunc": "@function", "object": "@object",
+             "notype": "@notype", "tls": "@tls_object"}
+_DATA_SECTION = {"object": ".data", "notype": ".data", "tls": '.tbss,"awT",@nobits'}
+
+
+@dataclass(frozen=True)
+class RenderedShim:
+    c_source: str
+    version_script: str | None
+
+
+def _byte_escape(b: int) -> str:
+    ch = chr(b)
+    if ch in '"\\?':
+        return "\\" + ch
+    if ch == "\n":
+        return "\\n"
+    return ch if 0x20 <= b < 0x7F else f"\\{b:03o}"
+
+
+_ASCII_ESCAPES = {b: _byte_escape(b) for b in range(128)}
+
+
+def c_string(text: str) -> str:
+    """A C string literal for text (UTF-8 bytes; 3-digit octal escapes for
+    non-printable bytes; '?' escaped so no trigraph can form)."""
+    if text.isascii():
+        return '"' + text.translate(_ASCII_ESCAPES) + '"'
+    data = text.encode("utf-8", "surrogateescape")
+    return '"' + "".join(_byte_escape(b) for b in data) + '"'
+
+
+def c_comment(text: str) -> str:
+    """text made safe inside a /* */ comment on one line."""
+    safe = "".join(c if c.isprintable() else "?" for c in text)
+    return safe.replace("*/", "* /")
+
+
+def _check_libs(libs: list[LibrarySymbols]) -> None:
+    if not libs:
+        raise CapsuleError("no target library given to render a shim for")
+    for lib in libs:
+        if lib.elf_class != 64 or lib.machine != "EM_X86_64":
+            raise CapsuleError(f"library {lib.soname} is ELF{lib.elf_class} for {lib.machine}: "
+                               "capsule shims support only x86_64 ELF64 (EM_X86_64) libraries")
+        for v in lib.versions:
+            for name in (v.name, *v.parents):
+                if not _VERSION_NAME.fullmatch(name):
+                    raise CapsuleError(f"library {lib.soname} has a version name {name!r} "
+                                       "that cannot be written in a version script")
+
+
+def _check_symbol(lib: LibrarySymbols, sym: Symbol) -> None:
+    if not _SYMBOL_NAME.fullmatch(sym.name):
+        raise CapsuleError(f"library {lib.soname} exports a symbol {sym.name!r} whose name "
+                           "a shim cannot define (only printable ASCII without space, "
+                           "quote, backslash or '@')")
+
+
+def merge_symbols(libs: list[LibrarySymbols]) -> list[Symbol]:
+    """Symbols of all libs, first definition winning: per (name, version) for
+    hidden versions, per name for the default/unversioned definition."""
+    seen_hidden: set[tuple[str, str | None]] = set()
+    seen_default: set[str] = set()
+    out: list[Symbol] = []
+    for lib in libs:
+        for sym in lib.symbols:
+            _check_symbol(lib, sym)
+            if sym.default:
+                if sym.name in seen_default:
+                    continue
+                seen_default.add(sym.name)
+            else:
+                if (sym.name, sym.version) in seen_hidden:
+                    continue
+                seen_hidden.add((sym.name, sym.version))
+            out.append(sym)
+    return out
+
+
+def merge_versions(libs: list[LibrarySymbols]) -> list[VersionDef]:
+    """Version definitions of all libs (first wins per name), parents first."""
+    by_name: dict[str, VersionDef] = {}
+    for lib in libs:
+        for v in lib.versions:
+            by_name.setdefault(v.name, v)
+    ordered: list[VersionDef] = []
+    placed: set[str] = set()
+
+    def place(v: VersionDef, depth: int) -> None:
+        if v.name in placed or depth > len(by_name):
+            return
+        placed.add(v.name)
+        for p in v.parents:
+            if p in by_name:
+                place(by_name[p], depth + 1)
+        ordered.append(v)
+
+    for v in by_name.values():
+        place(v, 0)
+    return ordered
+
+
+def _asm_name(sym: Symbol) -> str:
+    """Quoted assembler name of the exported symbol (with its version)."""
+    if sym.version is None:
+        return f'"{sym.name}"'
+    return f'"{sym.name}{"@@" if sym.default else "@"}{sym.version}"'
+
+
+def _export_lines(i: int, sym: Symbol, local: str) -> list[str]:
+    directive = ".weak" if sym.binding == "weak" else ".globl"
+    name = f'"{sym.name}"' if sym.version is None else f"capsule_alias_{i}"
+    lines = [f"  {directive} {name}", f"  .set {name}, {local}",
+             f"  .type {name}, {_ASM_TYPE[sym.kind]}"]
+    if sym.kind not in ("func", "ifunc"):
+        lines.append(f"  .size {name}, {sym.size}")
+    if sym.version is not None:
+        lines.append(f"  .symver {name}, {_asm_name(sym)}, remove")
+    return lines
+
+
+def _data_lines(i: int, sym: Symbol) -> list[str]:
+    label = f"capsule_data_{i}"
+    lines = [f"  .pushsection {_DATA_SECTION[sym.kind]}", "  .p2align 4", f"{label}:"]
+    if sym.size:
+        lines.append(f"  .zero {sym.size}")
+    kind = "@tls_object" if sym.kind == "tls" else "@object"
+    lines += [f"  .type {label}, {kind}", f"  .size {label}, {sym.size}", "  .popsection"]
+    return lines
+
+
+def _asm_stubs(symbols: list[Symbol]) -> str:
+    lines: list[str] = []
+    for i, sym in enumerate(symbols):
+        if sym.kind in ("func", "ifunc"):
+            lines.append(f"CAPSULE_STUB {i}")
+            lines += _export_lines(i, sym, f"capsule_stub_{i}")
+        else:
+            lines += _data_lines(i, sym)
+            lines += _export_lines(i, sym, f"capsule_data_{i}")
+    return "\n".join(f"    {c_string(line + chr(10))}" for line in lines)
+
+
+def _symbol_table(symbols: list[Symbol]) -> str:
+    rows = []
+    for sym in symbols:
+        version = c_string(sym.version) if sym.version is not None else "0"
+        rows.append(f"    {{ {c_string(sym.name)}, {version}, {_KIND_ENUM[sym.kind]}, "
+                    f"{0 if sym.default else 1}, {sym.size}u }},")
+    return "\n".join(rows)
+
+
+def _string_list(items: list[str]) -> str:
+    return "".join(f"{c_string(s)}, " for s in items)
+
+
+def fill_template(template: str, values: dict[str, str], name: str) -> str:
+    """Replace every @KEY@ of template; an unknown key is a template bug."""
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in values:
+            raise CapsuleError(f"template {name} has an unknown placeholder @{m.group(1)}@")
+        return values[m.group(1)]
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def _read_template(name: str) -> str:
+    path = templates_dir() / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CapsuleError(f"shim template {path} cannot be read ({exc.strerror})") from None
+
+
+def _version_script(soname: str, versions: list[VersionDef]) -> str | None:
+    if not versions:
+        return None
+    known = {v.name for v in versions}
+    nodes = []
+    for v in versions:
+        # ld records a node's parents in the reverse of the script's order.
+        parents = " ".join(p for p in reversed(v.parents) if p in known)
+        nodes.append(f"{v.name} {{ }}{' ' + parents if parents else ''};")
+    return fill_template(_read_template("shim.map.in"),
+                         {"SONAME_COMMENT": c_comment(soname), "VERSION_NODES": "\n".join(nodes)},
+                         "shim.map.in")
+
+
+def render_shim(libs: list[LibrarySymbols], *, soname: str, prefix: str,
+                exclude: list[str], exports: list[str]) -> RenderedShim:
+    """C source and version script of the shim for libs[0] (plus libs[1:])."""
+    if not soname:
+        raise CapsuleError("empty soname given for the shim")
+    _check_libs(libs)
+    symbols = merge_symbols(libs)
+    values = {
+        "SONAME_COMMENT": c_comment(soname), "SONAME": c_string(soname),
+        "PREFIX": c_string(prefix), "EXCLUDE": _string_list(exclude),
+        "EXPORTS": _string_list(exports), "SYMBOL_COUNT": str(len(symbols)),
+        "SYMBOL_TABLE": _symbol_table(symbols), "ASM_STUBS": _asm_stubs(symbols),
+    }
+    c_source = fill_template(_read_template("shim.c.in"), values, "shim.c.in")
+    return RenderedShim(c_source, _version_script(soname, merge_versions(libs)))
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Write text to path atomically (temp file + rename), unless it is already there."""
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CapsuleError(f"cannot write {path} ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        os.unlink(tmp)
+        raise CapsuleError(f"cannot write {path} ({exc.strerror})") from None
+
+
+def write_shim(rendered: RenderedShim, out_dir: Path,
+               basename: str) -> tuple[Path, Path | None]:
+    """Write <basename>.c and <basename>.map (if any) into out_dir."""
+    out_dir = Path(out_dir)
+    c_path = out_dir / f"{basename}.c"
+    write_if_changed(c_path, rendered.c_source)
+    if rendered.version_script is None:
+        return c_path, None
+    map_path = out_dir / f"{basename}.map"
+    write_if_changed(map_path, rendered.version_script)
+    return c_path, map_path

@@ -1,0 +1,160 @@
+"""The symbols file: a library's exported interface as JSON, so a shim can be
+built without the library present. One symbol per line keeps diffs readable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .elfreader import BINDINGS, KINDS, LibrarySymbols, Symbol, VersionDef
+from .errors import CapsuleError
+
+FORMAT = "capsule-symbols"
+FORMAT_VERSION = 1
+
+_TOP_KEYS = ("format", "format_version", "soname", "elf_class", "machine", "needed",
+             "versions", "symbols")
+_VERSION_KEYS = ("name", "parents", "flags")
+_SYMBOL_KEYS = ("name", "kind", "size", "binding", "version", "default")
+
+
+def _symbol_dict(s: Symbol) -> dict[str, Any]:
+    return {"name": s.name, "kind": s.kind, "size": s.size, "binding": s.binding,
+            "version": s.version, "default": s.default}
+
+
+def _line(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True)
+
+
+def dump(lib: LibrarySymbols) -> str:
+    """JSON text of a LibrarySymbols (ends with a newline)."""
+    head = [f'  "format": {_line(FORMAT)}', f'  "format_version": {FORMAT_VERSION}',
+            f'  "soname": {_line(lib.soname)}', f'  "elf_class": {lib.elf_class}',
+            f'  "machine": {_line(lib.machine)}', f'  "needed": {_line(lib.needed)}']
+    versions = [{"name": v.name, "parents": v.parents, "flags": v.flags}
+                for v in lib.versions]
+    head.append(f'  "versions": {_list(versions)}')
+    head.append(f'  "symbols": {_list([_symbol_dict(s) for s in lib.symbols])}')
+    return "{\n" + ",\n".join(head) + "\n}\n"
+
+
+def _list(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "[]"
+    return "[\n" + ",\n".join("    " + _line(i) for i in items) + "\n  ]"
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> CapsuleError:
+        return CapsuleError(f"{self.source}: {where} {problem}")
+
+    def obj(self, value: Any, keys: tuple[str, ...], where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, "is not a JSON object")
+        missing = [k for k in keys if k not in value]
+        if missing:
+            raise self.fail(where, f"lacks the field {missing[0]!r}")
+        extra = sorted(set(value) - set(keys))
+        if extra:
+            raise self.fail(where, f"has an unknown field {extra[0]!r}")
+        return value
+
+    def string(self, value: Any, where: str, *, empty: bool = False) -> str:
+        if not isinstance(value, str) or (not empty and not value):
+            raise self.fail(where, "is not a non-empty string")
+        if "\0" in value:
+            raise self.fail(where, "contains a NUL character")
+        return value
+
+    def integer(self, value: Any, where: str, *, lo: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise self.fail(where, f"is not an integer >= {lo}")
+        return value
+
+    def strings(self, value: Any, where: str) -> list[str]:
+        if not isinstance(value, list):
+            raise self.fail(where, "is not a list")
+        return [self.string(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+    def items(self, value: Any, where: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, "is not a list")
+        return value
+
+    def choice(self, value: Any, options: tuple[str, ...], where: str) -> str:
+        if value not in options:
+            raise self.fail(where, f"is not one of {', '.join(options)}")
+        return value
+
+
+def _version(c: _Checker, value: Any, where: str) -> VersionDef:
+    v = c.obj(value, _VERSION_KEYS, where)
+    return VersionDef(c.string(v["name"], f"{where}.name"),
+                      c.strings(v["parents"], f"{where}.parents"),
+                      c.integer(v["flags"], f"{where}.flags"))
+
+
+def _symbol(c: _Checker, value: Any, where: str, versions: set[str]) -> Symbol:
+    s = c.obj(value, _SYMBOL_KEYS, where)
+    version = s["version"]
+    if version is not None:
+        c.string(version, f"{where}.version")
+        if version not in versions:
+            raise c.fail(f"{where}.version", f"{version!r} is not in 'versions'")
+    if not isinstance(s["default"], bool):
+        raise c.fail(f"{where}.default", "is not true or false")
+    return Symbol(c.string(s["name"], f"{where}.name"),
+                  c.choice(s["kind"], KINDS, f"{where}.kind"),
+                  c.integer(s["size"], f"{where}.size"),
+                  c.choice(s["binding"], BINDINGS, f"{where}.binding"),
+                  version, s["default"])
+
+
+def _library(c: _Checker, doc: Any) -> LibrarySymbols:
+    d = c.obj(doc, _TOP_KEYS, "the top level")
+    if d["format"] != FORMAT:
+        raise c.fail("format", f"is not {FORMAT!r} (not a capsule symbols file)")
+    if d["format_version"] != FORMAT_VERSION or isinstance(d["format_version"], bool):
+        raise c.fail("format_version", f"is not {FORMAT_VERSION} (unsupported version)")
+    if d["elf_class"] not in (32, 64) or isinstance(d["elf_class"], bool):
+        raise c.fail("elf_class", "is not 32 or 64")
+    versions = [_version(c, v, f"versions[{i}]")
+                for i, v in enumerate(c.items(d["versions"], "versions"))]
+    names = {v.name for v in versions}
+    symbols = [_symbol(c, s, f"symbols[{i}]", names)
+               for i, s in enumerate(c.items(d["symbols"], "symbols"))]
+    if not symbols:
+        raise c.fail("symbols", "is empty")
+    return LibrarySymbols(c.string(d["soname"], "soname"), d["elf_class"],
+                          c.string(d["machine"], "machine"),
+                          c.strings(d["needed"], "needed"), versions, symbols)
+
+
+def loads(text: str, source_name: str) -> LibrarySymbols:
+    """Parse and validate symbols-file text; errors name source_name."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CapsuleError(f"{source_name}: is not valid JSON ({exc.msg} at line "
+                           f"{exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise CapsuleError(f"{source_name}: is not valid JSON (nested too deeply)") from None
+    return _library(_Checker(source_name), doc)
+
+
+def load(path: str | Path) -> LibrarySymbols:
+    """Read and validate a symbols file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CapsuleError(f"symbols file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise CapsuleError(f"{path}: is not UTF-8 text") from None
+    except OSError as exc:
+        raise CapsuleError(f"symbols file {path} cannot be read ({exc.strerror})") from None
+    return loads(text, str(path))

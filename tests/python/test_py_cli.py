@@ -1,0 +1,97 @@
+"""capsule-shim command line, run as a real subprocess (and main() in-process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from py_support import REPO, system_lib
+
+from capsule_module import cli, symbolsfile
+from capsule_module.elfreader import read_library
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "capsule_module.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env={"PYTHONPATH": str(REPO),
+                                                               "PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize("args", [[], ["symbols"], ["init"]])
+def test_help_on_every_level(args: list[str]) -> None:
+    r = _run(*args, "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: capsule-shim")
+
+
+def test_symbols_by_soname_and_by_path() -> None:
+    r = _run("symbols", "libz.so.1")
+    assert r.returncode == 0, r.stderr
+    lib = symbolsfile.loads(r.stdout, "stdout")
+    assert lib == read_library(system_lib("libz.so.1"))
+    r2 = _run("symbols", str(system_lib("libz.so.1")))
+    assert r2.stdout == r.stdout
+
+
+def test_symbols_of_elf32_path_reports_class_32(lib32: Path) -> None:
+    r = _run("symbols", str(lib32))
+    assert r.returncode == 0 and json.loads(r.stdout)["elf_class"] == 32
+
+
+@pytest.mark.parametrize("args, status, fragment", [
+    (["symbols", "libnothere.so.9"], 1, "libnothere.so.9 not found under /"),
+    (["symbols", "libz.so.1", "--prefix", "/nonexistent-tree"], 1, "/nonexistent-tree"),
+    (["symbols", "./nothere/lib.so"], 1, "does not exist"),
+    (["symbols", "/etc/passwd"], 1, "not an ELF file"),
+    (["frobnicate"], 2, "invalid choice"),
+    ([], 2, "required"),
+    (["symbols"], 2, "required"),
+    (["symbols", "libz.so.1", "--bogus"], 2, "unrecognized arguments"),
+    (["init", "libz.so.1", "--prefix", "host"], 1, "must be an absolute path"),
+])
+def test_errors_are_one_line(args: list[str], status: int, fragment: str) -> None:
+    r = _run(*args)
+    assert r.returncode == status
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("capsule-shim: "), r.stderr
+    assert fragment in lines[0] and "Traceback" not in r.stderr
+
+
+def test_init_writes_a_standalone_project(tmp_path: Path) -> None:
+    out = tmp_path / "proj"
+    r = _run("init", "libz.so.1", "--prefix", "/host", "--search-prefix", "/", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md", "libz.so.1.symbols.json", "meson.build"]
+    meson = (out / "meson.build").read_text()
+    assert "capsule = import('capsule')" in meson
+    assert "capsule.shim('libz.so.1', prefix: '/host', symbols: 'libz.so.1.symbols.json')" in meson
+    lib = symbolsfile.load(out / "libz.so.1.symbols.json")
+    assert lib == read_library(system_lib("libz.so.1"))
+    assert "/host" in (out / "README.md").read_text()
+    again = _run("init", "libz.so.1", "-o", str(out))
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert _run("init", "libz.so.1", "-o", str(out), "--force").returncode == 0
+
+
+def test_init_refuses_elf32(lib32: Path, tmp_path: Path) -> None:
+    r = _run("init", str(lib32), "-o", str(tmp_path / "p"))
+    assert r.returncode == 1 and "only x86_64 ELF64" in r.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_init_default_directory_and_quoting(tmp_path: Path) -> None:
+    r = _run("init", "libexpat.so.1", "--prefix", "/it's here", "--search-prefix", "/",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    meson = (tmp_path / "libexpat.so.1-shim/meson.build").read_text()
+    assert "prefix: '/it\\'s here'" in meson
+
+
+def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["symbols", "libexpat.so.1"]) == 0
+    assert json.loads(capsys.readouterr().out)["soname"] == "libexpat.so.1"
+    assert cli.main(["symbols", "libnothere.so.1"]) == 1
+    assert capsys.readouterr().err.startswith("capsule-shim: library libnothere.so.1")

@@ -1,0 +1,173 @@
+"""Shim rendering: parity with the real library after a real gcc build,
+escaping, rejection of unsupported targets, atomic and lazy writing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from elforacle import Oracle, readelf
+from py_support import REPO, system_lib
+
+from capsule_module import render
+from capsule_module.elfreader import LibrarySymbols, Symbol, VersionDef, read_library
+from capsule_module.errors import CapsuleError
+
+
+def _build_shim(libs: list[LibrarySymbols], out: Path, **kw) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    soname = libs[0].soname
+    rendered = render.render_shim(libs, soname=soname, prefix=kw.get("prefix", "/host"),
+                                  exclude=kw.get("exclude", []), exports=kw.get("exports", []))
+    c_path, map_path = render.write_shim(rendered, out, "shim")
+    cmd = ["gcc", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
+           "-I", str(REPO / "libcapsule/include"), str(c_path),
+           f"-Wl,-soname,{soname}", "-Wl,--unresolved-symbols=ignore-all",
+           "-o", str(out / soname)]
+    if map_path is not None:
+        cmd.append(f"-Wl,--version-script,{map_path}")
+    subprocess.run(cmd, check=True)
+    return out / soname
+
+
+def _interface(o: Oracle) -> Counter:
+    """What callers link against: name, version, @@/@, kind, data size, binding."""
+    kinds = {"ifunc": "func"}
+    binds = {"unique": "global"}
+    return Counter((name, kinds.get(kind, kind), size if kind in ("object", "tls") else None,
+                    binds.get(bind, bind), version, default)
+                   for name, kind, size, bind, version, default in o.symbols)
+
+
+def _assert_parity(real: Path, shim: Path) -> None:
+    want, got = readelf(real), readelf(shim)
+    assert got.soname == want.soname
+    assert _interface(got) == _interface(want)
+    assert [(n, p) for n, p, _f in got.versions] == [(n, p) for n, p, _f in want.versions]
+
+
+@pytest.mark.parametrize("soname", ["libz.so.1", "libexpat.so.1", "libGL.so.1",
+                                    "libLLVM-15.so.1"])
+def test_shim_parity_with_system_library(soname: str, tmp_path: Path) -> None:
+    real = system_lib(soname)
+    _assert_parity(real, _build_shim([read_library(real)], tmp_path))
+
+
+def test_shim_parity_every_kind(kinds_lib: Path, tmp_path: Path) -> None:
+    _assert_parity(kinds_lib, _build_shim([read_library(kinds_lib)], tmp_path))
+
+
+def test_shim_table_matches_asm(tmp_path: Path) -> None:
+    lib = read_library(system_lib("libz.so.1"))
+    r = render.render_shim([lib], soname="libz.so.1", prefix="/host", exclude=[], exports=[])
+    assert f"#define SHIM_SYMBOL_COUNT {len(lib.symbols)}" in r.c_source
+    assert r.c_source.count('"CAPSULE_STUB ') == len(lib.symbols)  # all functions
+    assert '{ "crc32_z", "ZLIB_1.2.9", CAPSULE_SYMBOL_FUNC, 0, ' in r.c_source
+    assert r.version_script is not None and "ZLIB_1.2.0.2 { } ZLIB_1.2.0;" in r.version_script
+
+
+def test_export_libraries_merge_first_wins(kinds_lib: Path, tmp_path: Path) -> None:
+    target = read_library(system_lib("libz.so.1"))
+    kinds = read_library(kinds_lib)
+    clash = dataclasses.replace(kinds, symbols=[
+        *kinds.symbols,
+        Symbol("crc32", "object", 4, "global", None, True),          # same name: zlib wins
+        Symbol("crc32_z", "func", 0, "global", "ZLIB_1.2.9", True),  # same (name, ver)
+    ], versions=[*kinds.versions, VersionDef("ZLIB_1.2.9", [], 0)])
+    merged = render.merge_symbols([target, clash])
+    assert len(merged) == len(target.symbols) + len(kinds.symbols)
+    assert next(s for s in merged if s.name == "crc32").kind == "func"
+    shim = _build_shim([target, clash], tmp_path, exports=["libkinds.so.1"])
+    names = {(s[0], s[4]) for s in readelf(shim).symbols}
+    assert ("kinds_versioned", "KINDS_2.0") in names and ("inflate", None) in names
+
+
+def test_no_version_script_without_versions(tmp_path: Path) -> None:
+    lib = read_library(system_lib("libexpat.so.1"))
+    r = render.render_shim([lib], soname=lib.soname, prefix="/", exclude=[], exports=[])
+    assert r.version_script is None
+    assert render.write_shim(r, tmp_path, "s")[1] is None
+
+
+@pytest.mark.parametrize("field, value", [("elf_class", 32), ("machine", "EM_AARCH64")])
+def test_non_x86_64_target_is_refused(field: str, value: object) -> None:
+    lib = dataclasses.replace(read_library(system_lib("libz.so.1")), **{field: value})
+    with pytest.raises(CapsuleError, match=r"libz.so.1 .*only x86_64 ELF64"):
+        render.render_shim([lib], soname="libz.so.1", prefix="/", exclude=[], exports=[])
+
+
+def test_real_elf32_library_is_refused(lib32: Path) -> None:
+    with pytest.raises(CapsuleError, match=r"libt32.so.1 is ELF32 for EM_386"):
+        render.render_shim([read_library(lib32)], soname="libt32.so.1", prefix="/",
+                           exclude=[], exports=[])
+
+
+@pytest.mark.parametrize("name", ['a"b', "a\\b", "a b", "a@b", "caf\u00e9", "a\nb"])
+def test_unwritable_symbol_names_are_refused(name: str) -> None:
+    lib = read_library(system_lib("libexpat.so.1"))
+    lib = dataclasses.replace(lib, symbols=[Symbol(name, "func", 0, "global", None, True)])
+    with pytest.raises(CapsuleError, match=r"libexpat.so.1 exports a symbol"):
+        render.render_shim([lib], soname="libexpat.so.1", prefix="/", exclude=[], exports=[])
+
+
+def test_unwritable_version_name_is_refused() -> None:
+    lib = read_library(system_lib("libz.so.1"))
+    lib = dataclasses.replace(lib, versions=[VersionDef("V 1;", [], 0)])
+    with pytest.raises(CapsuleError, match=r"version name"):
+        render.render_shim([lib], soname="libz.so.1", prefix="/", exclude=[], exports=[])
+
+
+def test_c_strings_survive_the_compiler(tmp_path: Path) -> None:
+    texts = ['plain', 'quote " and \\ backslash', "new\nline\ttab", "??=trigraph??/",
+             "caf\u00e9 \u2603", "octal\0017 digits 1234", "/weird */ prefix"]
+    src = tmp_path / "t.c"
+    src.write_text("#include <stdio.h>\nint main(void) {\n" + "".join(
+        f"    fputs({render.c_string(t)}, stdout); putchar(0);\n" for t in texts) + "}\n")
+    subprocess.run(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-trigraphs",
+                    str(src), "-o", str(tmp_path / "t")], check=True)
+    out = subprocess.run([str(tmp_path / "t")], check=True, capture_output=True).stdout
+    # "\0" inside a string ends fputs early: compare up to the first NUL of each text.
+    assert out.split(b"\0")[:-1] == [t.split("\0")[0].encode() for t in texts]
+
+
+def test_strange_soname_prefix_and_lists_compile(tmp_path: Path) -> None:
+    lib = read_library(system_lib("libexpat.so.1"))
+    rendered = render.render_shim([lib], soname='lib"x*/.so.1', prefix='/a "b"\\c\n??=',
+                                  exclude=["libq\"uote.so"], exports=["libe*/x.so"])
+    src = tmp_path / "s.c"
+    src.write_text(rendered.c_source)
+    subprocess.run(["gcc", "-c", "-fPIC", "-Wall", "-Wextra", "-Werror", "-trigraphs",
+                    "-I", str(REPO / "libcapsule/include"), str(src), "-o",
+                    str(tmp_path / "s.o")], check=True)
+
+
+def test_write_shim_is_atomic_and_lazy(tmp_path: Path) -> None:
+    lib = read_library(system_lib("libz.so.1"))
+    r = render.render_shim([lib], soname="libz.so.1", prefix="/", exclude=[], exports=[])
+    out = tmp_path / "out"
+    c_path, map_path = render.write_shim(r, out, "libz_shim")
+    assert map_path is not None
+    assert c_path.read_text() == r.c_source and map_path.read_text() == r.version_script
+    old = os.stat(c_path).st_mtime_ns, os.stat(c_path).st_ino
+    os.utime(c_path, ns=(1, 1))
+    render.write_shim(r, out, "libz_shim")
+    assert os.stat(c_path).st_mtime_ns == 1  # unchanged content: not rewritten
+    r2 = render.render_shim([lib], soname="libz.so.1", prefix="/other", exclude=[], exports=[])
+    render.write_shim(r2, out, "libz_shim")
+    assert c_path.read_text() == r2.c_source and os.stat(c_path).st_ino != old[1]
+    assert sorted(p.name for p in out.iterdir()) == ["libz_shim.c", "libz_shim.map"]
+    assert oct(c_path.stat().st_mode & 0o777) != oct(0o600)
+
+
+def test_write_shim_error_is_a_capsule_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = render.RenderedShim("x", None)
+    with pytest.raises(CapsuleError, match=r"cannot write"):
+        render.write_shim(r, blocker / "sub", "s")
