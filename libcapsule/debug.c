@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 unsigned capsule_debug_flags;
@@ -19,6 +20,7 @@ static const struct {
     { "ldcache", CAPSULE_DEBUG_LDCACHE },
     { "reloc", CAPSULE_DEBUG_RELOC },
     { "ns", CAPSULE_DEBUG_NS },
+    { "time", CAPSULE_DEBUG_TIME },
     { "all", ~0u },
 };
 
@@ -78,4 +80,13 @@ capsule_debug_print(unsigned topic, const char *fmt, ...)
     strcat(line, "\n");
     if (write(STDERR_FILENO, line, strlen(line)) < 0)
         return;
+}
+
+double
+capsule_debug_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }

@@ -10,6 +10,7 @@ enum capsule_debug_topic {
     CAPSULE_DEBUG_LDCACHE = 1u << 2,
     CAPSULE_DEBUG_RELOC = 1u << 3,
     CAPSULE_DEBUG_NS = 1u << 4,
+    CAPSULE_DEBUG_TIME = 1u << 5,
 };
 
 CAPSULE_HIDDEN extern unsigned capsule_debug_flags;
@@ -25,5 +26,8 @@ capsule_debug_print(unsigned topic, const char *fmt, ...);
         if (capsule_debug_flags & (topic))                                                         \
             capsule_debug_print((topic), __VA_ARGS__);                                             \
     } while (0)
+
+/* Microseconds on the monotonic clock, for the `time` topic. */
+CAPSULE_HIDDEN double capsule_debug_now_us(void);
 
 #endif

@@ -251,6 +251,7 @@ capsule_shim_init(capsule_shim *shim)
         fail(shim, NULL, why);
     }
     capsule_debug_init();
+    double t_start = capsule_debug_now_us();
     pthread_mutex_lock(&init_lock);
     prefix = choose_prefix(shim);
     capsule_debug(CAPSULE_DEBUG_PATH, "%s: init, prefix %s", shim->soname, prefix);
@@ -274,13 +275,20 @@ capsule_shim_init(capsule_shim *shim)
     if (capsule_resolve(prefix, roots, n_roots, shim->exclude, &set) != 0)
         fail(shim, prefix, capsule_error());
     free(roots);
+    double t_resolved = capsule_debug_now_us();
     if (capsule_ns_load(prefix, &set, &s->ns) != 0 || load_providers(s, &set) != 0 ||
         index_self(s) != 0)
         fail(shim, prefix, capsule_error());
     capsule_depset_free(&set);
     fill_targets(s);
+    double t_loaded = capsule_debug_now_us();
     if (redirect(s) != 0)
         fail(shim, prefix, capsule_error());
+    double t_done = capsule_debug_now_us();
+    capsule_debug(CAPSULE_DEBUG_TIME,
+                  "%s: init %.0f us (resolve %.0f, load %.0f, relocate %.0f)", shim->soname,
+                  t_done - t_start, t_resolved - t_start, t_loaded - t_resolved,
+                  t_done - t_loaded);
     s->next = shims;
     shims = s;
     pthread_mutex_unlock(&init_lock);
