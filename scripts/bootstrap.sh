@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
     gcc libc6-dev pkg-config ninja-build binutils
     zlib1g-dev libexpat1-dev   # the real libraries the tests shim
-    meson                      # Debian's own Meson 1.0.1, tested beside PyPI's
+    meson python3-pyelftools   # Debian's own Meson 1.0.1 and what the module needs there
     python3 python3-venv       # Debian's interpreter, which that Meson runs on
 )
 

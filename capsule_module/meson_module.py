@@ -1,0 +1,353 @@
+"""The Meson module: ``capsule = import('capsule')``.
+
+``capsule.shim('libz.so.1', prefix: '/host')`` reads the real library's
+exported symbols at configure time, renders the shim's C source and version
+script into the build directory and returns a real shared_library() target
+named exactly after the soname, linked to libcapsule.
+
+This is glue only: ELF reading and rendering live in plain modules that know
+nothing of Meson, and every Meson-release difference lives in meson_compat.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as T
+from pathlib import Path
+
+from capsule_module import resources
+from capsule_module.errors import CapsuleError
+from capsule_module.meson_compat import (
+    ContainerTypeInfo,
+    ExtensionModule,
+    File,
+    InvalidArguments,
+    KwargInfo,
+    MesonException,
+    ModuleInfo,
+    add_c_language,
+    builtin_option,
+    dependency_variable,
+    has_c_compiler,
+    shared_library,
+    typed_kwargs,
+    typed_pos_args,
+)
+
+if T.TYPE_CHECKING:
+    from types import ModuleType
+
+    from mesonbuild.build import SharedLibrary
+    from mesonbuild.interpreter import Interpreter
+    from mesonbuild.modules import ModuleState
+    from typing_extensions import TypedDict
+
+    class ShimKw(TypedDict):
+        prefix: str
+        search_prefix: str | None
+        symbols: str | File | None
+        exclude: list[str]
+        export: list[str]
+        install: bool
+        install_dir: str | None
+
+GENERATED_DIR = 'capsule-shims'
+LIBCAPSULE_SONAME = 'libcapsule.so.0'
+SYSTEM_LIBDIRS = {'/lib', '/usr/lib', '/lib64', '/usr/lib64',
+                  '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu'}
+
+
+def _soname_error(soname: str) -> str | None:
+    if not soname or '/' in soname or soname in {'.', '..'} or any(c.isspace() for c in soname):
+        return f'soname {soname!r} must be a library file name such as libz.so.1'
+    if '.so' not in soname:
+        return f'soname {soname!r} does not look like a shared library name (no ".so")'
+    return None
+
+
+def _absolute_error(what: str) -> T.Callable[[str | None], str | None]:
+    def check(value: str | None) -> str | None:
+        if value is not None and not value.startswith('/'):
+            return f'{what} {value!r} must be an absolute path'
+        return None
+    return check
+
+
+def _sonames_error(values: list[str]) -> str | None:
+    for value in values:
+        message = _soname_error(value)
+        if message:
+            return message
+    return None
+
+
+def _workers() -> T.Any:
+    """The ELF reading and rendering modules, imported on first use so that a
+    missing pyelftools is one clear error instead of 'module does not exist'."""
+    try:
+        from capsule_module import elfreader, locate, render, symbolsfile
+    except ImportError as e:
+        raise MesonException(f'capsule.shim needs the Python package {e.name!r} in the Python '
+                             'that runs Meson (pip install pyelftools, or apt install '
+                             'python3-pyelftools).') from None
+    return _Workers(elfreader, locate, render, symbolsfile)
+
+
+class _Workers(T.NamedTuple):
+    elfreader: ModuleType
+    locate: ModuleType
+    render: ModuleType
+    symbolsfile: ModuleType
+
+
+class _Libcapsule(T.NamedTuple):
+    """How shims link to libcapsule: a target built here or a dependency."""
+    link_with: list[T.Any]
+    dependencies: list[T.Any]
+    c_args: list[str]
+    install_libdir: str | None   # absolute, where libcapsule is installed
+
+
+class CapsuleModule(ExtensionModule):
+
+    INFO = ModuleInfo('capsule')
+
+    def __init__(self, interpreter: Interpreter) -> None:
+        super().__init__(interpreter)
+        self._libcapsule: _Libcapsule | None = None
+        self._w: _Workers | None = None
+        self.methods.update({'shim': self.shim})
+
+    @typed_pos_args('capsule.shim', str)
+    @typed_kwargs(
+        'capsule.shim',
+        KwargInfo('prefix', str, default='/host', validator=_absolute_error('prefix')),
+        KwargInfo('search_prefix', (str, type(None))),
+        KwargInfo('symbols', (str, File, type(None))),
+        KwargInfo('exclude', ContainerTypeInfo(list, str), listify=True, default=[],
+                  validator=_sonames_error),
+        KwargInfo('export', ContainerTypeInfo(list, str), listify=True, default=[],
+                  validator=_sonames_error),
+        KwargInfo('install', bool, default=False),
+        KwargInfo('install_dir', (str, type(None))),
+    )
+    def shim(self, state: ModuleState, args: tuple[str], kwargs: ShimKw) -> SharedLibrary:
+        soname = args[0]
+        message = _soname_error(soname)
+        if message:
+            raise InvalidArguments(f'capsule.shim: {message}.')
+        self._ensure_c(state)
+        self._w = self._w or _workers()
+        libs = self._read_libraries(state, soname, kwargs)
+        c_file, map_file = self._write_sources(state, soname, libs, kwargs)
+        return self._build(state, soname, c_file, map_file, kwargs)
+
+    # -- configure-time reading -------------------------------------------
+
+    def _read_libraries(self, state: ModuleState, soname: str, kwargs: ShimKw) -> list:
+        tree = self._search_tree(state, kwargs)
+        try:
+            libs = [self._target_symbols(state, soname, tree, kwargs['symbols'])]
+            libs += [self._read_from_tree(state, name, tree) for name in kwargs['export']]
+        except CapsuleError as e:
+            raise MesonException(f'capsule.shim({soname!r}): {e}') from None
+        return libs
+
+    def _search_tree(self, state: ModuleState, kwargs: ShimKw) -> Path:
+        value = kwargs['search_prefix'] or kwargs['prefix']
+        tree = Path(state.environment.get_source_dir(), state.subdir, value)
+        if not tree.is_dir():
+            raise InvalidArguments(f'capsule.shim: search_prefix {str(tree)!r} is not a directory.')
+        return tree
+
+    def _target_symbols(self, state: ModuleState, soname: str, tree: Path,
+                        symbols: str | File | None) -> T.Any:
+        if symbols is None:
+            return self._read_from_tree(state, soname, tree)
+        path = self._source_path(state, symbols)
+        self._depend_on(state, path)
+        lib = self._w.symbolsfile.load(path)
+        if lib.soname != soname:
+            raise CapsuleError(f'symbols file {str(path)!r} describes {lib.soname!r}, not {soname!r}.')
+        return lib
+
+    def _read_from_tree(self, state: ModuleState, soname: str, tree: Path) -> T.Any:
+        try:
+            path = Path(self._w.locate.find_library(soname, tree))
+        except CapsuleError as e:
+            raise self._explain_not_found(soname, tree) or e from None
+        for step in _paths_leading_to(soname, tree, path):
+            self._depend_on(state, step)
+        return self._read_checked(path)
+
+    def _read_checked(self, path: Path) -> T.Any:
+        lib = self._w.elfreader.read_library(path)
+        if (lib.elf_class, lib.machine) != (64, 'EM_X86_64'):
+            raise CapsuleError(f'{path}: is ELF{lib.elf_class} for {lib.machine}, '
+                               'but capsule builds x86_64 (ELF64) shims')
+        return lib
+
+    def _explain_not_found(self, soname: str, tree: Path) -> CapsuleError | None:
+        """The lookup skips unusable files as the runtime would; when a file of
+        that name is there, say what is wrong with it instead."""
+        for libdir in locate_dirs():
+            candidate = tree / libdir / soname
+            if candidate.is_file():
+                try:
+                    self._read_checked(candidate)
+                except CapsuleError as e:
+                    return e
+        return None
+
+    @staticmethod
+    def _source_path(state: ModuleState, value: str | File) -> Path:
+        if isinstance(value, File):
+            return Path(value.absolute_path(state.environment.get_source_dir(),
+                                            state.environment.get_build_dir()))
+        return Path(state.environment.get_source_dir(), state.subdir, value)
+
+    def _depend_on(self, state: ModuleState, path: str | Path) -> None:
+        """Re-run Meson when this configure-time input changes."""
+        if os.path.lexists(path):
+            self.interpreter.add_build_def_file(str(path))
+
+    # -- generated sources --------------------------------------------------
+
+    def _write_sources(self, state: ModuleState, soname: str, libs: list,
+                       kwargs: ShimKw) -> tuple[File, File | None]:
+        for template in sorted(resources.templates_dir().glob('*.in')):
+            self._depend_on(state, template)
+        subdir = os.path.join(state.subdir, GENERATED_DIR)
+        out_dir = Path(state.environment.get_build_dir(), subdir)
+        try:
+            rendered = self._w.render.render_shim(libs, soname=soname, prefix=kwargs['prefix'],
+                                          exclude=list(kwargs['exclude']),
+                                          exports=list(kwargs['export']))
+            out_dir.mkdir(parents=True, exist_ok=True)
+            c_path, map_path = self._w.render.write_shim(rendered, out_dir, soname)
+        except CapsuleError as e:
+            raise MesonException(f'capsule.shim({soname!r}): {e}') from None
+        except OSError as e:
+            raise MesonException(f'capsule.shim({soname!r}): cannot write {out_dir}: {e.strerror}.') from None
+        c_file = File.from_built_file(subdir, Path(c_path).name)
+        map_file = File.from_built_file(subdir, Path(map_path).name) if map_path else None
+        return c_file, map_file
+
+    # -- targets ----------------------------------------------------------------
+
+    def _build(self, state: ModuleState, soname: str, c_file: File,
+               map_file: File | None, kwargs: ShimKw) -> SharedLibrary:
+        capsule = self._get_libcapsule(state)
+        name, suffix = soname.rsplit('.', 1)
+        target_kwargs: dict[str, T.Any] = {
+            'name_prefix': '',
+            'name_suffix': suffix,
+            'c_args': capsule.c_args,
+            'link_with': capsule.link_with,
+            'dependencies': capsule.dependencies,
+            'gnu_symbol_visibility': 'hidden',
+            'override_options': ['werror=false'],
+            'install': kwargs['install'],
+        }
+        if map_file is not None:
+            map_path = map_file.absolute_path(state.environment.get_source_dir(),
+                                              state.environment.get_build_dir())
+            target_kwargs['link_args'] = [f'-Wl,--version-script={map_path}']
+            target_kwargs['link_depends'] = [map_file]
+        if kwargs['install']:
+            install_dir = kwargs['install_dir'] or builtin_option(state, 'libdir')
+            target_kwargs['install_dir'] = install_dir
+            rpath = self._install_rpath(state, install_dir, capsule)
+            if rpath:
+                target_kwargs['install_rpath'] = rpath
+        return shared_library(self.interpreter, name, [c_file], target_kwargs)
+
+    def _install_rpath(self, state: ModuleState, install_dir: str,
+                       capsule: _Libcapsule) -> str | None:
+        if capsule.install_libdir is None:
+            return None
+        shim_dir = _absolute_install_dir(state, install_dir)
+        if shim_dir == capsule.install_libdir:
+            return '$ORIGIN'
+        if not capsule.link_with and capsule.install_libdir in SYSTEM_LIBDIRS:
+            return None
+        return '$ORIGIN/' + os.path.relpath(capsule.install_libdir, shim_dir)
+
+    def _ensure_c(self, state: ModuleState) -> None:
+        if has_c_compiler(self.interpreter):
+            return
+        if not add_c_language(self.interpreter):
+            raise MesonException('capsule.shim needs a C compiler: add \'c\' to project() languages.')
+
+    # -- libcapsule -----------------------------------------------------------
+
+    def _get_libcapsule(self, state: ModuleState) -> _Libcapsule:
+        if self._libcapsule is None:
+            dep = state.dependency('capsule', required=False)
+            if dep.found():
+                self._libcapsule = self._from_dependency(state, dep)
+            else:
+                self._libcapsule = self._build_libcapsule(state)
+        return self._libcapsule
+
+    def _from_dependency(self, state: ModuleState, dep: T.Any) -> _Libcapsule:
+        libdir = dependency_variable(dep, 'libdir')
+        if libdir is None:  # a subproject's override: installed in its libdir
+            libdir = _absolute_install_dir(state, builtin_option(state, 'libdir'))
+        return _Libcapsule([], [dep], [], os.path.normpath(libdir))
+
+    def _build_libcapsule(self, state: ModuleState) -> _Libcapsule:
+        src = resources.libcapsule_dir()
+        sources = sorted(src.glob('*.c'))
+        if not sources or not (src / 'include' / 'capsule.h').is_file():
+            raise MesonException(f'capsule: the libcapsule sources are missing from {src}; '
+                                 'reinstall the capsule package.')
+        include = [f'-I{src / "include"}']
+        libdir = builtin_option(state, 'libdir')
+        kwargs: dict[str, T.Any] = {
+            'name_prefix': '',
+            'name_suffix': '0',
+            'c_args': [*include, f'-I{src}'],
+            'dependencies': [state.dependency('dl'), state.dependency('threads')],
+            'gnu_symbol_visibility': 'hidden',
+            'override_options': ['c_std=c11', 'werror=false'],
+            'install': True,
+            'install_dir': libdir,
+        }
+        version_script = src / 'libcapsule.map'
+        if version_script.is_file():
+            kwargs['link_args'] = [f'-Wl,--version-script={version_script}']
+            kwargs['link_depends'] = [File.from_absolute_file(str(version_script))]
+        files = [File.from_absolute_file(str(p)) for p in sources]
+        target = shared_library(self.interpreter, 'libcapsule.so', files, kwargs)
+        return _Libcapsule([target], [], include, _absolute_install_dir(state, libdir))
+
+
+def _absolute_install_dir(state: ModuleState, install_dir: str) -> str:
+    prefix = builtin_option(state, 'prefix')
+    return os.path.normpath(os.path.join(prefix, install_dir))
+
+
+def _paths_leading_to(soname: str, tree: Path, final: Path) -> list[Path]:
+    """Every file the lookup of soname under tree read: the cache, each
+    candidate path and every symlink followed inside the tree."""
+    paths: list[Path] = [tree / 'etc' / 'ld.so.cache']
+    for libdir in locate_dirs():
+        candidate = tree / libdir / soname
+        seen = 0
+        while candidate.is_symlink() and seen < 40:
+            paths.append(candidate)
+            target = Path(os.readlink(candidate))
+            candidate = tree / target.relative_to('/') if target.is_absolute() else candidate.parent / target
+            seen += 1
+        paths.append(candidate)
+    paths.append(final)
+    return [p for p in dict.fromkeys(paths) if os.path.lexists(p)]
+
+
+def locate_dirs() -> list[str]:
+    return ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib64', 'usr/lib64', 'lib', 'usr/lib']
+
+
+def initialize(interpreter: Interpreter) -> CapsuleModule:
+    return CapsuleModule(interpreter)
