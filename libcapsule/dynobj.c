@@ -6,8 +6,6 @@
 
 #include "debug.h"
 
-#define MAX_VERSIONS 0x8000u
-
 /* ld.so rewrites most d_ptr values to run-time addresses in place; the
  * vDSO's (read-only) dynamic section keeps link-time ones. */
 static const void *
@@ -58,31 +56,16 @@ decode_phdrs(capsule_dynobj *o)
         o->map_start = o->map_end = 0;
 }
 
-static void
-note_version(capsule_dynobj *o, unsigned index, const char *name, int hidden)
-{
-    index &= 0x7fff;
-    if (index < o->n_versions && index >= 1) {
-        o->version_names[index] = name;
-        o->version_hidden[index] = (unsigned char)hidden;
-    }
-}
+/* Calls fn for every version index defined (verdef) or needed (verneed). */
+typedef void (*version_fn)(capsule_dynobj *o, unsigned index, unsigned name, int base);
 
-static int
-decode_versions(capsule_dynobj *o, const ElfW(Verdef) *verdef, size_t n_verdef,
-                const ElfW(Verneed) *verneed, size_t n_verneed)
+static void
+each_version(capsule_dynobj *o, const ElfW(Verdef) *verdef, size_t n_verdef,
+             const ElfW(Verneed) *verneed, size_t n_verneed, version_fn fn)
 {
-    if (!verdef && !verneed)
-        return 0;
-    o->n_versions = MAX_VERSIONS;
-    o->version_names = calloc(o->n_versions, sizeof *o->version_names);
-    o->version_hidden = calloc(o->n_versions, 1);
-    if (!o->version_names || !o->version_hidden)
-        return capsule_error_set("out of memory");
     for (size_t i = 0; verdef && i < n_verdef; i++) {
         const ElfW(Verdaux) *aux = (const void *)((const char *)verdef + verdef->vd_aux);
-        if (aux->vda_name < o->strsz && !(verdef->vd_flags & VER_FLG_BASE))
-            note_version(o, verdef->vd_ndx, o->strtab + aux->vda_name, 0);
+        fn(o, verdef->vd_ndx, aux->vda_name, verdef->vd_flags & VER_FLG_BASE);
         if (!verdef->vd_next)
             break;
         verdef = (const void *)((const char *)verdef + verdef->vd_next);
@@ -90,8 +73,7 @@ decode_versions(capsule_dynobj *o, const ElfW(Verdef) *verdef, size_t n_verdef,
     for (size_t i = 0; verneed && i < n_verneed; i++) {
         const ElfW(Vernaux) *aux = (const void *)((const char *)verneed + verneed->vn_aux);
         for (size_t j = 0; j < verneed->vn_cnt; j++) {
-            if (aux->vna_name < o->strsz)
-                note_version(o, aux->vna_other, o->strtab + aux->vna_name, 0);
+            fn(o, aux->vna_other, aux->vna_name, 0);
             if (!aux->vna_next)
                 break;
             aux = (const void *)((const char *)aux + aux->vna_next);
@@ -100,7 +82,56 @@ decode_versions(capsule_dynobj *o, const ElfW(Verdef) *verdef, size_t n_verdef,
             break;
         verneed = (const void *)((const char *)verneed + verneed->vn_next);
     }
+}
+
+static void
+count_version(capsule_dynobj *o, unsigned index, unsigned name, int base)
+{
+    (void)name;
+    (void)base;
+    index &= 0x7fff;
+    if (index + 1 > o->n_versions)
+        o->n_versions = index + 1;
+}
+
+static void
+note_version(capsule_dynobj *o, unsigned index, unsigned name, int base)
+{
+    index &= 0x7fff;
+    if (!base && index >= 1 && index < o->n_versions && name < o->strsz)
+        o->version_names[index] = o->strtab + name;
+}
+
+/* Version names by index, sized by the highest index the object uses. */
+static int
+decode_versions(capsule_dynobj *o, const ElfW(Verdef) *verdef, size_t n_verdef,
+                const ElfW(Verneed) *verneed, size_t n_verneed)
+{
+    if (!verdef && !verneed)
+        return 0;
+    each_version(o, verdef, n_verdef, verneed, n_verneed, count_version);
+    o->version_names = calloc(o->n_versions ? o->n_versions : 1, sizeof *o->version_names);
+    if (!o->version_names)
+        return capsule_error_set("out of memory");
+    each_version(o, verdef, n_verdef, verneed, n_verneed, note_version);
     return 0;
+}
+
+static size_t
+max_size(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* One more than the highest symbol index a relocation table refers to. */
+static size_t
+relocated_symbols(const capsule_rel *table, size_t n)
+{
+    size_t count = 0;
+
+    for (size_t i = 0; table && i < n; i++)
+        count = max_size(count, (size_t)CAPSULE_REL_SYM(table[i].r_info) + 1);
+    return count;
 }
 
 int
@@ -157,6 +188,11 @@ capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
         o->gnu_hash = NULL, o->n_symbols = o->sysv_hash[1];
     else
         o->gnu_hash = NULL;
+    /* A GNU hash covers only the defined symbols at the end of .dynsym: in an
+     * executable that exports nothing it may claim a single symbol, while its
+     * relocations use many more. Those indexes are what ld.so itself reads. */
+    o->n_symbols = max_size(o->n_symbols, relocated_symbols(o->rela, o->n_rela));
+    o->n_symbols = max_size(o->n_symbols, relocated_symbols(o->jmprel, o->n_jmprel));
     return decode_versions(o, verdef, n_verdef, verneed, n_verneed);
 }
 
@@ -164,7 +200,6 @@ void
 capsule_dynobj_fini(capsule_dynobj *o)
 {
     free(o->version_names);
-    free(o->version_hidden);
     memset(o, 0, sizeof *o);
 }
 

@@ -24,7 +24,6 @@ typedef struct capsule_dynobj {
     const uint32_t *sysv_hash;
     const ElfW(Versym) *versym;
     const char **version_names;    /* by version index (verdef and verneed) */
-    unsigned char *version_hidden; /* by version index, defined versions only */
     size_t n_versions;
     const capsule_rel *rela;
     size_t n_rela;
