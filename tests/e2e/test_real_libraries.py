@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from capsule_module.elfreader import read_library
-from conftest import World, program
+from e2e_world import World, program
 from helpers import SYSTEM_LIBDIR, run
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FIXTURES, World, program
+from e2e_world import FIXTURES, World, program
 from helpers import compile_c, run
 
 BINDING = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import World, program, segregation_program
+from e2e_world import World, program, segregation_program
 from helpers import MULTIARCH, SYSTEM_LIBDIR, make_prefix_tree, run
 
 

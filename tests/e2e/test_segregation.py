@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import World, segregation_program
+from e2e_world import World, segregation_program
 from helpers import run
 
 

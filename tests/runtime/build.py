@@ -156,3 +156,22 @@ def write_ldcache(root: Path, fmt: str = "new") -> Path:
     (root / "etc/ld.so.conf").write_text(f"/{MULTIARCH}\n")
     sh(["/sbin/ldconfig", "-X", "-c", fmt, "-r", root])
     return root / "etc/ld.so.cache"
+
+
+@dataclass
+class Built:
+    root: Path
+    libcapsule_dir: Path
+    real_dir: Path        # the real libdemo.so.1 + libdemodep.so.1 (link time)
+    prefix: Path          # a prefix tree holding both
+    shim_dir: Path        # the shim libdemo.so.1 (built-in prefix = `prefix`)
+    demo: Path
+    demodep: Path
+
+
+def build_demo(out: Path, *flags: str) -> tuple[Path, Path]:
+    demodep = build_lib(out, "libdemodep.so.1", [FIXTURES / "demodep.c"])
+    demo = build_lib(out, "libdemo.so.1", [FIXTURES / "demo.c"],
+                     version_script=FIXTURES / "demo.map", flags=list(flags),
+                     libs=[demodep])
+    return demo, demodep

@@ -4,7 +4,6 @@ session with gcc into a temporary directory."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,31 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import (
     DEMO_SYMBOLS,
     DEMO_VERSIONS,
-    FIXTURES,
-    build_lib,
+    Built,
+    build_demo,
     build_libcapsule,
     build_shim,
     make_prefix,
 )
-
-
-@dataclass
-class Built:
-    root: Path
-    libcapsule_dir: Path
-    real_dir: Path        # the real libdemo.so.1 + libdemodep.so.1 (link time)
-    prefix: Path          # a prefix tree holding both
-    shim_dir: Path        # the shim libdemo.so.1 (built-in prefix = `prefix`)
-    demo: Path
-    demodep: Path
-
-
-def build_demo(out: Path, *flags: str) -> tuple[Path, Path]:
-    demodep = build_lib(out, "libdemodep.so.1", [FIXTURES / "demodep.c"])
-    demo = build_lib(out, "libdemo.so.1", [FIXTURES / "demo.c"],
-                     version_script=FIXTURES / "demo.map", flags=list(flags),
-                     libs=[demodep])
-    return demo, demodep
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from build import CFLAGS, FIXTURES, LIBCAPSULE, MULTIARCH, build_lib, sh, write_ldcache
 
-from conftest import Built
+from build import CFLAGS, FIXTURES, LIBCAPSULE, MULTIARCH, Built, build_lib, sh, write_ldcache
 
 PRIVATE = ["error.c", "debug.c", "ldcache.c", "elffile.c", "resolve.c"]
 

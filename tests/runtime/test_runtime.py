@@ -10,19 +10,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from build import (
     DEMO_SYMBOLS,
     DEMO_VERSIONS,
     FIXTURES,
     LIBCAPSULE,
     MULTIARCH,
+    Built,
+    build_demo,
     build_lib,
     build_shim,
     make_prefix,
     sh,
 )
-
-from conftest import Built, build_demo
 
 MODES = {
     "lazy": ["-Wl,-z,lazy", "-Wl,-z,relro"],
