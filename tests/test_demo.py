@@ -1,0 +1,20 @@
+"""The README's demo command works end to end and shows the host tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import REPO, run
+
+
+def test_demo_runs_the_program_through_the_shims(tmp_path: Path) -> None:
+    out = run(["bash", REPO / "examples/demo/run.sh"],
+              env={"DEMO_DIR": str(tmp_path / "demo"), "CAPSULE_SKIP_BOOTSTRAP": "1"}).stdout
+    plain, capsuled = out.split("== with the shims", 1)
+    host = str(tmp_path / "demo" / "host")
+    where = {line.split()[0]: line.split()[-1] for line in capsuled.splitlines() if "lives in" in line}
+    assert "lives in /lib/" in plain and host not in plain
+    assert where["compress()"].startswith(host)
+    assert where["XML_ParserCreate()"].startswith(host)
+    assert where["printf()"].startswith("/lib/")
+    assert "libz.so.1: ready" in capsuled
