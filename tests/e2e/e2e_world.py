@@ -4,7 +4,6 @@ built by a real consumer Meson project."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,10 +67,6 @@ def program(world: World, name: str, sources: list[str], *, flags: list[str] | N
         compile_c(out, [FIXTURES / s for s in sources], flags=[f"-I{FIXTURES}", *(flags or [])],
                   libs=[*(libs or []), "-ldl"])
     return out
-
-
-def host_path(world: World, soname: str) -> str:
-    return os.path.realpath(world.host_libdir / soname)
 
 
 def segregation_program(world: World) -> Path:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from capsule_module.elfreader import read_library
+from pathlib import Path
+
+from elforacle import readelf
+
 from e2e_world import World, program
 from helpers import SYSTEM_LIBDIR, run
 
@@ -37,25 +40,27 @@ def test_program_loads_the_shim_not_the_real_library(world: World) -> None:
     assert f"{world.shims}/libz.so.1" in trace
 
 
-def comparable(path: str) -> tuple[set[tuple[object, ...]], list[tuple[str, tuple[str, ...]]]]:
-    lib = read_library(path)
+def comparable(path: Path) -> tuple[set[tuple[object, ...]], list[tuple[str, tuple[str, ...]]]]:
+    """What a caller links against, as readelf (not capsule's reader) sees it:
+    name, version, @@/@, kind, data size and binding."""
+    oracle = readelf(path)
     kinds = {"ifunc": "func"}
     symbols = {
-        (s.name, s.version, s.default, kinds.get(s.kind, s.kind),
-         s.size if s.kind in ("object", "tls") else 0)
-        for s in lib.symbols
+        (name, version, default, kinds.get(kind, kind), size if kind in ("object", "tls") else 0,
+         binding)
+        for name, kind, size, binding, version, default in oracle.symbols
     }
-    versions = [(v.name, tuple(v.parents)) for v in lib.versions]
+    versions = [(name, tuple(parents)) for name, parents, _flags in oracle.versions]
     return symbols, versions
 
 
 def test_shim_exports_equal_the_targets(world: World) -> None:
     for soname in ("libz.so.1", "libexpat.so.1"):
-        shim = comparable(str(world.shims / soname))
-        real = comparable(str(SYSTEM_LIBDIR / soname))
+        shim = comparable(world.shims / soname)
+        real = comparable(SYSTEM_LIBDIR / soname)
         assert shim[0] == real[0], soname
         assert shim[1] == real[1], soname
-        assert read_library(str(world.shims / soname)).soname == soname
+        assert readelf(world.shims / soname).soname == soname
 
 
 def test_versioned_references_bind_to_the_shim(world: World) -> None:

@@ -22,6 +22,7 @@ def test_missing_prefix(world: World, tmp_path: Path) -> None:
     missing = tmp_path / "no such tree"
     line = capsule_failure(world, exe, {"CAPSULE_PREFIX": str(missing)})
     assert "libz.so.1" in line and str(missing) in line
+    assert line.endswith(": prefix does not exist"), line
 
 
 def test_target_missing_from_prefix(world: World, tmp_path: Path) -> None:
@@ -29,6 +30,7 @@ def test_target_missing_from_prefix(world: World, tmp_path: Path) -> None:
     tree = make_prefix_tree(tmp_path / "tree", [SYSTEM_LIBDIR / "libexpat.so.1"])
     line = capsule_failure(world, exe, {"CAPSULE_LIBZ_SO_1_PREFIX": str(tree)})
     assert "libz.so.1" in line and str(tree) in line
+    assert line.endswith(": libz.so.1 not found under the prefix"), line
 
 
 def test_dependency_missing_from_prefix(world: World, tmp_path: Path) -> None:
@@ -39,6 +41,8 @@ def test_dependency_missing_from_prefix(world: World, tmp_path: Path) -> None:
     make_prefix_tree(tree, [])
     line = capsule_failure(world, exe, {"CAPSULE_PREFIX": str(tree)})
     assert "libuser.so.1" in line and "libDEP.so.1" in line
+    needer = tree / MULTIARCH / "libuser.so.1"
+    assert line.endswith(f": libDEP.so.1 (needed by {needer}) not found under the prefix"), line
 
 
 def test_debug_trace_names_the_tree(world: World) -> None:
