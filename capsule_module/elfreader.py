@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,7 +307,7 @@ def _linker_made(name: str, shndx: int, version: str | None,
     return shndx == _SHN_ABS and name == version and name in version_names.values()
 
 
-def _versions(path: Path, verdefs: dict[int, tuple[str, list[str], int]]) -> list[VersionDef]:
+def _versions(verdefs: dict[int, tuple[str, list[str], int]]) -> list[VersionDef]:
     return [VersionDef(name, parents, flags)
             for _ndx, (name, parents, flags) in sorted(verdefs.items())
             if not flags & _VER_FLG_BASE]
@@ -337,24 +338,37 @@ def _read_mapped(path: Path, data: mmap.mmap) -> LibrarySymbols:
     if not symbols:
         raise _fail(path, "exports no dynamic symbols")
     return LibrarySymbols(soname, 32 if hdr.elf_class == 1 else 64, machine, needed,
-                          _versions(path, verdefs), symbols)
+                          _versions(verdefs), symbols)
+
+
+def require_regular_file(path: Path, what: str) -> int:
+    """Size of path, which must be a regular file (a FIFO or device would
+    block or never end); CapsuleError naming it otherwise."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise _fail(path, "does not exist") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise _fail(path, f"is a directory, not {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise _fail(path, f"is not a regular file, so not {what}")
+    return st.st_size
 
 
 def _open_mapped(path: Path) -> mmap.mmap:
+    if require_regular_file(path, "a library") == 0:
+        raise _fail(path, "is empty, not an ELF file")
     try:
         with open(path, "rb") as f:
-            if not os.path.isfile(path):
-                raise _fail(path, "is not a regular file")
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                raise _fail(path, "is empty, not an ELF file")
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced since the stat
+                raise _fail(path, "is not a regular file, so not a library")
             return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except FileNotFoundError:
-        raise _fail(path, "does not exist") from None
-    except IsADirectoryError:
-        raise _fail(path, "is a directory, not a library") from None
     except OSError as exc:
         raise _fail(path, f"cannot be read ({exc.strerror})") from None
+    except ValueError:  # mmap of a file emptied since the stat
+        raise _fail(path, "is empty, not an ELF file") from None
 
 
 def read_library(path: str | Path) -> LibrarySymbols:
@@ -370,6 +384,7 @@ def read_library(path: str | Path) -> LibrarySymbols:
 def read_elf_identity(path: str | Path) -> tuple[int, int] | None:
     """(ELF class 32/64, e_machine) of a file, or None if it is not ELF."""
     try:
+        require_regular_file(Path(path), "an ELF file")
         with open(path, "rb") as f:
             head = f.read(64)
         hdr = read_header(Path(path), head)

@@ -4,10 +4,18 @@ built without the library present. One symbol per line keeps diffs readable."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from .elfreader import BINDINGS, KINDS, LibrarySymbols, Symbol, VersionDef
+from .elfreader import (
+    BINDINGS,
+    KINDS,
+    LibrarySymbols,
+    Symbol,
+    VersionDef,
+    require_regular_file,
+)
 from .errors import CapsuleError
 
 FORMAT = "capsule-symbols"
@@ -149,10 +157,11 @@ def loads(text: str, source_name: str) -> LibrarySymbols:
 
 def load(path: str | Path) -> LibrarySymbols:
     """Read and validate a symbols file."""
+    if not os.path.lexists(path):
+        raise CapsuleError(f"symbols file {path} does not exist")
+    require_regular_file(Path(path), "a symbols file")
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CapsuleError(f"symbols file {path} does not exist") from None
     except UnicodeDecodeError:
         raise CapsuleError(f"{path}: is not UTF-8 text") from None
     except OSError as exc:

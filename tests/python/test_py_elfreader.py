@@ -15,7 +15,7 @@ import pytest
 from elforacle import readelf
 from py_support import system_lib
 
-from capsule_module.elfreader import LibrarySymbols, read_library
+from capsule_module.elfreader import LibrarySymbols, read_elf_identity, read_library
 from capsule_module.errors import CapsuleError
 
 SYSTEM_LIBS = ["libz.so.1", "libexpat.so.1", "libGL.so.1", "libLLVM-15.so.1"]
@@ -109,6 +109,13 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_directory(tmp_path: Path) -> None:
     _expect_error(tmp_path, "directory")
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "libz.so.1"
+    os.mkfifo(fifo)
+    _expect_error(fifo, "is not a regular file, so not a library")  # open() would block
+    assert read_elf_identity(fifo) is None
 
 
 def test_empty_file(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,5 +119,23 @@ def test_load_errors(tmp_path: Path) -> None:
     (tmp_path / "latin1.json").write_bytes(b"\xff\xfe{")
     with pytest.raises(CapsuleError, match=r"not UTF-8"):
         symbolsfile.load(tmp_path / "latin1.json")
-    with pytest.raises(CapsuleError, match=r"cannot be read"):
+    with pytest.raises(CapsuleError, match=r"is a directory, not a symbols file"):
         symbolsfile.load(tmp_path)
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "libz.json"
+    os.mkfifo(fifo)
+    with pytest.raises(CapsuleError) as info:
+        symbolsfile.load(fifo)  # an open() would wait for a writer forever
+    assert str(info.value) == f"{fifo}: is not a regular file, so not a symbols file"
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode (the directory case covers it)")
+    path = tmp_path / "libz.json"
+    path.write_text("{}")
+    path.chmod(0)
+    with pytest.raises(CapsuleError, match=r"libz.json cannot be read \(Permission denied\)"):
+        symbolsfile.load(path)
