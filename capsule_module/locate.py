@@ -2,12 +2,16 @@
 TREE/etc/ld.so.cache first, then the standard directories. Paths from the
 cache are re-rooted under the tree, symlinks are followed by hand and never
 leave it, and candidates of the wrong ELF class or machine are skipped.
+
+Every lookup also reports the paths it examined (the cache, each candidate and
+every symlink followed), so a build system can re-run when one changes.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ldcache
@@ -20,10 +24,38 @@ EM_X86_64 = 62
 MAX_SYMLINKS = 40
 
 
-def resolve_in_tree(root: Path, path: str) -> Path | None:
+@dataclass
+class Lookup:
+    """The outcome of a lookup: the library found (or None), every existing
+    path examined on the way, and the regular files skipped as unusable."""
+    path: Path | None = None
+    examined: list[Path] = field(default_factory=list)
+    rejected: list[Path] = field(default_factory=list)
+
+    def saw(self, path: Path) -> None:
+        if path not in self.examined:
+            self.examined.append(path)
+
+
+def _lstat_mode(path: Path) -> int | None:
+    try:
+        return os.lstat(path).st_mode
+    except OSError:
+        return None
+
+
+def _readlink(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def resolve_in_tree(root: Path, path: str, trail: Lookup | None = None) -> Path | None:
     """Resolve `path` (absolute inside the tree) with every symlink confined to
     root: absolute targets are re-rooted, '..' never goes above root. None if
-    a component is missing or the link limit is hit."""
+    a component is missing or unreadable, or the link limit is hit. Each
+    symlink followed, and the result, are recorded in trail."""
     pending = [p for p in path.split("/") if p not in ("", ".")]
     parts: list[str] = []
     links = 0
@@ -34,40 +66,48 @@ def resolve_in_tree(root: Path, path: str) -> Path | None:
                 parts.pop()
             continue
         here = root.joinpath(*parts, comp)
-        try:
-            st = os.lstat(here)
-        except OSError:
+        mode = _lstat_mode(here)
+        if mode is None:
             return None
-        if not stat.S_ISLNK(st.st_mode):
+        if not stat.S_ISLNK(mode):
             parts.append(comp)
             continue
         links += 1
-        if links > MAX_SYMLINKS:
+        target = _readlink(here)
+        if links > MAX_SYMLINKS or target is None:
             return None
-        target = os.readlink(here)
+        if trail is not None:
+            trail.saw(here)
         if target.startswith("/"):
             parts = []
         pending[:0] = [p for p in target.split("/") if p not in ("", ".")]
-    return root.joinpath(*parts)
+    result = root.joinpath(*parts)
+    if trail is not None:
+        trail.saw(result)
+    return result
 
 
-def _usable(candidate: Path | None) -> bool:
-    if candidate is None:
-        return False
+def _is_regular(path: Path) -> bool:
     try:
-        if not stat.S_ISREG(os.stat(candidate).st_mode):
-            return False
+        return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
-    return read_elf_identity(candidate) == (64, EM_X86_64)
 
 
-def _candidates(root: Path, soname: str) -> list[str]:
-    cache = resolve_in_tree(root, "/etc/ld.so.cache")
-    found: list[str] = []
-    if cache is not None and cache.is_file():
-        found += ldcache.lookup(ldcache.read_cache(cache), soname)
-    return found + [f"/{d}/{soname}" for d in STANDARD_DIRS]
+def _cache_paths(root: Path, soname: str, trail: Lookup) -> list[str]:
+    """What TREE/etc/ld.so.cache lists for soname; a missing or malformed cache
+    lists nothing, as for ld.so and libcapsule."""
+    cache = resolve_in_tree(root, "/etc/ld.so.cache", trail)
+    if cache is None or not _is_regular(cache):
+        return []
+    try:
+        return ldcache.lookup(ldcache.read_cache(cache), soname)
+    except CapsuleError:
+        return []
+
+
+def _candidates(root: Path, soname: str, trail: Lookup) -> list[str]:
+    return _cache_paths(root, soname, trail) + [f"/{d}/{soname}" for d in STANDARD_DIRS]
 
 
 def _tree_root(tree: str | Path) -> Path:
@@ -77,28 +117,53 @@ def _tree_root(tree: str | Path) -> Path:
     return root
 
 
+def lookup_library(soname: str, tree: str | Path) -> Lookup:
+    """Search the plain soname under tree; Lookup.path is None when nothing
+    usable is there. Raises CapsuleError only if tree is not a directory."""
+    root = _tree_root(tree)
+    trail = Lookup()
+    for cand in _candidates(root, soname, trail):
+        resolved = resolve_in_tree(root, cand, trail)
+        if resolved is None or not _is_regular(resolved):
+            continue
+        if read_elf_identity(resolved) == (64, EM_X86_64):
+            trail.path = resolved
+            break
+        trail.rejected.append(resolved)
+    trail.examined = [p for p in trail.examined if os.path.lexists(p)]
+    return trail
+
+
+def not_found(soname: str, tree: str | Path) -> CapsuleError:
+    return CapsuleError(f"library {soname} not found under {tree} "
+                        "(looked in etc/ld.so.cache and the standard library directories)")
+
+
+def find_library_with_trail(soname: str, tree: str | Path) -> tuple[Path, list[Path]]:
+    """find_library(), and every existing path the lookup examined."""
+    if not soname:
+        raise CapsuleError("empty library name")
+    if "/" in soname and not soname.startswith("/"):
+        path = _check_path(Path(soname))
+        return path, [path]
+    if soname.startswith("/"):
+        trail = Lookup()
+        found = resolve_in_tree(_tree_root(tree), soname, trail)
+        if found is None or not found.exists():
+            raise CapsuleError(f"library {soname} not found under {tree}")
+        return _check_path(found), trail.examined
+    result = lookup_library(soname, tree)
+    if result.path is None:
+        raise not_found(soname, tree)
+    return result.path, result.examined
+
+
 def find_library(soname: str, tree: str | Path) -> Path:
     """Path of the x86_64 ELF64 library `soname` inside `tree`.
 
     A soname containing '/' is a path: an absolute one is taken inside the
     tree, a relative one as given (relative to the working directory)."""
-    if not soname:
-        raise CapsuleError("empty library name")
-    if "/" in soname and not soname.startswith("/"):
-        return _check_path(Path(soname))
-    root = _tree_root(tree)
-    if soname.startswith("/"):
-        found = resolve_in_tree(root, soname)
-        if found is None or not found.exists():
-            raise CapsuleError(f"library {soname} not found under {tree}")
-        return _check_path(found)
-    for cand in _candidates(root, soname):
-        resolved = resolve_in_tree(root, cand)
-        if _usable(resolved):
-            assert resolved is not None
-            return resolved
-    raise CapsuleError(f"library {soname} not found under {tree} "
-                       "(looked in etc/ld.so.cache and the standard library directories)")
+    return find_library_with_trail(soname, tree)[0]
 
 
 def _check_path(path: Path) -> Path:

@@ -14,7 +14,7 @@ from py_support import LIBDIR, system_lib
 
 from capsule_module import ldcache
 from capsule_module.errors import CapsuleError
-from capsule_module.locate import find_library, resolve_in_tree
+from capsule_module.locate import find_library, find_library_with_trail, resolve_in_tree
 
 MULTIARCH = "usr/lib/x86_64-linux-gnu"
 
@@ -78,7 +78,7 @@ def test_system_cache_matches_ldconfig_p() -> None:
     out = subprocess.run(["ldconfig", "-p"], check=True, capture_output=True, text=True).stdout
     expected = set(re.findall(r"^\s+(\S+) \(libc6,x86-64[^)]*\) => (\S+)$", out, re.M))
     entries = ldcache.read_cache(cache)
-    got = {(e.soname, e.path) for e in entries if e.flags == ldcache.FLAG_X86_64_LIBC6}
+    got = {(e.soname, e.path) for e in entries if ldcache.is_x86_64(e) and not e.hwcap}
     assert got == expected and len(got) > 10
     assert find_library("libz.so.1", "/") == Path(os.path.realpath(LIBDIR / "libz.so.1"))
 
@@ -101,7 +101,7 @@ def _old_cache(pairs: list[tuple[str, str]], new: bytes = b"") -> bytes:
     return head + strings
 
 
-def _new_cache(pairs: list[tuple[str, str]]) -> bytes:
+def _new_cache(pairs: list[tuple[str, str]], flags: int = ldcache.FLAG_X86_64_LIBC6) -> bytes:
     header_size = 48 + 24 * len(pairs)
     strings = b""
     entries = b""
@@ -110,7 +110,7 @@ def _new_cache(pairs: list[tuple[str, str]]) -> bytes:
         strings += key.encode() + b"\0"
         v = header_size + len(strings)
         strings += value.encode() + b"\0"
-        entries += struct.pack("<iIIIQ", ldcache.FLAG_X86_64_LIBC6, k, v, 0, 0)
+        entries += struct.pack("<iIIIQ", flags, k, v, 0, 0)
     head = b"glibc-ld.so.cache1.1" + struct.pack("<IIB3xI12x", len(pairs), len(strings), 0, 0)
     return head + entries + strings
 
@@ -128,18 +128,47 @@ def test_old_format_followed_by_new_uses_new() -> None:
     assert len(entries) == 2
 
 
-def test_hwcaps_entries_come_last() -> None:
+@pytest.mark.parametrize("hwcap", [ldcache.HWCAP_EXTENSION, ldcache.HWCAP_EXTENSION | 1, 2])
+def test_hwcaps_entries_are_skipped(hwcap: int) -> None:
+    """As libcapsule (ldcache.c): any entry with a hwcap value is skipped."""
     data = bytearray(_new_cache([("libz.so.1", "/hw/libz.so.1"), ("libz.so.1", "/p/libz.so.1")]))
-    struct.pack_into("<Q", data, 48 + 16, ldcache.HWCAP_EXTENSION)
-    assert ldcache.lookup(ldcache.parse_cache(bytes(data)), "libz.so.1") == [
-        "/p/libz.so.1", "/hw/libz.so.1"]
+    struct.pack_into("<Q", data, 48 + 16, hwcap)
+    assert ldcache.lookup(ldcache.parse_cache(bytes(data)), "libz.so.1") == ["/p/libz.so.1"]
+
+
+@pytest.mark.parametrize("flags, found", [
+    (ldcache.FLAG_X86_64_LIBC6, True),
+    (ldcache.FLAG_X86_64_LIBC6 | 0x10000, True),    # bits above 16 are not compared
+    (ldcache.FLAG_X86_64_LIBC6 | -0x80000000, True),  # nor the sign bit of the int32
+    (ldcache.FLAG_ELF_LIBC6, False),                 # i386 libc6
+    (ldcache.FLAG_ELF_LIBC6 | 0x0500, False),        # another architecture
+])
+def test_flags_are_masked_like_libcapsule(flags: int, found: bool) -> None:
+    entries = ldcache.parse_cache(_new_cache([("libz.so.1", "/p/libz.so.1")], flags))
+    assert ldcache.lookup(entries, "libz.so.1") == (["/p/libz.so.1"] if found else [])
+
+
+def test_entry_with_bad_strings_is_skipped() -> None:
+    data = bytearray(_new_cache([("libz.so.1", "/bad/libz.so.1"), ("libz.so.1", "/p/libz.so.1")]))
+    struct.pack_into("<I", data, 48 + 8, 0x7FFFFFF0)  # first entry's value offset
+    assert ldcache.lookup(ldcache.parse_cache(bytes(data)), "libz.so.1") == ["/p/libz.so.1"]
+
+
+def test_unusable_new_cache_after_old_falls_back_to_old() -> None:
+    """Old entries, then at the next 8-byte boundary something starting like a
+    new-format cache but unusable: libcapsule uses the old entries."""
+    strings = b"\0" * 4 + b"glibc-ld.so.cache9.9\0" + b"libz.so.1\0/old/libz.so.1\0"
+    key = strings.index(b"libz.so.1")
+    value = strings.index(b"/old/")
+    data = (b"ld.so-1.7.0\0" + struct.pack("<I", 1)
+            + struct.pack("<iII", ldcache.FLAG_X86_64_LIBC6, key, value) + strings)
+    assert ldcache.lookup(ldcache.parse_cache(data), "libz.so.1") == ["/old/libz.so.1"]
 
 
 @pytest.mark.parametrize("mangle, message", [
     (lambda d: b"garbage" + d, "unknown magic"),
     (lambda d: d[:30], "truncated"),
     (lambda d: d[:48 + 10], "truncated"),
-    (lambda d: d[:-5], "string offset"),
     (lambda d: d[:17] + b"9.9" + d[20:], "unknown new-format version"),
     (lambda d: d[:20] + struct.pack("<I", 0x7FFFFFFF) + d[24:], "truncated"),
 ])
@@ -153,10 +182,62 @@ def test_malformed_cache(tmp_path: Path, mangle, message: str) -> None:
 
 def test_malformed_old_cache() -> None:
     data = _old_cache([("libz.so.1", "/old/libz.so.1")])
-    with pytest.raises(CapsuleError, match=r"string offset"):
-        ldcache.parse_cache(data[:-3])
+    assert ldcache.parse_cache(data[:-3]) == []  # the entry's path runs off the end
     with pytest.raises(CapsuleError, match=r"truncated"):
         ldcache.parse_cache(data[:20])
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"glibc-ld.so.cache1.1" + b"\xff" * 10, b""])
+def test_malformed_cache_in_tree_is_ignored(tree: Path, content: bytes) -> None:
+    """As ld.so and libcapsule: a bad cache is not used, the standard
+    directories still are."""
+    (tree / "etc/ld.so.cache").write_bytes(content)
+    assert find_library("libz.so.1", tree).parent == tree.resolve() / MULTIARCH
+    with pytest.raises(CapsuleError, match=r"libexpat.so.1 not found"):
+        find_library("libexpat.so.1", tree)  # only the cache knew /opt/odd/lib
+
+
+def test_fifo_cache_in_tree_is_ignored_without_blocking(tree: Path) -> None:
+    (tree / "etc/ld.so.cache").unlink()
+    os.mkfifo(tree / "etc/ld.so.cache")
+    assert find_library("libz.so.1", tree).parent == tree.resolve() / MULTIARCH
+    with pytest.raises(CapsuleError, match=r"not a usable ld.so.cache"):
+        ldcache.read_cache(tree / "etc/ld.so.cache")
+
+
+def test_trail_follows_cache_symlinks(tree: Path) -> None:
+    """Every path the lookup read: the cache, the symlink the cache names and
+    the file it leads to."""
+    odd = tree / "opt/odd/lib"
+    real = odd / _real_name("libexpat.so.1")
+    assert (odd / "libexpat.so.1").is_symlink()  # made by ldconfig
+    path, trail = find_library_with_trail("libexpat.so.1", tree)
+    root = tree.resolve()
+    assert path == root / "opt/odd/lib" / real.name
+    assert trail == [root / "etc/ld.so.cache", root / "opt/odd/lib/libexpat.so.1", path]
+
+
+def test_trail_stays_inside_the_tree(tree: Path) -> None:
+    """An absolute directory symlink is re-rooted: the trail names the tree's
+    own files, never the host's."""
+    (tree / "etc/ld.so.cache").unlink()
+    (tree / "lib").mkdir()
+    (tree / "lib/x86_64-linux-gnu").symlink_to(f"/{MULTIARCH}")  # merged /usr, absolute
+    path, trail = find_library_with_trail("libz.so.1", tree)
+    root = tree.resolve()
+    assert trail == [root / "lib/x86_64-linux-gnu", root / MULTIARCH / "libz.so.1", path]
+    assert path == root / MULTIARCH / _real_name("libz.so.1")
+
+
+def test_unreadable_symlink_is_not_found(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tree / "etc/ld.so.cache").unlink()
+    (tree / MULTIARCH / "libq.so.1").symlink_to("libz.so.1")
+
+    def failing(path: object) -> str:
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(os, "readlink", failing)
+    with pytest.raises(CapsuleError, match=r"libq.so.1 not found"):
+        find_library("libq.so.1", tree)
 
 
 # ---- symlinks stay inside the tree ----
