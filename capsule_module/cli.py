@@ -17,7 +17,7 @@ from . import __version__, symbolsfile
 from .elfreader import LibrarySymbols, read_library
 from .errors import CapsuleError
 from .locate import find_library
-from .render import c_comment, fill_template, write_if_changed
+from .render import c_comment, fill_template, require_x86_64, write_if_changed
 from .resources import templates_dir
 
 PROG = "capsule-shim"
@@ -107,9 +107,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     lib = _read(args.soname, args.search_prefix or args.prefix)
     if "/" in lib.soname or lib.soname in (".", ".."):
         raise CapsuleError(f"library {args.soname} has an unusable soname {lib.soname!r}")
-    if (lib.elf_class, lib.machine) != (64, "EM_X86_64"):
-        raise CapsuleError(f"library {args.soname} is ELF{lib.elf_class} for {lib.machine}: "
-                           "capsule shims support only x86_64 ELF64 (EM_X86_64) libraries")
+    require_x86_64(lib, args.soname)
     out = Path(args.output or f"{lib.soname}-shim")
     if out.exists() and not out.is_dir():
         raise CapsuleError(f"output {out} exists and is not a directory")

@@ -18,6 +18,10 @@ from .resources import templates_dir
 _SYMBOL_NAME = re.compile(r"[!#-?A-[\]-~]+")  # printable ASCII without space " @ \
 _VERSION_NAME = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$-]*")
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+# Names the shim template defines start with this; libcapsule's entry points are
+# called by the shim. A target symbol with such a name would collide with them.
+RESERVED_PREFIX = "__capsule_"
+_LIBCAPSULE_ENTRY_POINTS = frozenset({"capsule_shim_init", "capsule_shim_unresolved"})
 _KIND_ENUM = {"func": "CAPSULE_SYMBOL_FUNC", "ifunc": "CAPSULE_SYMBOL_FUNC",
               "object": "CAPSULE_SYMBOL_DATA", "notype": "CAPSULE_SYMBOL_DATA",
               "tls": "CAPSULE_SYMBOL_TLS"}
@@ -59,13 +63,18 @@ def c_comment(text: str) -> str:
     return safe.replace("*/", "* /")
 
 
+def require_x86_64(lib: LibrarySymbols, name: str | os.PathLike[str]) -> None:
+    """CapsuleError naming the library (its path or soname) unless it is x86_64 ELF64."""
+    if lib.elf_class != 64 or lib.machine != "EM_X86_64":
+        raise CapsuleError(f"library {os.fspath(name)} is ELF{lib.elf_class} for {lib.machine}: "
+                           "capsule shims support only x86_64 ELF64 (EM_X86_64) libraries")
+
+
 def _check_libs(libs: list[LibrarySymbols]) -> None:
     if not libs:
         raise CapsuleError("no target library given to render a shim for")
     for lib in libs:
-        if lib.elf_class != 64 or lib.machine != "EM_X86_64":
-            raise CapsuleError(f"library {lib.soname} is ELF{lib.elf_class} for {lib.machine}: "
-                               "capsule shims support only x86_64 ELF64 (EM_X86_64) libraries")
+        require_x86_64(lib, lib.soname)
         for v in lib.versions:
             for name in (v.name, *v.parents):
                 if not _VERSION_NAME.fullmatch(name):
@@ -78,6 +87,10 @@ def _check_symbol(lib: LibrarySymbols, sym: Symbol) -> None:
         raise CapsuleError(f"library {lib.soname} exports a symbol {sym.name!r} whose name "
                            "a shim cannot define (only printable ASCII without space, "
                            "quote, backslash or '@')")
+    if sym.name.startswith(RESERVED_PREFIX) or sym.name in _LIBCAPSULE_ENTRY_POINTS:
+        raise CapsuleError(f"library {lib.soname} exports a symbol {sym.name!r} whose name "
+                           f"is reserved for the shim itself (names starting with "
+                           f"{RESERVED_PREFIX!r} and libcapsule's entry points)")
 
 
 def merge_symbols(libs: list[LibrarySymbols]) -> list[Symbol]:
@@ -131,9 +144,20 @@ def _asm_name(sym: Symbol) -> str:
     return f'"{sym.name}{"@@" if sym.default else "@"}{sym.version}"'
 
 
+def _unique_export_lines(sym: Symbol, local: str) -> list[str]:
+    """STB_GNU_UNIQUE exists for objects only (gas: @gnu_unique_object), and
+    .symver loses it, so the object is defined under its versioned name."""
+    name = _asm_name(sym)
+    return [f"  .globl {name}", f"  .set {name}, {local}",
+            f"  .type {name}, @gnu_unique_object", f"  .size {name}, {sym.size}"]
+
+
 def _export_lines(i: int, sym: Symbol, local: str) -> list[str]:
+    if sym.binding == "unique" and sym.kind == "object":
+        return _unique_export_lines(sym, local)
+    # Unique symbols of other kinds (none seen in practice) are exported global.
     directive = ".weak" if sym.binding == "weak" else ".globl"
-    name = f'"{sym.name}"' if sym.version is None else f"capsule_alias_{i}"
+    name = f'"{sym.name}"' if sym.version is None else f"__capsule_alias_{i}"
     lines = [f"  {directive} {name}", f"  .set {name}, {local}",
              f"  .type {name}, {_ASM_TYPE[sym.kind]}"]
     if sym.kind not in ("func", "ifunc"):
@@ -144,7 +168,7 @@ def _export_lines(i: int, sym: Symbol, local: str) -> list[str]:
 
 
 def _data_lines(i: int, sym: Symbol) -> list[str]:
-    label = f"capsule_data_{i}"
+    label = f"__capsule_data_{i}"
     lines = [f"  .pushsection {_DATA_SECTION[sym.kind]}", "  .p2align 4", f"{label}:"]
     if sym.size:
         lines.append(f"  .zero {sym.size}")
@@ -158,10 +182,10 @@ def _asm_stubs(symbols: list[Symbol]) -> str:
     for i, sym in enumerate(symbols):
         if sym.kind in ("func", "ifunc"):
             lines.append(f"CAPSULE_STUB {i}")
-            lines += _export_lines(i, sym, f"capsule_stub_{i}")
+            lines += _export_lines(i, sym, f"__capsule_stub_{i}")
         else:
             lines += _data_lines(i, sym)
-            lines += _export_lines(i, sym, f"capsule_data_{i}")
+            lines += _export_lines(i, sym, f"__capsule_data_{i}")
     return "\n".join(f"    {c_string(line + chr(10))}" for line in lines)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from elforacle import Oracle, readelf
-from py_support import REPO, system_lib
+from py_support import HERE, REPO, system_lib
 
 from capsule_module import render
 from capsule_module.elfreader import LibrarySymbols, Symbol, VersionDef, read_library
@@ -37,11 +37,11 @@ def _build_shim(libs: list[LibrarySymbols], out: Path, **kw) -> Path:
 
 
 def _interface(o: Oracle) -> Counter:
-    """What callers link against: name, version, @@/@, kind, data size, binding."""
+    """What callers link against: name, version, @@/@, kind, data size, binding
+    (weak stays weak, GNU unique stays unique)."""
     kinds = {"ifunc": "func"}
-    binds = {"unique": "global"}
     return Counter((name, kinds.get(kind, kind), size if kind in ("object", "tls") else None,
-                    binds.get(bind, bind), version, default)
+                    bind, version, default)
                    for name, kind, size, bind, version, default in o.symbols)
 
 
@@ -63,10 +63,46 @@ def test_shim_parity_every_kind(kinds_lib: Path, tmp_path: Path) -> None:
     _assert_parity(kinds_lib, _build_shim([read_library(kinds_lib)], tmp_path))
 
 
+def test_shim_parity_keeps_weak_and_unique_bindings(kinds_lib: Path, tmp_path: Path) -> None:
+    shim = {s[0]: s[3] for s in readelf(_build_shim([read_library(kinds_lib)], tmp_path)).symbols}
+    assert shim["kinds_weak_func"] == shim["kinds_weak_data"] == "weak"
+    assert shim["kinds_unique"] == "unique"  # versioned KINDS_1.0 in the fixture
+    assert shim["kinds_func"] == "global"
+
+
+def test_library_exporting_the_template_names(tmp_path: Path) -> None:
+    """Exported names equal to the template's old internal names (shim,
+    shim_init, capsule_shim_targets, capsule_stub_0 ...) build and match."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    real = tmp_path / "libclash.so.1"
+    subprocess.run(["gcc", "-shared", "-fPIC", str(HERE / "fixtures/clash.c"),
+                    f"-Wl,--version-script,{HERE / 'fixtures/clash.map'}",
+                    "-Wl,-soname,libclash.so.1", "-o", str(real)], check=True)
+    names = {s[0] for s in readelf(real).symbols}
+    assert {"shim", "shim_init", "capsule_shim_targets", "capsule_stub_0"} <= names
+    out = tmp_path / "shim"
+    out.mkdir()
+    _assert_parity(real, _build_shim([read_library(real)], out))
+
+
+@pytest.mark.parametrize("name", ["__capsule_shim", "__capsule_stub_0", "__capsule_shim_targets",
+                                  "capsule_shim_init", "capsule_shim_unresolved"])
+def test_reserved_symbol_names_are_refused(name: str) -> None:
+    lib = read_library(system_lib("libexpat.so.1"))
+    lib = dataclasses.replace(lib, symbols=[*lib.symbols,
+                                            Symbol(name, "func", 0, "global", None, True)])
+    with pytest.raises(CapsuleError) as info:
+        render.render_shim([lib], soname="libexpat.so.1", prefix="/", exclude=[], exports=[])
+    assert str(info.value) == (
+        f"library libexpat.so.1 exports a symbol {name!r} whose name is reserved for the "
+        "shim itself (names starting with '__capsule_' and libcapsule's entry points)")
+
+
 def test_shim_table_matches_asm(tmp_path: Path) -> None:
     lib = read_library(system_lib("libz.so.1"))
     r = render.render_shim([lib], soname="libz.so.1", prefix="/host", exclude=[], exports=[])
-    assert f"#define SHIM_SYMBOL_COUNT {len(lib.symbols)}" in r.c_source
+    assert f"#define __CAPSULE_SHIM_SYMBOL_COUNT {len(lib.symbols)}" in r.c_source
     assert r.c_source.count('"CAPSULE_STUB ') == len(lib.symbols)  # all functions
     assert '{ "crc32_z", "ZLIB_1.2.9", CAPSULE_SYMBOL_FUNC, 0, ' in r.c_source
     assert r.version_script is not None and "ZLIB_1.2.0.2 { } ZLIB_1.2.0;" in r.version_script

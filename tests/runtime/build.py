@@ -82,9 +82,9 @@ def _asm_for(i: int, s: Sym) -> list[str]:
     lines: list[str] = []
     if s.kind == "func":
         lines.append(f"CAPSULE_STUB {i}")
-        label, typ = f"capsule_stub_{i}", "@function"
+        label, typ = f"__capsule_stub_{i}", "@function"
     else:
-        label, typ = f"capsule_data_{i}", "@object"
+        label, typ = f"__capsule_data_{i}", "@object"
         lines += [".pushsection .data", ".p2align 4", f".type {label}, @object",
                   f".size {label}, {s.size}", f"{label}:", f".zero {s.size}", ".popsection"]
     if s.version is None:
@@ -92,7 +92,7 @@ def _asm_for(i: int, s: Sym) -> list[str]:
         if s.kind != "func":
             lines.append(f'.size "{s.name}", {s.size}')
     else:
-        alias = f"capsule_alias_{i}"
+        alias = f"__capsule_alias_{i}"
         at = "@" if s.hidden else "@@"
         lines += [f".globl {alias}", f".type {alias}, {typ}", f".set {alias}, {label}"]
         if s.kind != "func":
