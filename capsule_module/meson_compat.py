@@ -14,6 +14,7 @@ module only reaches Meson through this file, which is checked against Meson
   meson.build would);
 - a dependency's variable: both have ``get_variable(pkgconfig=, internal=)``
   but 1.0 spells the default ``default_value``;
+- a target's install flag: 1.0 ``need_install``, 1.12 ``install``;
 - ``ModuleInfo``, ``typed_kwargs``, ``KwargInfo`` and ``ContainerTypeInfo``
   exist in both; they are re-exported from here so a later move has one place
   to follow.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import typing as T
 
-from mesonbuild import build, mlog
+from mesonbuild import build
 from mesonbuild.coredata import version as meson_version
 from mesonbuild.interpreterbase import (
     ContainerTypeInfo,
@@ -47,7 +48,7 @@ if T.TYPE_CHECKING:
 __all__ = [
     'ContainerTypeInfo', 'ExtensionModule', 'File', 'InvalidArguments', 'KwargInfo',
     'MesonException', 'ModuleInfo', 'add_c_language', 'builtin_option', 'has_c_compiler',
-    'log', 'meson_version', 'shared_library', 'typed_kwargs', 'typed_pos_args',
+    'mark_installed', 'meson_version', 'shared_library', 'typed_kwargs', 'typed_pos_args',
 ]
 
 MESON_1_7 = version_compare(meson_version, '>=1.7.0')
@@ -94,5 +95,10 @@ def dependency_variable(dep: T.Any, pkgconfig: str) -> str | None:
     return value or None
 
 
-def log(*args: T.Any) -> None:
-    mlog.log(*args)
+def mark_installed(target: build.SharedLibrary) -> None:
+    """Install a target created with install: false (into the install_dir it
+    was given): 1.0 keeps the flag in ``need_install``, 1.12 in ``install``."""
+    if hasattr(target, 'need_install'):
+        target.need_install = True
+    else:
+        target.install = True

@@ -29,6 +29,7 @@ from capsule_module.meson_compat import (
     builtin_option,
     dependency_variable,
     has_c_compiler,
+    mark_installed,
     shared_library,
     typed_kwargs,
     typed_pos_args,
@@ -41,6 +42,8 @@ if T.TYPE_CHECKING:
     from mesonbuild.interpreter import Interpreter
     from mesonbuild.modules import ModuleState
     from typing_extensions import TypedDict
+
+    from capsule_module.elfreader import LibrarySymbols
 
     class ShimKw(TypedDict):
         prefix: str
@@ -81,7 +84,7 @@ def _sonames_error(values: list[str]) -> str | None:
     return None
 
 
-def _workers() -> T.Any:
+def _import_workers() -> _Workers:
     """The ELF reading and rendering modules, imported on first use so that a
     missing pyelftools is one clear error instead of 'module does not exist'."""
     try:
@@ -102,10 +105,10 @@ class _Workers(T.NamedTuple):
 
 class _Libcapsule(T.NamedTuple):
     """How shims link to libcapsule: a target built here or a dependency."""
-    link_with: list[T.Any]
+    link_with: list[SharedLibrary]   # the in-project libcapsule (installed with a shim)
     dependencies: list[T.Any]
     c_args: list[str]
-    install_libdir: str | None   # absolute, where libcapsule is installed
+    install_libdir: str | None   # absolute, where libcapsule is (or will be) installed
 
 
 class CapsuleModule(ExtensionModule):
@@ -136,68 +139,69 @@ class CapsuleModule(ExtensionModule):
         message = _soname_error(soname)
         if message:
             raise InvalidArguments(f'capsule.shim: {message}.')
-        self._ensure_c(state)
-        self._w = self._w or _workers()
+        self._ensure_c()
         libs = self._read_libraries(state, soname, kwargs)
         c_file, map_file = self._write_sources(state, soname, libs, kwargs)
         return self._build(state, soname, c_file, map_file, kwargs)
 
+    @property
+    def _workers(self) -> _Workers:
+        if self._w is None:
+            self._w = _import_workers()
+        return self._w
+
     # -- configure-time reading -------------------------------------------
 
-    def _read_libraries(self, state: ModuleState, soname: str, kwargs: ShimKw) -> list:
-        tree = self._search_tree(state, kwargs)
+    def _read_libraries(self, state: ModuleState, soname: str,
+                        kwargs: ShimKw) -> list[LibrarySymbols]:
+        """The target's symbols (from its symbols file, or read from the search
+        tree), then each export's; the tree is only needed for what is read."""
+        symbols = kwargs['symbols']
+        from_tree = [*([soname] if symbols is None else []), *kwargs['export']]
+        tree = self._search_tree(state, kwargs) if from_tree else None
         try:
-            libs = [self._target_symbols(state, soname, tree, kwargs['symbols'])]
-            libs += [self._read_from_tree(state, name, tree) for name in kwargs['export']]
+            libs = [] if symbols is None else [self._from_symbols_file(state, soname, symbols)]
+            if tree is not None:
+                libs += [self._read_from_tree(name, tree) for name in from_tree]
         except CapsuleError as e:
             raise MesonException(f'capsule.shim({soname!r}): {e}') from None
         return libs
 
     def _search_tree(self, state: ModuleState, kwargs: ShimKw) -> Path:
-        value = kwargs['search_prefix'] or kwargs['prefix']
-        tree = Path(state.environment.get_source_dir(), state.subdir, value)
+        """The tree libraries are read from: search_prefix, or else prefix."""
+        given = kwargs['search_prefix']
+        what = 'search_prefix' if given else 'prefix (the search tree when search_prefix is not given)'
+        tree = Path(state.environment.get_source_dir(), state.subdir, given or kwargs['prefix'])
         if not tree.is_dir():
-            raise InvalidArguments(f'capsule.shim: search_prefix {str(tree)!r} is not a directory.')
+            raise InvalidArguments(f'capsule.shim: {what} {str(tree)!r} is not a directory.')
         return tree
 
-    def _target_symbols(self, state: ModuleState, soname: str, tree: Path,
-                        symbols: str | File | None) -> T.Any:
-        if symbols is None:
-            return self._read_from_tree(state, soname, tree)
+    def _from_symbols_file(self, state: ModuleState, soname: str,
+                           symbols: str | File) -> LibrarySymbols:
         path = self._source_path(state, symbols)
-        self._depend_on(state, path)
-        lib = self._w.symbolsfile.load(path)
+        self._depend_on(path)
+        lib: LibrarySymbols = self._workers.symbolsfile.load(path)
         if lib.soname != soname:
             raise CapsuleError(f'symbols file {str(path)!r} describes {lib.soname!r}, not {soname!r}.')
         return lib
 
-    def _read_from_tree(self, state: ModuleState, soname: str, tree: Path) -> T.Any:
-        try:
-            path = Path(self._w.locate.find_library(soname, tree))
-        except CapsuleError as e:
-            raise self._explain_not_found(soname, tree) or e from None
-        for step in _paths_leading_to(soname, tree, path):
-            self._depend_on(state, step)
-        return self._read_checked(path)
+    def _read_from_tree(self, soname: str, tree: Path) -> LibrarySymbols:
+        locate = self._workers.locate
+        found = locate.lookup_library(soname, tree)
+        for path in found.examined:
+            self._depend_on(path)
+        if found.path is None:
+            # The lookup skips unusable files as the runtime would; when one
+            # was there, say what is wrong with it instead of "not found".
+            for rejected in found.rejected:
+                self._read_checked(rejected)
+            raise locate.not_found(soname, tree)
+        return self._read_checked(found.path)
 
-    def _read_checked(self, path: Path) -> T.Any:
-        lib = self._w.elfreader.read_library(path)
-        if (lib.elf_class, lib.machine) != (64, 'EM_X86_64'):
-            raise CapsuleError(f'{path}: is ELF{lib.elf_class} for {lib.machine}, '
-                               'but capsule builds x86_64 (ELF64) shims')
+    def _read_checked(self, path: Path) -> LibrarySymbols:
+        lib: LibrarySymbols = self._workers.elfreader.read_library(path)
+        self._workers.render.require_x86_64(lib, path)
         return lib
-
-    def _explain_not_found(self, soname: str, tree: Path) -> CapsuleError | None:
-        """The lookup skips unusable files as the runtime would; when a file of
-        that name is there, say what is wrong with it instead."""
-        for libdir in locate_dirs():
-            candidate = tree / libdir / soname
-            if candidate.is_file():
-                try:
-                    self._read_checked(candidate)
-                except CapsuleError as e:
-                    return e
-        return None
 
     @staticmethod
     def _source_path(state: ModuleState, value: str | File) -> Path:
@@ -206,25 +210,26 @@ class CapsuleModule(ExtensionModule):
                                             state.environment.get_build_dir()))
         return Path(state.environment.get_source_dir(), state.subdir, value)
 
-    def _depend_on(self, state: ModuleState, path: str | Path) -> None:
+    def _depend_on(self, path: str | Path) -> None:
         """Re-run Meson when this configure-time input changes."""
         if os.path.lexists(path):
             self.interpreter.add_build_def_file(str(path))
 
     # -- generated sources --------------------------------------------------
 
-    def _write_sources(self, state: ModuleState, soname: str, libs: list,
+    def _write_sources(self, state: ModuleState, soname: str, libs: list[LibrarySymbols],
                        kwargs: ShimKw) -> tuple[File, File | None]:
         for template in sorted(resources.templates_dir().glob('*.in')):
-            self._depend_on(state, template)
+            self._depend_on(template)
         subdir = os.path.join(state.subdir, GENERATED_DIR)
         out_dir = Path(state.environment.get_build_dir(), subdir)
         try:
-            rendered = self._w.render.render_shim(libs, soname=soname, prefix=kwargs['prefix'],
+            render = self._workers.render
+            rendered = render.render_shim(libs, soname=soname, prefix=kwargs['prefix'],
                                           exclude=list(kwargs['exclude']),
                                           exports=list(kwargs['export']))
             out_dir.mkdir(parents=True, exist_ok=True)
-            c_path, map_path = self._w.render.write_shim(rendered, out_dir, soname)
+            c_path, map_path = render.write_shim(rendered, out_dir, soname)
         except CapsuleError as e:
             raise MesonException(f'capsule.shim({soname!r}): {e}') from None
         except OSError as e:
@@ -260,6 +265,8 @@ class CapsuleModule(ExtensionModule):
             rpath = self._install_rpath(state, install_dir, capsule)
             if rpath:
                 target_kwargs['install_rpath'] = rpath
+            for target in capsule.link_with:   # the rpath promises it there
+                mark_installed(target)
         return shared_library(self.interpreter, name, [c_file], target_kwargs)
 
     def _install_rpath(self, state: ModuleState, install_dir: str,
@@ -273,7 +280,7 @@ class CapsuleModule(ExtensionModule):
             return None
         return '$ORIGIN/' + os.path.relpath(capsule.install_libdir, shim_dir)
 
-    def _ensure_c(self, state: ModuleState) -> None:
+    def _ensure_c(self) -> None:
         if has_c_compiler(self.interpreter):
             return
         if not add_c_language(self.interpreter):
@@ -311,7 +318,7 @@ class CapsuleModule(ExtensionModule):
             'dependencies': [state.dependency('dl'), state.dependency('threads')],
             'gnu_symbol_visibility': 'hidden',
             'override_options': ['c_std=c11', 'werror=false'],
-            'install': True,
+            'install': False,   # until a shim is installed: see _build
             'install_dir': libdir,
         }
         version_script = src / 'libcapsule.map'
@@ -326,27 +333,6 @@ class CapsuleModule(ExtensionModule):
 def _absolute_install_dir(state: ModuleState, install_dir: str) -> str:
     prefix = builtin_option(state, 'prefix')
     return os.path.normpath(os.path.join(prefix, install_dir))
-
-
-def _paths_leading_to(soname: str, tree: Path, final: Path) -> list[Path]:
-    """Every file the lookup of soname under tree read: the cache, each
-    candidate path and every symlink followed inside the tree."""
-    paths: list[Path] = [tree / 'etc' / 'ld.so.cache']
-    for libdir in locate_dirs():
-        candidate = tree / libdir / soname
-        seen = 0
-        while candidate.is_symlink() and seen < 40:
-            paths.append(candidate)
-            target = Path(os.readlink(candidate))
-            candidate = tree / target.relative_to('/') if target.is_absolute() else candidate.parent / target
-            seen += 1
-        paths.append(candidate)
-    paths.append(final)
-    return [p for p in dict.fromkeys(paths) if os.path.lexists(p)]
-
-
-def locate_dirs() -> list[str]:
-    return ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib64', 'usr/lib64', 'lib', 'usr/lib']
 
 
 def initialize(interpreter: Interpreter) -> CapsuleModule:

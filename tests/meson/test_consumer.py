@@ -4,6 +4,7 @@ venv): configure, build, regenerate, test, install."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from elfinfo import dynamic
 from mesontools import Meson, copy_consumer
 
 from capsule_module import elfreader, symbolsfile
-from helpers import MULTIARCH, compile_c, run
+from helpers import MULTIARCH, SYSTEM_LIBDIR, add_library, compile_c, run
 
 HERE = Path(__file__).resolve().parent
 REGENERATED = "The Meson build system"   # printed by each run of meson, so by ninja's regeneration
@@ -123,6 +124,69 @@ def test_install(meson: Meson, tree: Path, tmp_path: Path, shim_dir: str,
     # The installed shim finds the installed libcapsule by itself.
     out = run([zround_system], env={"LD_LIBRARY_PATH": str(shim_dir_path)})
     assert "zround: ok" in out.stdout
+
+
+def test_uninstalled_shims_install_no_libcapsule(meson: Meson, tree: Path, tmp_path: Path) -> None:
+    _, build = setup(meson, tree, tmp_path, "--prefix=/opt/consumer", "--libdir=lib",
+                     "-Dinstall_shim=false")
+    meson.ninja(build)
+    assert (build / "libcapsule.so.0").is_file()   # built for the shims all the same
+    destdir = tmp_path / "dest"
+    meson.run("install", "-C", build, "--destdir", destdir)
+    installed = [p for p in destdir.rglob("*") if not p.is_dir()] if destdir.exists() else []
+    assert installed == []
+
+
+def test_symbols_file_needs_no_tree(meson: Meson, tree: Path, tmp_path: Path) -> None:
+    """With symbols:, the library is not read: prefix need not exist here."""
+    src = tmp_path / "src"
+    src.mkdir()
+    lib = elfreader.read_library(tree / MULTIARCH / "libz.so.1")
+    (src / "libz.json").write_text(symbolsfile.dump(lib))
+    (src / "meson.build").write_text(
+        "project('symbols-only', 'c')\n"
+        "import('capsule').shim('libz.so.1', prefix: '/nonexistent/host', symbols: 'libz.json')\n")
+    build = tmp_path / "build"
+    meson.run("setup", build, src)
+    meson.ninja(build)
+    assert exported(build / "libz.so.1") == exported(tree / MULTIARCH / "libz.so.1")
+
+
+def build_files(build: Path) -> set[str]:
+    return set(json.loads((build / "meson-info" / "intro-buildsystem_files.json").read_text()))
+
+
+def test_library_found_through_the_cache_is_a_build_file(pypi_meson: Meson, tmp_path: Path) -> None:
+    """libz only in /opt/z/lib, known to the tree's ld.so.cache, as a symlink
+    libz.so.1 -> libz.so.1.2.x; the cache itself an absolute symlink to
+    /var/cache/ldconfig/ld.so.cache, which means the tree's copy. The files the
+    lookup read are build-definition files (Meson records a symlink as the file
+    it leads to), and touching each re-runs Meson."""
+    tree = tmp_path / "tree"
+    libdir = tree / "opt" / "z" / "lib"
+    libdir.mkdir(parents=True)
+    real = add_library(libdir, SYSTEM_LIBDIR / "libz.so.1")
+    (tree / "etc").mkdir()
+    (tree / "etc" / "ld.so.conf").write_text("/opt/z/lib\n")
+    run(["ldconfig", "-r", str(tree)])
+    assert (libdir / "libz.so.1").is_symlink()
+    cache = tree / "var" / "cache" / "ldconfig" / "ld.so.cache"
+    cache.parent.mkdir(parents=True)
+    (tree / "etc" / "ld.so.cache").rename(cache)
+    (tree / "etc" / "ld.so.cache").symlink_to("/var/cache/ldconfig/ld.so.cache")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "meson.build").write_text(
+        f"project('cached', 'c')\nimport('capsule').shim('libz.so.1', search_prefix: '{tree}')\n")
+    build = tmp_path / "build"
+    pypi_meson.run("setup", build, src)
+    pypi_meson.ninja(build)
+    files = build_files(build)
+    assert {str(cache), str(real)} <= files, files
+    for path in (cache, real):
+        assert "no work to do" in pypi_meson.ninja(build).stdout
+        os.utime(path)
+        assert REGENERATED in pypi_meson.ninja(build).stdout, path
 
 
 def test_regeneration_uses_the_same_interpreter(meson: Meson, tree: Path, tmp_path: Path) -> None:

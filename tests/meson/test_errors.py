@@ -4,6 +4,7 @@ generated shim source behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,44 @@ def test_missing_search_prefix(pypi_meson: Meson, tmp_path: Path) -> None:
     assert str(tree) in line and "not a directory" in line
 
 
+def test_missing_prefix_names_prefix(pypi_meson: Meson, tmp_path: Path) -> None:
+    """Without search_prefix the tree is prefix: the message says so."""
+    tree = tmp_path / "no-such-tree"
+    line = error_line(configure(pypi_meson, tmp_path, f"'libz.so.1', prefix: '{tree}'"))
+    assert (f"prefix (the search tree when search_prefix is not given) '{tree}' "
+            "is not a directory") in line
+
+
+def test_symbols_file_with_export_still_needs_the_tree(pypi_meson: Meson, tmp_path: Path) -> None:
+    tree = tmp_path / "no-such-tree"
+    line = error_line(configure(pypi_meson, tmp_path, shim_of(
+        tree, "libz.so.1", ", symbols: 'libz.json', export: ['libexpat.so.1']")))
+    assert f"search_prefix '{tree}' is not a directory" in line
+
+
+@pytest.mark.parametrize("kind, problem", [
+    ("fifo", "is not a regular file, so not a symbols file"),
+    ("directory", "is a directory, not a symbols file"),
+])
+def test_symbols_file_not_a_file(pypi_meson: Meson, tmp_path: Path, kind: str, problem: str) -> None:
+    """A FIFO must not hang configure; a directory is named as such."""
+    symbols = tmp_path / "src" / "libz.json"
+    symbols.parent.mkdir()
+    if kind == "fifo":
+        os.mkfifo(symbols)
+    else:
+        symbols.mkdir()
+    line = error_line(configure(pypi_meson, tmp_path, "'libz.so.1', symbols: 'libz.json'"))
+    assert f"{symbols}: {problem}" in line
+
+
+def test_fifo_library(pypi_meson: Meson, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    os.mkfifo(make_tree(tree) / "libz.so.1")
+    line = error_line(configure(pypi_meson, tmp_path, shim_of(tree, "libz.so.1")))
+    assert "libz.so.1 not found" in line   # skipped as the runtime skips it
+
+
 def test_not_elf(pypi_meson: Meson, tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (make_tree(tree) / "libbad.so.1").write_text("INPUT(-lbad)\n")
@@ -83,7 +122,7 @@ def test_flipped_elf_class(pypi_meson: Meson, tmp_path: Path) -> None:
     data[4] = 1   # EI_CLASS = ELFCLASS32
     (make_tree(tree) / "libz.so.1").write_bytes(bytes(data))
     line = error_line(configure(pypi_meson, tmp_path, shim_of(tree, "libz.so.1")))
-    assert f"{tree}/{MULTIARCH}/libz.so.1: " in line
+    assert f"{tree}/{MULTIARCH}/libz.so.1: has a bad section header size" in line
 
 
 def test_32_bit_library(pypi_meson: Meson, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from py_support import REPO, system_lib
 
 from capsule_module import cli, symbolsfile
 from capsule_module.elfreader import read_library
+from helpers import meson_command, run
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -74,6 +76,29 @@ def test_init_writes_a_standalone_project(tmp_path: Path) -> None:
     again = _run("init", "libz.so.1", "-o", str(out))
     assert again.returncode == 1 and "already exists" in again.stderr
     assert _run("init", "libz.so.1", "-o", str(out), "--force").returncode == 0
+
+
+def test_init_project_builds_without_the_prefix(tmp_path: Path) -> None:
+    """The project `init` writes builds from its symbols file alone: the run-time
+    prefix need not exist on the build machine (the venv's own meson)."""
+    out = tmp_path / "proj"
+    r = _run("init", "libz.so.1", "--prefix", "/nonexistent/host", "--search-prefix", "/",
+             "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    build = tmp_path / "build"
+    run([*meson_command(), "setup", str(build), str(out)])
+    run([*meson_command(), "compile", "-C", str(build)])
+    def interface(path: Path) -> set[tuple[str, str | None, bool]]:
+        return {(s.name, s.version, s.default) for s in read_library(path).symbols}
+    assert interface(build / "libz.so.1") == interface(system_lib("libz.so.1"))
+
+
+def test_symbols_of_a_fifo_is_one_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "libz.so.1"
+    os.mkfifo(fifo)
+    r = _run("symbols", str(fifo))
+    assert r.returncode == 1
+    assert r.stderr == f"capsule-shim: {fifo}: is not a regular file, so not a library\n"
 
 
 def test_init_refuses_elf32(lib32: Path, tmp_path: Path) -> None:
