@@ -59,6 +59,7 @@ fail(const capsule_shim *shim, const char *prefix, const char *cause)
         n = snprintf(line, sizeof line, "capsule: %s: %s\n", shim->soname, cause);
     if (n < 0 || (size_t)n >= sizeof line)
         strcpy(line + sizeof line - 2, "\n");
+    capsule_one_line(line);
     if (write(STDERR_FILENO, line, strlen(line)) < 0)
         _exit(127);
     _exit(127);
@@ -96,6 +97,8 @@ check_prefix(const char *prefix)
 
     if (!prefix || !prefix[0])
         return capsule_error_set("no prefix given");
+    if (prefix[0] != '/')
+        return capsule_error_set("the prefix must be an absolute path");
     if (stat(prefix, &st) != 0)
         return capsule_error_set("%s", errno == ENOENT ? "prefix does not exist"
                                                        : strerror(errno));
