@@ -439,10 +439,11 @@ capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
     int rc = 0;
 
     memset(out, 0, sizeof *out);
+    /* A cache that cannot be used (a symlink loop, unreadable, corrupt) is
+     * ignored, as ld.so ignores a bad one: the directories still work. */
     if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", cache_path, sizeof cache_path, NULL,
-                               0) != 0)
-        return -1;
-    if (capsule_ldcache_open(cache_path, &r.cache) < 0)
+                               0) != 0 ||
+        capsule_ldcache_open(cache_path, &r.cache) < 0)
         capsule_debug(CAPSULE_DEBUG_LDCACHE, "ignoring %s", capsule_error());
     for (size_t i = 0; i < n_roots && rc == 0; i++) {
         if (excluded(&r, roots[i]))

@@ -52,9 +52,10 @@ fail(const capsule_shim *shim, const char *prefix, const char *cause)
     char line[2048];
     int n;
 
+    /* A prefix from the environment can be any length: keep the cause. */
     if (prefix)
-        n = snprintf(line, sizeof line, "capsule: %s: prefix %s: %s\n", shim->soname, prefix,
-                     cause);
+        n = snprintf(line, sizeof line, "capsule: %s: prefix %.512s%s: %s\n", shim->soname,
+                     prefix, strlen(prefix) > 512 ? "..." : "", cause);
     else
         n = snprintf(line, sizeof line, "capsule: %s: %s\n", shim->soname, cause);
     if (n < 0 || (size_t)n >= sizeof line)

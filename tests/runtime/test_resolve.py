@@ -12,7 +12,7 @@ from build import CFLAGS, FIXTURES, LIBCAPSULE, MULTIARCH, build_lib, sh, write_
 
 from conftest import Built
 
-PRIVATE = ["error.c", "debug.c", "ldcache.c", "elffile.c", "resolve.c"]
+PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c"]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from build import (
     sh,
 )
 
-from conftest import Built, build_demo
+from conftest import Built, build_demo, build_program
 
 MODES = {
     "lazy": ["-Wl,-z,lazy", "-Wl,-z,relro"],
@@ -38,19 +38,6 @@ def run(cmd: list[str | os.PathLike[str]], env: dict[str, str]) -> subprocess.Co
     full.update(env)
     return subprocess.run([str(c) for c in cmd], env=full, capture_output=True, text=True,
                           timeout=30, check=False)
-
-
-def build_program(b: Built, out: Path, mode: list[str], kind: list[str]) -> Path:
-    user = build_lib(out, "libuser.so", [FIXTURES / "user.c"], flags=mode, libs=[b.demo],
-                     version_script=FIXTURES / "user.map")
-    old = build_lib(out / "old", "libdemo.so.1", [FIXTURES / "demo_old.c"],
-                    version_script=FIXTURES / "demo_old.map")
-    olduser = build_lib(out, "libolduser.so", [FIXTURES / "olduser.c"], flags=mode, libs=[old])
-    prog = out / "prog"
-    sh(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", *kind, *mode, f"-I{FIXTURES}",
-        FIXTURES / "prog.c", "-o", prog, user, olduser, b.demo, f"-Wl,-rpath,{out}",
-        f"-Wl,-rpath-link,{b.real_dir}", "-Wl,--allow-shlib-undefined", "-ldl"])
-    return prog
 
 
 @pytest.fixture(scope="module")
