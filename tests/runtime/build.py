@@ -134,8 +134,10 @@ def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
     out.mkdir(parents=True, exist_ok=True)
     src = out / f"{soname}.shim.c"
     src.write_text(render_shim(soname, prefix, symbols, **kw))
-    vmap = out / f"{soname}.shim.map"
-    vmap.write_text("".join(f"{n} {{ }}{' ' + p if p else ''};\n" for n, p in versions))
+    vmap = None  # only when the target has version definitions, as render does
+    if versions:
+        vmap = out / f"{soname}.shim.map"
+        vmap.write_text("".join(f"{n} {{ }}{' ' + p if p else ''};\n" for n, p in versions))
     return build_lib(out, soname, [src], version_script=vmap,
                      flags=[f"-I{LIBCAPSULE / 'include'}"],
                      libs=[f"-L{libcapsule_dir}", "-lcapsule", f"-Wl,-rpath,{libcapsule_dir}"])
