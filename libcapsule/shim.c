@@ -63,6 +63,11 @@ fail(const capsule_shim *shim, const char *prefix, const char *cause)
     capsule_one_line(line);
     if (write(STDERR_FILENO, line, strlen(line)) < 0)
         _exit(127);
+#ifdef CAPSULE_COVERAGE
+    /* _exit skips the atexit handler that writes gcov's counters. */
+    extern void __gcov_dump(void);
+    __gcov_dump();
+#endif
     _exit(127);
 }
 
@@ -306,5 +311,9 @@ capsule_shim_unresolved(const capsule_shim *shim, size_t index)
         int n = backtrace(frames, 64);
         backtrace_symbols_fd(frames, n, STDERR_FILENO);
     }
+#ifdef CAPSULE_COVERAGE
+    extern void __gcov_dump(void);
+    __gcov_dump();
+#endif
     abort();
 }

@@ -14,7 +14,28 @@ REPO = Path(__file__).resolve().parents[2]
 LIBCAPSULE = REPO / "libcapsule"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MULTIARCH = "usr/lib/x86_64-linux-gnu"
+# CAPSULE_TEST_SANITIZE=asan builds libcapsule, every fixture library, shim
+# and program with ASan + UBSan; =valgrind runs every program under memcheck
+# (see sanitize_prefix); =coverage builds libcapsule with gcov counters.
+SANITIZE = os.environ.get("CAPSULE_TEST_SANITIZE", "")
+if SANITIZE not in ("", "asan", "valgrind", "coverage"):
+    raise SystemExit(f"CAPSULE_TEST_SANITIZE={SANITIZE!r}: expected asan, valgrind or coverage")
+SAN_FLAGS = (["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+              "-fno-omit-frame-pointer"] if SANITIZE == "asan" else [])
+CC = ["gcc", *SAN_FLAGS]
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"]
+# libcapsule's own sources (and the drivers built from them) under coverage.
+COVERAGE_FLAGS = (["--coverage", "-fprofile-update=atomic", "-DCAPSULE_COVERAGE"]
+                  if SANITIZE == "coverage" else [])
+VALGRIND_ERROR = 99
+
+
+def sanitize_prefix() -> list[str]:
+    """What to put before a test program's command line."""
+    if SANITIZE != "valgrind":
+        return []
+    return ["valgrind", "--quiet", f"--error-exitcode={VALGRIND_ERROR}", "--leak-check=no",
+            "--trace-children=no"]
 
 
 def sh(cmd: list[str | os.PathLike[str]], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -30,9 +51,15 @@ def build_libcapsule(out: Path) -> Path:
     """libcapsule.so.0 built directly with gcc, as meson.build builds it."""
     out.mkdir(parents=True, exist_ok=True)
     lib = out / "libcapsule.so.0"
-    sources = sorted(LIBCAPSULE.glob("*.c"))
-    sh(["gcc", *CFLAGS, "-shared", "-fPIC", "-fvisibility=hidden", f"-I{LIBCAPSULE / 'include'}",
-        *sources, "-o", lib, "-Wl,-soname,libcapsule.so.0",
+    objects = []
+    for source in sorted(LIBCAPSULE.glob("*.c")):
+        # One object per source, so gcov counters land in out/obj/NAME.gcda.
+        obj = out / "obj" / f"{source.stem}.o"
+        obj.parent.mkdir(exist_ok=True)
+        sh([*CC, *CFLAGS, *COVERAGE_FLAGS, "-c", "-fPIC", "-fvisibility=hidden",
+            f"-I{LIBCAPSULE / 'include'}", source, "-o", obj])
+        objects.append(obj)
+    sh([*CC, *COVERAGE_FLAGS, "-shared", *objects, "-o", lib, "-Wl,-soname,libcapsule.so.0",
         f"-Wl,--version-script,{LIBCAPSULE / 'libcapsule.map'}", "-ldl", "-lpthread"])
     (out / "libcapsule.so").unlink(missing_ok=True)
     (out / "libcapsule.so").symlink_to("libcapsule.so.0")
@@ -40,10 +67,15 @@ def build_libcapsule(out: Path) -> Path:
 
 
 def build_lib(out: Path, soname: str, sources: list[Path], *, version_script: Path | None = None,
-              flags: list[str] | None = None, libs: list[str | Path] | None = None) -> Path:
+              flags: list[str] | None = None, libs: list[str | Path] | None = None,
+              sanitize: bool = False) -> Path:
+    """A shared library. Only objects of the program's own namespace may be
+    sanitized: a library meant for a prefix would need the sanitizer runtime
+    inside the capsule, which resolution (rightly) never takes from outside."""
     out.mkdir(parents=True, exist_ok=True)
     target = out / soname
-    cmd: list[str | os.PathLike[str]] = ["gcc", *CFLAGS, "-shared", "-fPIC", *(flags or []),
+    cc = CC if sanitize else ["gcc"]
+    cmd: list[str | os.PathLike[str]] = [*cc, *CFLAGS, "-shared", "-fPIC", *(flags or []),
                                          f"-I{FIXTURES}", *sources, "-o", target,
                                          f"-Wl,-soname,{soname}"]
     if version_script:
@@ -138,7 +170,7 @@ def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
     if versions:
         vmap = out / f"{soname}.shim.map"
         vmap.write_text("".join(f"{n} {{ }}{' ' + p if p else ''};\n" for n, p in versions))
-    return build_lib(out, soname, [src], version_script=vmap,
+    return build_lib(out, soname, [src], version_script=vmap, sanitize=True,
                      flags=[f"-I{LIBCAPSULE / 'include'}"],
                      libs=[f"-L{libcapsule_dir}", "-lcapsule", f"-Wl,-rpath,{libcapsule_dir}"])
 

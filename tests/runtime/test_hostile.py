@@ -13,13 +13,17 @@ import pytest
 from build import (
     FIXTURES,
     MULTIARCH,
+    SANITIZE,
     build_lib,
     make_prefix,
     patched_copy,
+    sanitize_prefix,
     write_raw_ldcache,
 )
 
 from conftest import Built, World, as_other_user, build_program
+
+SLOWDOWN = 4 if SANITIZE == "valgrind" else 1
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +36,8 @@ def run(cmd: list[str | os.PathLike[str]], env: dict[str, str | bytes],
     full: dict[str | bytes, str | bytes] = {
         k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     full.update(env)
-    return subprocess.run([os.fsencode(c) for c in cmd], env=full, capture_output=True,
-                          timeout=timeout, check=False)
+    return subprocess.run([*map(os.fsencode, sanitize_prefix()), *map(os.fsencode, cmd)],
+                          env=full, capture_output=True, timeout=timeout * SLOWDOWN, check=False)
 
 
 def run_prefix(b: Built, program: Path, prefix: str | bytes | Path, timeout: float = 30,
@@ -88,7 +92,8 @@ def test_corrupted_ldcache_never_crashes(built: Built, program: Path, tmp_path: 
     whole = cache.read_bytes()
     # Every byte of the header and the first entries, then a stride through
     # the strings, set to values that break counts, offsets and flags.
-    positions = list(range(0, min(len(whole), 120))) + list(range(120, len(whole), 7))
+    step = 5 if SANITIZE == "valgrind" else 1
+    positions = [*range(0, min(len(whole), 120), step), *range(120, len(whole), 7 * step)]
     for pos in positions:
         for value in (0x00, 0xff):
             data = bytearray(whole)
@@ -237,6 +242,9 @@ def chain_libraries(tmp: Path, depth: int) -> tuple[Path, list[Path]]:
     return demo, libs
 
 
+@pytest.mark.skipif(SANITIZE == "valgrind", reason="valgrind 3.19 itself fails an assertion "
+                    "(truncate_DebugInfoMapping_overlaps) mapping this chain; the ASan run "
+                    "covers it")
 def test_chain_200_deep(built: Built, program: Path, tmp_path: Path) -> None:
     _, libs = chain_libraries(tmp_path / "b", 200)
     prefix = make_prefix(tmp_path / "p", libs)

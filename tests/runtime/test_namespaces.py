@@ -11,7 +11,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from build import FIXTURES, Sym, build_lib, build_shim, make_prefix, patched_copy, sh
+from build import (
+    CC,
+    FIXTURES,
+    Sym,
+    build_lib,
+    build_shim,
+    make_prefix,
+    patched_copy,
+    sanitize_prefix,
+    sh,
+)
 
 from conftest import Built
 
@@ -32,7 +42,7 @@ def setup(built: Built, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
         shims.append(build_shim(root / "shim" / soname.split(".")[0], built.libcapsule_dir,
                                 soname, str(prefix), [Sym("ns_where", None)], []))
     prog = root / "nsprog"
-    sh(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", FIXTURES / "nsprog.c", "-o", prog,
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", FIXTURES / "nsprog.c", "-o", prog,
         "-ldl"])
     return prog, shims
 
@@ -42,8 +52,8 @@ def run(prog: Path, shims: list[Path], tunables: str | None) -> subprocess.Compl
            if not k.startswith("CAPSULE_") and k != "GLIBC_TUNABLES"}
     if tunables:
         env["GLIBC_TUNABLES"] = tunables
-    return subprocess.run([str(prog), *map(str, shims)], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run([*sanitize_prefix(), str(prog), *map(str, shims)], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def loaded(proc: subprocess.CompletedProcess[str]) -> list[tuple[int, str, str]]:

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from build import CFLAGS, FIXTURES, LIBCAPSULE, MULTIARCH, build_lib, sh, write_ldcache
+from build import CFLAGS, COVERAGE_FLAGS, FIXTURES, LIBCAPSULE, MULTIARCH, build_lib, sh, write_ldcache
 
 from conftest import Built
 
@@ -21,7 +21,7 @@ def drivers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     result = {}
     for name in ("ldcache_driver", "resolve_driver"):
         exe = out / name
-        sh(["gcc", *CFLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
+        sh(["gcc", *CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
             FIXTURES / f"{name}.c", *(LIBCAPSULE / f for f in PRIVATE), "-o", exe, "-lpthread"])
         result[name] = exe
     return result

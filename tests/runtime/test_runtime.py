@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from build import (
+    CC,
     DEMO_SYMBOLS,
     DEMO_VERSIONS,
     FIXTURES,
@@ -19,6 +20,7 @@ from build import (
     build_lib,
     build_shim,
     make_prefix,
+    sanitize_prefix,
     sh,
 )
 
@@ -36,8 +38,8 @@ PROGRAM_KINDS = {"pie": ["-fPIE", "-pie"], "nopie": ["-fno-pie", "-no-pie"]}
 def run(cmd: list[str | os.PathLike[str]], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     full.update(env)
-    return subprocess.run([str(c) for c in cmd], env=full, capture_output=True, text=True,
-                          timeout=30, check=False)
+    return subprocess.run([*sanitize_prefix(), *map(str, cmd)], env=full, capture_output=True,
+                          text=True, timeout=60, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +162,7 @@ def test_no_mapping_gains_write_permission(built: Built, tmp_path: Path) -> None
                      flags=["-Wl,-z,now", "-Wl,-z,relro"], libs=[built.demo],
                      version_script=FIXTURES / "user.map")
     prog = tmp_path / "dlopen_prog"
-    sh(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", FIXTURES / "dlopen_prog.c", "-o", prog,
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", FIXTURES / "dlopen_prog.c", "-o", prog,
         "-ldl"])
     capsuled = run([prog, user], shim_env(built, CAPSULE_DEBUG="reloc"))
     assert capsuled.returncode == 0, capsuled
