@@ -78,6 +78,7 @@ capsule_debug_print(unsigned topic, const char *fmt, ...)
     vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
     strcat(line, "\n");
+    capsule_one_line(line);
     if (write(STDERR_FILENO, line, strlen(line)) < 0)
         return;
 }

@@ -2,15 +2,15 @@
 #include "elffile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "elfarch.h"
+#include "mapfile.h"
+
+/* Large enough for any real library (libLLVM is ~100 MiB). */
+#define MAX_SIZE ((size_t)1 << 32)
 
 typedef struct {
     const unsigned char *map;
@@ -132,26 +132,16 @@ read_dynamic(const image *im, const char *path, capsule_elffile *out)
 int
 capsule_elffile_read(const char *path, capsule_elffile *out)
 {
-    struct stat st;
     image im;
-    int fd, r;
+    int r;
 
     memset(out, 0, sizeof *out);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-        capsule_error_set("%s: %s", path, strerror(err));
-        return err == ENOENT || err == ENOTDIR ? CAPSULE_ELF_MISSING : CAPSULE_ELF_BAD;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-        close(fd);
-        return capsule_error_set("%s: not a regular non-empty file", path), CAPSULE_ELF_BAD;
-    }
-    im.size = (size_t)st.st_size;
-    im.map = mmap(NULL, im.size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (im.map == MAP_FAILED)
-        return capsule_error_set("%s: mmap: %s", path, strerror(errno)), CAPSULE_ELF_BAD;
+    memset(&im, 0, sizeof im);
+    r = capsule_map_file(path, MAX_SIZE, &im.map, &im.size);
+    if (r == 1)
+        return capsule_error_set("%s: %s", path, strerror(ENOENT)), CAPSULE_ELF_MISSING;
+    if (r != 0)
+        return CAPSULE_ELF_BAD;
     r = check_header(&im, path);
     if (r == CAPSULE_ELF_OK) {
         ElfW(Ehdr) eh;
@@ -160,7 +150,7 @@ capsule_elffile_read(const char *path, capsule_elffile *out)
         im.phnum = eh.e_phnum;
         r = read_dynamic(&im, path, out);
     }
-    munmap((void *)im.map, im.size);
+    capsule_unmap_file(im.map, im.size);
     if (r != CAPSULE_ELF_OK)
         capsule_elffile_free(out);
     return r;

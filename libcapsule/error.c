@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char error_buffer[1024];
 
@@ -20,4 +21,16 @@ const char *
 capsule_error(void)
 {
     return error_buffer[0] ? error_buffer : "unknown error";
+}
+
+void
+capsule_one_line(char *line)
+{
+    size_t len = strlen(line);
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)line[i];
+        if ((ch < 0x20 && !(ch == '\n' && i == len - 1)) || ch == 0x7f)
+            line[i] = '?';
+    }
 }

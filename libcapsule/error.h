@@ -7,5 +7,8 @@
 
 CAPSULE_HIDDEN __attribute__((format(printf, 1, 2))) int capsule_error_set(const char *fmt, ...);
 CAPSULE_HIDDEN const char *capsule_error(void);
+/* Replaces control characters (names from the prefix or the environment may
+ * hold any byte) so a message stays one line; a final newline is kept. */
+CAPSULE_HIDDEN void capsule_one_line(char *line);
 
 #endif

@@ -1,18 +1,14 @@
 #define _GNU_SOURCE
 #include "ldcache.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "debug.h"
 #include "elfarch.h"
+#include "mapfile.h"
 
 #define OLD_MAGIC "ld.so-1.7.0"
 #define NEW_MAGIC "glibc-ld.so.cache1.1"
@@ -99,35 +95,22 @@ parse(capsule_ldcache *c)
 int
 capsule_ldcache_open(const char *path, capsule_ldcache **out)
 {
-    struct stat st;
+    const unsigned char *data;
+    size_t size;
     capsule_ldcache *c;
-    int fd;
+    int rc;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return 1;
-        return capsule_error_set("%s: %s", path, strerror(errno));
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-        (unsigned long long)st.st_size > MAX_SIZE) {
-        close(fd);
-        return capsule_error_set("%s: not a usable ld.so.cache file", path);
-    }
+    rc = capsule_map_file(path, MAX_SIZE, &data, &size);
+    if (rc != 0)
+        return rc;
     c = calloc(1, sizeof *c);
     if (!c) {
-        close(fd);
+        capsule_unmap_file(data, size);
         return capsule_error_set("out of memory");
     }
-    c->size = (size_t)st.st_size;
-    c->map = mmap(NULL, c->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (c->map == MAP_FAILED) {
-        int err = errno;
-        free(c);
-        return capsule_error_set("%s: mmap: %s", path, strerror(err));
-    }
+    c->map = data;
+    c->size = size;
     if (parse(c) != 0) {
         char why[256];
         snprintf(why, sizeof why, "%s", capsule_error());
@@ -145,7 +128,7 @@ capsule_ldcache_close(capsule_ldcache *cache)
 {
     if (!cache)
         return;
-    munmap((void *)cache->map, cache->size);
+    capsule_unmap_file(cache->map, cache->size);
     free(cache);
 }
 

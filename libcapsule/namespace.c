@@ -53,17 +53,38 @@ find_loaded(capsule_ns *ns, const char *path)
     return NULL;
 }
 
+static size_t
+count_namespaces(void)
+{
+    size_t n = 0;
+
+    for (capsule_ns *ns = registry; ns; ns = ns->next)
+        n += ns->has_lmid;
+    return n;
+}
+
+/* Out of namespaces or of the static TLS glibc reserves for them: say which
+ * limit, how many capsule namespaces hold it, and what (if anything) raises it. */
 static int
 dlmopen_error(const char *path)
 {
     const char *err = dlerror();
+    size_t used = count_namespaces();
 
     if (!err)
         err = "unknown dlmopen error";
-    if (strstr(err, "namespace") || strstr(err, "static TLS"))
-        return capsule_error_set("dlmopen %s: %s (no namespace left: raise the glibc tunable "
-                                 "glibc.rtld.nns, e.g. GLIBC_TUNABLES=glibc.rtld.nns=8)",
-                                 path, err);
+    if (strstr(err, "no more namespaces"))
+        return capsule_error_set("dlmopen %s: %s (glibc allows 16 namespaces in all, one of them "
+                                 "the program's, and %zu are capsules: one per prefix; the "
+                                 "glibc.rtld.nns tunable cannot raise this limit, fewer "
+                                 "prefixes can)",
+                                 path, err, used);
+    if (strstr(err, "static TLS"))
+        return capsule_error_set("dlmopen %s: %s (static TLS reserved for namespaces ran out "
+                                 "with %zu capsule namespaces, one per prefix: raise the "
+                                 "glibc tunable glibc.rtld.nns, e.g. "
+                                 "GLIBC_TUNABLES=glibc.rtld.nns=16, at most 16 namespaces in all)",
+                                 path, err, used);
     return capsule_error_set("dlmopen %s: %s", path, err);
 }
 

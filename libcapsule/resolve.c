@@ -16,6 +16,8 @@
 #define MAX_SYMLINKS 40
 #define MAX_DEPTH 256
 
+enum { VISITING = 1, DONE = 2 };
+
 static const char *const glibc_family[] = {
     "libc.so.6", "libdl.so.2", "libpthread.so.0", "libm.so.6", "librt.so.1",
     "libresolv.so.2", "libutil.so.1", "libanl.so.1", "libnsl.so.1", "libmvec.so.1",
@@ -88,7 +90,8 @@ capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t o
         cur[clen + 1 + len] = '\0';
 
         struct stat st;
-        snprintf(host, sizeof host, "%.*s%s", (int)plen, prefix, cur);
+        if (snprintf(host, sizeof host, "%.*s%s", (int)plen, prefix, cur) >= (int)sizeof host)
+            return capsule_error_set("%s: path too long", path);
         if (lstat(host, &st) != 0 || !S_ISLNK(st.st_mode))
             continue;
         if (++links > MAX_SYMLINKS)
@@ -314,6 +317,7 @@ find_path(const capsule_depset *set, const char *path)
     return CAPSULE_NO_PARENT;
 }
 
+/* Takes ownership of c->elf, also on failure. */
 static int
 add_dep(capsule_depset *set, const char *soname, candidate *c, size_t parent)
 {
@@ -325,8 +329,10 @@ add_dep(capsule_depset *set, const char *soname, candidate *c, size_t parent)
             set->deps = deps;
         if (order)
             set->order = order;
-        if (!deps || !order)
+        if (!deps || !order) {
+            capsule_elffile_free(&c->elf);
             return capsule_error_set("out of memory");
+        }
         set->cap = cap;
     }
     capsule_dep *d = &set->deps[set->n];
@@ -336,24 +342,63 @@ add_dep(capsule_depset *set, const char *soname, candidate *c, size_t parent)
     d->in_prefix = strdup(c->in_prefix);
     d->elf = c->elf;
     d->parent = parent;
+    d->state = VISITING;
     set->n++;
     if (!d->soname || !d->path || !d->in_prefix)
         return capsule_error_set("out of memory");
     return 0;
 }
 
+/* `requester` (being visited) needs `dep`, itself still being visited: the
+ * parent links from requester lead back to dep. ld.so would have to search
+ * for one member of the cycle by name, outside the prefix: refuse. */
+static int
+cycle_error(const capsule_depset *set, size_t dep, size_t requester)
+{
+    char chain[768] = "";
+    size_t len = 0;
+
+    for (size_t i = requester; i != CAPSULE_NO_PARENT && len < sizeof chain;
+         i = set->deps[i].parent) {
+        int n = snprintf(chain + len, sizeof chain - len, " <- %s", set->deps[i].soname);
+        len += n > 0 ? (size_t)n : 0;
+        if (i == dep)
+            break;
+    }
+    return capsule_error_set("dependency cycle: %s%s (a cycle cannot be loaded dependencies "
+                             "first, so it is refused)",
+                             set->deps[dep].soname, chain);
+}
+
+/* dep is already in the set: fine unless that closes a cycle. */
+static int
+seen(const capsule_depset *set, size_t dep, size_t requester)
+{
+    if (set->deps[dep].state != VISITING || dep == requester)
+        return 0; /* done, or an object needing itself (ld.so matches its own soname) */
+    return cycle_error(set, dep, requester);
+}
+
 static int
 visit(resolver *r, const char *soname, size_t parent, int depth)
 {
     capsule_depset *set = r->set;
-    candidate c;
+    candidate *c;
 
-    if (excluded(r, soname) || capsule_depset_find(set, soname) != CAPSULE_NO_PARENT)
+    if (excluded(r, soname))
         return 0;
+    size_t have = capsule_depset_find(set, soname);
+    if (have != CAPSULE_NO_PARENT)
+        return seen(set, have, parent);
     if (depth > MAX_DEPTH)
         return capsule_error_set("dependency chain deeper than %d at %s", MAX_DEPTH, soname);
-    memset(&c, 0, sizeof c);
-    if (find_library(r, soname, parent, &c) != 0) {
+    /* On the heap: a chain MAX_DEPTH deep must not need MAX_DEPTH path buffers
+     * of stack (a shim may be dlopen()ed from a thread with a small stack). */
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return capsule_error_set("out of memory");
+    if (find_library(r, soname, parent, c) != 0) {
+        free(c);
         char skipped[600] = "";
         if (r->skipped[0])
             snprintf(skipped, sizeof skipped, " (skipped %s)", r->skipped);
@@ -362,22 +407,25 @@ visit(resolver *r, const char *soname, size_t parent, int depth)
         return capsule_error_set("%s (needed by %s) not found under the prefix%s", soname,
                                  set->deps[parent].path, skipped);
     }
-    capsule_debug(CAPSULE_DEBUG_PATH, "%s -> %s", soname, c.path);
-    size_t same = find_path(set, c.path);
+    capsule_debug(CAPSULE_DEBUG_PATH, "%s -> %s", soname, c->path);
+    size_t same = find_path(set, c->path);
     if (same != CAPSULE_NO_PARENT) {
         /* Another name for an object already there: keep one copy. */
-        capsule_elffile_free(&c.elf);
-        return 0;
+        capsule_elffile_free(&c->elf);
+        free(c);
+        return seen(set, same, parent);
     }
-    if (add_dep(set, soname, &c, parent) != 0)
+    int rc = add_dep(set, soname, c, parent);
+    free(c);
+    if (rc != 0)
         return -1;
     size_t self = set->n - 1;
     for (size_t i = 0; i < set->deps[self].elf.n_needed; i++) {
         if (visit(r, set->deps[self].elf.needed[i], self, depth + 1) != 0)
             return -1;
     }
-    /* Post-order: dependencies first. A cycle back to an object still being
-     * visited is simply not waited for. */
+    /* Post-order: dependencies first. */
+    set->deps[self].state = DONE;
     set->order[set->n_order++] = self;
     return 0;
 }
@@ -391,10 +439,11 @@ capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
     int rc = 0;
 
     memset(out, 0, sizeof *out);
+    /* A cache that cannot be used (a symlink loop, unreadable, corrupt) is
+     * ignored, as ld.so ignores a bad one: the directories still work. */
     if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", cache_path, sizeof cache_path, NULL,
-                               0) != 0)
-        return -1;
-    if (capsule_ldcache_open(cache_path, &r.cache) < 0)
+                               0) != 0 ||
+        capsule_ldcache_open(cache_path, &r.cache) < 0)
         capsule_debug(CAPSULE_DEBUG_LDCACHE, "ignoring %s", capsule_error());
     for (size_t i = 0; i < n_roots && rc == 0; i++) {
         if (excluded(&r, roots[i]))

@@ -52,15 +52,22 @@ fail(const capsule_shim *shim, const char *prefix, const char *cause)
     char line[2048];
     int n;
 
+    /* A prefix from the environment can be any length: keep the cause. */
     if (prefix)
-        n = snprintf(line, sizeof line, "capsule: %s: prefix %s: %s\n", shim->soname, prefix,
-                     cause);
+        n = snprintf(line, sizeof line, "capsule: %s: prefix %.512s%s: %s\n", shim->soname,
+                     prefix, strlen(prefix) > 512 ? "..." : "", cause);
     else
         n = snprintf(line, sizeof line, "capsule: %s: %s\n", shim->soname, cause);
     if (n < 0 || (size_t)n >= sizeof line)
         strcpy(line + sizeof line - 2, "\n");
+    capsule_one_line(line);
     if (write(STDERR_FILENO, line, strlen(line)) < 0)
         _exit(127);
+#ifdef CAPSULE_COVERAGE
+    /* _exit skips the atexit handler that writes gcov's counters. */
+    extern void __gcov_dump(void);
+    __gcov_dump();
+#endif
     _exit(127);
 }
 
@@ -96,6 +103,8 @@ check_prefix(const char *prefix)
 
     if (!prefix || !prefix[0])
         return capsule_error_set("no prefix given");
+    if (prefix[0] != '/')
+        return capsule_error_set("the prefix must be an absolute path");
     if (stat(prefix, &st) != 0)
         return capsule_error_set("%s", errno == ENOENT ? "prefix does not exist"
                                                        : strerror(errno));
@@ -310,5 +319,9 @@ capsule_shim_unresolved(const capsule_shim *shim, size_t index)
         int n = backtrace(frames, 64);
         backtrace_symbols_fd(frames, n, STDERR_FILENO);
     }
+#ifdef CAPSULE_COVERAGE
+    extern void __gcov_dump(void);
+    __gcov_dump();
+#endif
     abort();
 }

@@ -5,15 +5,40 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LIBCAPSULE = REPO / "libcapsule"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MULTIARCH = "usr/lib/x86_64-linux-gnu"
+# CAPSULE_TEST_SANITIZE=asan builds libcapsule, every fixture library, shim
+# and program with ASan + UBSan; =valgrind runs every program under memcheck
+# (see sanitize_prefix); =coverage builds libcapsule with gcov counters.
+SANITIZE = os.environ.get("CAPSULE_TEST_SANITIZE", "")
+if SANITIZE not in ("", "asan", "valgrind", "coverage"):
+    raise SystemExit(f"CAPSULE_TEST_SANITIZE={SANITIZE!r}: expected asan, valgrind or coverage")
+SAN_FLAGS = (["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+              "-fno-omit-frame-pointer"] if SANITIZE == "asan" else [])
+CC = ["gcc", *SAN_FLAGS]
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"]
+# libcapsule's own sources (and the drivers built from them) under coverage.
+COVERAGE_FLAGS = (["--coverage", "-fprofile-update=atomic", "-DCAPSULE_COVERAGE"]
+                  if SANITIZE == "coverage" else [])
+VALGRIND_ERROR = 99
+
+
+def sanitize_prefix() -> list[str]:
+    """What to put before a test program's command line."""
+    if SANITIZE != "valgrind":
+        return []
+    return ["valgrind", "--quiet", f"--error-exitcode={VALGRIND_ERROR}", "--leak-check=no",
+            "--trace-children=no"]
 
 
 def sh(cmd: list[str | os.PathLike[str]], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -29,9 +54,15 @@ def build_libcapsule(out: Path) -> Path:
     """libcapsule.so.0 built directly with gcc, as meson.build builds it."""
     out.mkdir(parents=True, exist_ok=True)
     lib = out / "libcapsule.so.0"
-    sources = sorted(LIBCAPSULE.glob("*.c"))
-    sh(["gcc", *CFLAGS, "-shared", "-fPIC", "-fvisibility=hidden", f"-I{LIBCAPSULE / 'include'}",
-        *sources, "-o", lib, "-Wl,-soname,libcapsule.so.0",
+    objects = []
+    for source in sorted(LIBCAPSULE.glob("*.c")):
+        # One object per source, so gcov counters land in out/obj/NAME.gcda.
+        obj = out / "obj" / f"{source.stem}.o"
+        obj.parent.mkdir(exist_ok=True)
+        sh([*CC, *CFLAGS, *COVERAGE_FLAGS, "-c", "-fPIC", "-fvisibility=hidden",
+            f"-I{LIBCAPSULE / 'include'}", source, "-o", obj])
+        objects.append(obj)
+    sh([*CC, *COVERAGE_FLAGS, "-shared", *objects, "-o", lib, "-Wl,-soname,libcapsule.so.0",
         f"-Wl,--version-script,{LIBCAPSULE / 'libcapsule.map'}", "-ldl", "-lpthread"])
     (out / "libcapsule.so").unlink(missing_ok=True)
     (out / "libcapsule.so").symlink_to("libcapsule.so.0")
@@ -39,10 +70,15 @@ def build_libcapsule(out: Path) -> Path:
 
 
 def build_lib(out: Path, soname: str, sources: list[Path], *, version_script: Path | None = None,
-              flags: list[str] | None = None, libs: list[str | Path] | None = None) -> Path:
+              flags: list[str] | None = None, libs: list[str | Path] | None = None,
+              sanitize: bool = False) -> Path:
+    """A shared library. Only objects of the program's own namespace may be
+    sanitized: a library meant for a prefix would need the sanitizer runtime
+    inside the capsule, which resolution (rightly) never takes from outside."""
     out.mkdir(parents=True, exist_ok=True)
     target = out / soname
-    cmd: list[str | os.PathLike[str]] = ["gcc", *CFLAGS, "-shared", "-fPIC", *(flags or []),
+    cc = CC if sanitize else ["gcc"]
+    cmd: list[str | os.PathLike[str]] = [*cc, *CFLAGS, "-shared", "-fPIC", *(flags or []),
                                          f"-I{FIXTURES}", *sources, "-o", target,
                                          f"-Wl,-soname,{soname}"]
     if version_script:
@@ -133,9 +169,11 @@ def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
     out.mkdir(parents=True, exist_ok=True)
     src = out / f"{soname}.shim.c"
     src.write_text(render_shim(soname, prefix, symbols, **kw))
-    vmap = out / f"{soname}.shim.map"
-    vmap.write_text("".join(f"{n} {{ }}{' ' + p if p else ''};\n" for n, p in versions))
-    return build_lib(out, soname, [src], version_script=vmap,
+    vmap = None  # only when the target has version definitions, as render does
+    if versions:
+        vmap = out / f"{soname}.shim.map"
+        vmap.write_text("".join(f"{n} {{ }}{' ' + p if p else ''};\n" for n, p in versions))
+    return build_lib(out, soname, [src], version_script=vmap, sanitize=True,
                      flags=[f"-I{LIBCAPSULE / 'include'}"],
                      libs=[f"-L{libcapsule_dir}", "-lcapsule", f"-Wl,-rpath,{libcapsule_dir}"])
 
@@ -158,6 +196,37 @@ def write_ldcache(root: Path, fmt: str = "new") -> Path:
     return root / "etc/ld.so.cache"
 
 
+def write_raw_ldcache(path: Path, entries: list[tuple[bytes, bytes]]) -> Path:
+    """An ld.so.cache in glibc's new layout with exactly these (soname, path)
+    entries, whatever they say: for caches ldconfig would never write."""
+    strings = bytearray()
+    table = bytearray()
+    base = 48 + 24 * len(entries)
+    for key, value in entries:
+        k = base + len(strings)
+        strings += key + b"\0"
+        v = base + len(strings)
+        strings += value + b"\0"
+        table += struct.pack("<iIIIQ", 0x0303, k, v, 0, 0)
+    header = b"glibc-ld.so.cache1.1" + struct.pack("<IIB3xI12x", len(entries), len(strings), 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + table + strings)
+    return path
+
+
+def patched_copy(src: Path, dest: Path, subs: dict[bytes, bytes]) -> Path:
+    """A copy of a library with same-length strings replaced (sonames and
+    DT_NEEDED names in .dynstr): hundreds of distinct libraries in
+    milliseconds instead of one gcc run each."""
+    data = src.read_bytes()
+    for old, new in subs.items():
+        assert len(old) == len(new) and old in data, (old, new)
+        data = data.replace(old, new)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    return dest
+
+
 @dataclass
 class Built:
     root: Path
@@ -175,3 +244,43 @@ def build_demo(out: Path, *flags: str) -> tuple[Path, Path]:
                      version_script=FIXTURES / "demo.map", flags=list(flags),
                      libs=[demodep])
     return demo, demodep
+
+
+def build_program(b: Built, out: Path, mode: list[str], kind: list[str],
+                  extra: list[str] | None = None) -> Path:
+    """fixtures/prog.c linked against the real libdemo.so.1, libuser.so and
+    libolduser.so (built into `out` with `mode`)."""
+    user = build_lib(out, "libuser.so", [FIXTURES / "user.c"], flags=mode, libs=[b.demo],
+                     version_script=FIXTURES / "user.map")
+    old = build_lib(out / "old", "libdemo.so.1", [FIXTURES / "demo_old.c"],
+                    version_script=FIXTURES / "demo_old.map")
+    olduser = build_lib(out, "libolduser.so", [FIXTURES / "olduser.c"], flags=mode, libs=[old])
+    prog = out / "prog"
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", *kind, *mode, f"-I{FIXTURES}",
+        FIXTURES / "prog.c", "-o", prog, user, olduser, b.demo, *(extra or []),
+        f"-Wl,-rpath,{out}", f"-Wl,-rpath-link,{b.real_dir}", "-Wl,--allow-shlib-undefined",
+        "-ldl"])
+    return prog
+
+
+@dataclass
+class World(Built):
+    program: Path
+
+
+def as_other_user() -> list[str]:
+    """The command prefix that drops root (to nobody), or [] when not root."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        pytest.skip("running as root and setpriv (util-linux) is missing: cannot drop to nobody")
+    drop = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    if SANITIZE == "coverage":
+        # nobody cannot update root's gcov counters: send its own elsewhere
+        # (they are not counted; root runs cover the same code).
+        other = Path(tempfile.gettempdir()) / "capsule-gcov-nobody"
+        other.mkdir(exist_ok=True)
+        other.chmod(0o1777)
+        drop += ["env", f"GCOV_PREFIX={other}"]
+    return drop

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from build import CFLAGS, FIXTURES, LIBCAPSULE, MULTIARCH, Built, build_lib, sh, write_ldcache
+from build import CFLAGS, COVERAGE_FLAGS, FIXTURES, LIBCAPSULE, MULTIARCH, Built, build_lib, sh, write_ldcache
 
-PRIVATE = ["error.c", "debug.c", "ldcache.c", "elffile.c", "resolve.c"]
+PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c"]
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def drivers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     result = {}
     for name in ("ldcache_driver", "resolve_driver"):
         exe = out / name
-        sh(["gcc", *CFLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
+        sh(["gcc", *CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
             FIXTURES / f"{name}.c", *(LIBCAPSULE / f for f in PRIVATE), "-o", exe, "-lpthread"])
         result[name] = exe
     return result

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from build import (
+    CC,
     DEMO_SYMBOLS,
     DEMO_VERSIONS,
     FIXTURES,
@@ -20,8 +21,10 @@ from build import (
     Built,
     build_demo,
     build_lib,
+    build_program,
     build_shim,
     make_prefix,
+    sanitize_prefix,
     sh,
 )
 
@@ -37,21 +40,8 @@ PROGRAM_KINDS = {"pie": ["-fPIE", "-pie"], "nopie": ["-fno-pie", "-no-pie"]}
 def run(cmd: list[str | os.PathLike[str]], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     full.update(env)
-    return subprocess.run([str(c) for c in cmd], env=full, capture_output=True, text=True,
-                          timeout=30, check=False)
-
-
-def build_program(b: Built, out: Path, mode: list[str], kind: list[str]) -> Path:
-    user = build_lib(out, "libuser.so", [FIXTURES / "user.c"], flags=mode, libs=[b.demo],
-                     version_script=FIXTURES / "user.map")
-    old = build_lib(out / "old", "libdemo.so.1", [FIXTURES / "demo_old.c"],
-                    version_script=FIXTURES / "demo_old.map")
-    olduser = build_lib(out, "libolduser.so", [FIXTURES / "olduser.c"], flags=mode, libs=[old])
-    prog = out / "prog"
-    sh(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", *kind, *mode, f"-I{FIXTURES}",
-        FIXTURES / "prog.c", "-o", prog, user, olduser, b.demo, f"-Wl,-rpath,{out}",
-        f"-Wl,-rpath-link,{b.real_dir}", "-Wl,--allow-shlib-undefined", "-ldl"])
-    return prog
+    return subprocess.run([*sanitize_prefix(), *map(str, cmd)], env=full, capture_output=True,
+                          text=True, timeout=60, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +164,7 @@ def test_no_mapping_gains_write_permission(built: Built, tmp_path: Path) -> None
                      flags=["-Wl,-z,now", "-Wl,-z,relro"], libs=[built.demo],
                      version_script=FIXTURES / "user.map")
     prog = tmp_path / "dlopen_prog"
-    sh(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", FIXTURES / "dlopen_prog.c", "-o", prog,
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", FIXTURES / "dlopen_prog.c", "-o", prog,
         "-ldl"])
     capsuled = run([prog, user], shim_env(built, CAPSULE_DEBUG="reloc"))
     assert capsuled.returncode == 0, capsuled

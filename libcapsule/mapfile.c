@@ -1,0 +1,79 @@
+#define _GNU_SOURCE
+#include "mapfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const unsigned char *
+map_fd(int fd, size_t size)
+{
+#ifdef CAPSULE_FUZZING
+    unsigned char *copy = malloc(size);
+    size_t done = 0;
+
+    while (copy && done < size) {
+        ssize_t n = pread(fd, copy + done, size - done, (off_t)done);
+        if (n <= 0) {
+            free(copy);
+            return NULL;
+        }
+        done += (size_t)n;
+    }
+    return copy;
+#else
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    return map == MAP_FAILED ? NULL : map;
+#endif
+}
+
+int
+capsule_map_file(const char *path, size_t max_size, const unsigned char **data, size_t *size)
+{
+    struct stat st;
+    int fd;
+
+    *data = NULL;
+    *size = 0;
+    /* O_NONBLOCK: a FIFO planted under the prefix must not hang start-up
+     * (an open for reading blocks until a writer appears). */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR)
+            return 1;
+        return capsule_error_set("%s: %s", path, strerror(err));
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return capsule_error_set("%s: not a regular file", path);
+    }
+    if (st.st_size <= 0 || (unsigned long long)st.st_size > max_size) {
+        close(fd);
+        return capsule_error_set("%s: %s", path, st.st_size <= 0 ? "empty file" : "file too large");
+    }
+    *data = map_fd(fd, (size_t)st.st_size);
+    int err = errno;
+    close(fd);
+    if (!*data)
+        return capsule_error_set("%s: cannot read: %s", path, strerror(err));
+    *size = (size_t)st.st_size;
+    return 0;
+}
+
+void
+capsule_unmap_file(const unsigned char *data, size_t size)
+{
+    if (!data)
+        return;
+#ifdef CAPSULE_FUZZING
+    (void)size;
+    free((void *)data);
+#else
+    munmap((void *)data, size);
+#endif
+}

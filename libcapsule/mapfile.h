@@ -1,0 +1,19 @@
+/* Mapping an untrusted file read-only, whole. Fuzz builds (CAPSULE_FUZZING)
+ * copy it to the heap instead, so a sanitizer sees reads past its end that an
+ * mmap'ed page would silently satisfy. */
+#ifndef CAPSULE_MAPFILE_H
+#define CAPSULE_MAPFILE_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+/* Opens `path` without following a FIFO or device into a blocking or
+ * side-effecting open, and maps it if it is a non-empty regular file of at
+ * most max_size bytes. Returns 0 with *data and *size set; 1 when the file does not
+ * exist; -1 with an error naming path otherwise. */
+CAPSULE_HIDDEN int capsule_map_file(const char *path, size_t max_size, const unsigned char **data,
+                                    size_t *size);
+CAPSULE_HIDDEN void capsule_unmap_file(const unsigned char *data, size_t size);
+
+#endif

@@ -1,0 +1,108 @@
+"""What a shim description can ask for, and older objects: `exports` (more
+sonames whose symbols the shim exports), `exclude` (sonames never taken from
+the prefix), a shim built for another ABI, a target with only a SysV hash."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from build import (
+    CC,
+    DEMO_SYMBOLS,
+    DEMO_VERSIONS,
+    FIXTURES,
+    LIBCAPSULE,
+    MULTIARCH,
+    Built,
+    Sym,
+    build_lib,
+    build_program,
+    build_shim,
+    make_prefix,
+    render_shim,
+    sanitize_prefix,
+    sh,
+)
+
+
+def run(cmd: list[str | os.PathLike[str]], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
+    return subprocess.run([*sanitize_prefix(), *map(str, cmd)], env={**full, **env},
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def parse(stdout: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+
+
+def test_exports_bring_a_second_library(built: Built, tmp_path: Path) -> None:
+    shim_dir = tmp_path / "shim"
+    build_shim(shim_dir, built.libcapsule_dir, "libdemo.so.1", str(built.prefix),
+               [*DEMO_SYMBOLS, Sym("demodep_value", None)], DEMO_VERSIONS,
+               exports=["libdemodep.so.1"])
+    src = tmp_path / "depcall.c"
+    src.write_text('#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <stdio.h>\n'
+                   '#include "demo.h"\n#include "demodep.h"\nint main(void) {\n'
+                   '  Dl_info i;\n  dladdr((const void *)&demodep_value, &i);\n'
+                   '  printf("value=%d\\nobject=%s\\nadd=%d\\n", demodep_value(), i.dli_fname,'
+                   ' demo_add(2, 3));\n  return 0;\n}\n')
+    prog = tmp_path / "depcall"
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{FIXTURES}", src, "-o", prog,
+        built.demo, built.demodep, f"-Wl,-rpath,{built.real_dir}", "-ldl"])
+    proc = run([prog], {"LD_LIBRARY_PATH": str(shim_dir)})
+    assert proc.returncode == 0, proc
+    got = parse(proc.stdout)
+    assert got == {"value": "42", "add": "5",
+                   "object": str(built.prefix / MULTIARCH / "libdemodep.so.1")}, got
+
+
+def test_exclude_keeps_a_soname_out_of_the_prefix(built: Built, tmp_path: Path) -> None:
+    shim_dir = tmp_path / "shim"
+    build_shim(shim_dir, built.libcapsule_dir, "libdemo.so.1", str(built.prefix), DEMO_SYMBOLS,
+               DEMO_VERSIONS, exclude=["libdemodep.so.1"])
+    prog = build_program(built, tmp_path / "prog", [], [])
+    # ld.so itself must find an excluded soname, on the normal search path.
+    proc = run([prog], {"LD_LIBRARY_PATH": str(shim_dir), "CAPSULE_DEBUG": "search"})
+    assert proc.returncode == 127, proc
+    line = proc.stderr.splitlines()[-1]
+    assert line.startswith("capsule: libdemo.so.1: prefix ") and "dlmopen " in line, line
+    assert "libdemodep.so.1: cannot open shared object file" in line, line
+    assert "searching libdemodep.so.1" not in proc.stderr
+    other = build_lib(tmp_path / "other", "libdemodep.so.1", [FIXTURES / "demodep.c"])
+    proc = run([prog], {"LD_LIBRARY_PATH": f"{shim_dir}:{other.parent}"})
+    assert proc.returncode == 0 and parse(proc.stdout)["dep"] == "42", proc
+
+
+def test_shim_of_another_abi_is_refused(built: Built, tmp_path: Path) -> None:
+    src = tmp_path / "libdemo.so.1.shim.c"
+    text = render_shim("libdemo.so.1", str(built.prefix), DEMO_SYMBOLS)
+    src.write_text(text.replace(".abi = CAPSULE_ABI_VERSION", ".abi = 99"))
+    vmap = tmp_path / "shim.map"
+    vmap.write_text("DEMO_1 { };\nDEMO_2 { } DEMO_1;\n")
+    build_lib(tmp_path / "shim", "libdemo.so.1", [src], version_script=vmap, sanitize=True,
+              flags=[f"-I{LIBCAPSULE / 'include'}"],
+              libs=[f"-L{built.libcapsule_dir}", "-lcapsule",
+                    f"-Wl,-rpath,{built.libcapsule_dir}"])
+    prog = build_program(built, tmp_path / "prog", [], [])
+    proc = run([prog], {"LD_LIBRARY_PATH": str(tmp_path / "shim")})
+    assert proc.returncode == 127, proc
+    assert proc.stderr == ("capsule: libdemo.so.1: shim built for capsule ABI 99, this "
+                           "libcapsule has ABI 1\n")
+
+
+def test_target_with_only_a_sysv_hash(built: Built, tmp_path: Path) -> None:
+    demodep = build_lib(tmp_path / "lib", "libdemodep.so.1", [FIXTURES / "demodep.c"],
+                        flags=["-Wl,--hash-style=sysv"])
+    demo = build_lib(tmp_path / "lib", "libdemo.so.1", [FIXTURES / "demo.c"],
+                     version_script=FIXTURES / "demo.map", flags=["-Wl,--hash-style=sysv"],
+                     libs=[demodep])
+    assert "GNU_HASH" not in sh(["readelf", "-d", demo]).stdout
+    prefix = make_prefix(tmp_path / "p", [demo, demodep])
+    prog = build_program(built, tmp_path / "prog", ["-Wl,--hash-style=sysv"], [])
+    proc = run([prog], {"LD_LIBRARY_PATH": str(built.shim_dir), "CAPSULE_PREFIX": str(prefix)})
+    assert proc.returncode == 0, proc
+    got = parse(proc.stdout)
+    assert got["add"] == "5" and got["add_old"] == "1005" and got["counter"] == "8", got
+    assert got["user_counter_object"] == str(prefix / MULTIARCH / "libdemo.so.1")
