@@ -112,6 +112,42 @@ next_visit(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* ---- RTLD_DEFAULT from outside ---- */
+
+/* The main program's handle searches exactly the global scope (its search
+ * list is where RTLD_GLOBAL objects are added). */
+static void *
+global_scope(void)
+{
+    static void *main_handle;
+    void *h = __atomic_load_n(&main_handle, __ATOMIC_ACQUIRE);
+
+    if (!h) {
+        h = dlopen(NULL, RTLD_LAZY);
+        __atomic_store_n(&main_handle, h, __ATOMIC_RELEASE);
+    }
+    return h;
+}
+
+/* glibc searches the global scope, then the caller's own dependencies (a
+ * library dlopen()ed RTLD_LOCAL sees its own). Both are asked here, and a
+ * shim answer translated; anything else goes to glibc with the caller. */
+static int
+default_lookup(capsule_dl_call *call, const char *name, const char *version)
+{
+    struct link_map *map = NULL;
+    Dl_info info;
+    void *r = lookup(global_scope(), name, version);
+
+    if (!r && dladdr1(call->caller, &info, (void **)&map, RTLD_DL_LINKMAP) && map &&
+        (void *)map != global_scope())
+        r = lookup(map, name, version);
+    if (!r)
+        return 0;
+    call->result = capsule_shims_translate(r, name, version);
+    return 1;
+}
+
 /* ---- decide ---- */
 
 static int
@@ -137,9 +173,9 @@ decide(capsule_dl_call *call, const char *version)
         call->result = st.result;
         return st.decided;
     }
+    if (handle == RTLD_DEFAULT)
+        return default_lookup(call, name, version);
     void *r = lookup(handle, name, version);
-    if (!r && handle == RTLD_DEFAULT)
-        return 0; /* the caller's own dependencies may still have it */
     call->result = r ? capsule_shims_translate(r, name, version) : NULL;
     return 1;
 }
