@@ -15,30 +15,45 @@
 #include "heap.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
+#include <stdlib.h>
 
-#include "debug.h"
 
-static const char *const allocator[] = {
-    "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
-    "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size",
-    "malloc_trim", "mallopt", "mallinfo", "mallinfo2", "malloc_stats", "malloc_info",
-    "__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc", "__libc_memalign",
-    "__libc_valloc", "__libc_pvalloc",
-};
+/* glibc exports these without declaring them. */
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
+
+/* Taken by address, these bind the way every default-namespace object's
+ * references do: through the default scope, to an interposed allocator
+ * when the program has one. */
+#define ENTRY(name) { #name, (const void *)name, NULL }
 
 size_t
 capsule_heap_bridge_entries(capsule_bridge_entry *out, size_t max)
 {
+    const capsule_bridge_entry entries[] = {
+        ENTRY(malloc), ENTRY(free), ENTRY(calloc), ENTRY(realloc), ENTRY(reallocarray),
+        ENTRY(posix_memalign), ENTRY(aligned_alloc), ENTRY(memalign), ENTRY(valloc),
+        ENTRY(pvalloc), ENTRY(malloc_usable_size), ENTRY(malloc_trim), ENTRY(mallopt),
+        ENTRY(mallinfo2), ENTRY(malloc_stats), ENTRY(malloc_info), ENTRY(__libc_malloc),
+        ENTRY(__libc_free), ENTRY(__libc_calloc), ENTRY(__libc_realloc), ENTRY(__libc_memalign),
+        ENTRY(__libc_valloc), ENTRY(__libc_pvalloc),
+        /* deprecated in the headers, still bridged */
+        { "mallinfo", NULL, NULL },
+    };
     size_t n = 0;
 
-    for (size_t i = 0; i < sizeof allocator / sizeof allocator[0] && n < max; i++) {
-        void *fn = dlsym(RTLD_DEFAULT, allocator[i]);
-        if (!fn) {
-            capsule_debug(CAPSULE_DEBUG_NS, "allocator function %s not found: the capsule "
-                          "keeps its own", allocator[i]);
-            continue;
-        }
-        out[n++] = (capsule_bridge_entry){ allocator[i], fn, NULL };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0] && n < max; i++) {
+        out[n] = entries[i];
+        if (!out[n].target)
+            out[n].target = dlsym(RTLD_DEFAULT, out[n].name);
+        if (out[n].target)
+            n++;
     }
     return n;
 }

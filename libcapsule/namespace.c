@@ -75,7 +75,10 @@ ns_for(const char *prefix)
         return NULL;
     }
     pthread_mutex_init(&ns->lock, NULL);
+    double t0 = capsule_debug_now_us();
     ns->bridge = create_bridge(ns);
+    capsule_debug(CAPSULE_DEBUG_TIME, "prefix %s: bridge %.0f us", prefix,
+                  capsule_debug_now_us() - t0);
     if (!ns->bridge) {
         free(ns->prefix);
         free(ns);

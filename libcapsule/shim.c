@@ -370,10 +370,10 @@ capsule_shim_init(capsule_shim *shim)
         fail(shim, prefix, capsule_error());
     capsule_depset_free(&set);
     fill_targets(s);
+    double t_loaded = capsule_debug_now_us();
     pin_self(s);
     if (note_global_bindings(s) != 0 || adopt_program_copies(s) != 0)
         fail(shim, prefix, capsule_error());
-    double t_loaded = capsule_debug_now_us();
     if (redirect(s) != 0)
         fail(shim, prefix, capsule_error());
     double t_done = capsule_debug_now_us();
