@@ -19,6 +19,12 @@ BOUND_FUNCTIONS = [
 BOUND_SYMBOLS = [Sym(n, "BOUND_1") for n in BOUND_FUNCTIONS] + [
     Sym("bound_counter", "BOUND_1", kind="object", size=4)]
 PROGRAM_FLAGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-O1", f"-I{FIXTURES}"]
+MODES = {
+    "lazy": ["-Wl,-z,lazy", "-Wl,-z,relro"],
+    "now-relro": ["-Wl,-z,now", "-Wl,-z,relro"],
+    "fno-plt": ["-fno-plt", "-Wl,-z,now", "-Wl,-z,relro"],
+    "norelro-lazy": ["-Wl,-z,norelro", "-Wl,-z,lazy"],
+}
 DATA_KINDS = {"nopie": ["-fno-pie", "-no-pie"], "pie": ["-fPIE", "-pie"],
               "pie-got": ["-fPIC", "-pie"]}
 
@@ -75,6 +81,9 @@ def build_boundary(root: Path, libcapsule_dir: Path) -> Boundary:
     users = root / "users"
     for soname in ("libbuser.so", "libbuser2.so"):
         build_lib(users, soname, [FIXTURES / "buser.c"], libs=[bound])
+    for mode, flags in MODES.items():
+        build_lib(users / mode, "libbuser.so", [FIXTURES / "buser.c"], flags=flags,
+                  libs=[bound])
     link = [bound, f"-Wl,-rpath-link,{real}", "-ldl", "-lpthread"]
     out = root / "bin"
     out.mkdir()
@@ -84,6 +93,12 @@ def build_boundary(root: Path, libcapsule_dir: Path) -> Boundary:
         "heap": _program(out, "heap_prog", "heap_prog.c", link),
         "threads": _program(out, "threads_prog", "threads_prog.c", link),
     }
+    plugins_dir = out / "plugins"
+    plugins_dir.mkdir()
+    shutil.copy2(plugins / "libplugin.so", plugins_dir / "libbinplugin.so")
+    for tag, dtags in (("runpath", "--enable-new-dtags"), ("rpath", "--disable-new-dtags")):
+        programs[tag] = _program(out, f"{tag}_prog", "runpath_prog.c",
+                                 [*link, f"-Wl,{dtags},-rpath,$ORIGIN/plugins"])
     for kind, flags in DATA_KINDS.items():
         programs[f"data-{kind}"] = _program(out, f"data_prog_{kind}", "data_prog.c", link, flags)
     return Boundary(root, prefix, real, own.parent, shim_dir, users, programs)

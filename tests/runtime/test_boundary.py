@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from boundary import Boundary
+from boundary import MODES, Boundary
 
 from build import Built
 
@@ -47,8 +47,8 @@ def test_inside_dlopen_resolves_under_the_prefix(boundary: Boundary) -> None:
     assert got["open /opt/capsule-test/libplugin2.so"] == f"78 {plugin2}"
     assert got[f"open {plugin2}"] == f"78 {plugin2}"
     # A shimmed soname opened from inside is the real library, never the shim.
-    assert got["open libbound.so.1"].startswith("NOSYM ")  # it has no plugin_id...
-    assert got["self_bound_add"] == boundary.in_prefix("libbound.so.1")  # ...and is real
+    assert got["open libbound.so.1"] == f"SELF {boundary.in_prefix('libbound.so.1')}"
+    assert got["self_bound_add"] == boundary.in_prefix("libbound.so.1")
     assert got["open libnope.so.3"].startswith(f"ERR {boundary.prefix}/libnope.so.3 ")
     assert "not found under this prefix" in got["open libnope.so.3"]
     assert got["dep"] == "42"
@@ -71,8 +71,13 @@ def test_inside_without_rtld_global_stays_private(boundary: Boundary) -> None:
 
 # ---- dlopen and dlsym outside ----
 
-def test_program_dlopens_the_shim(boundary: Boundary) -> None:
-    proc = run([boundary.programs["dlshim"]], boundary.env(CAPSULE_DEBUG="reloc"))
+@pytest.mark.parametrize("mode", MODES)
+def test_program_dlopens_the_shim(boundary: Boundary, mode: str) -> None:
+    """The first capsule of the process starts inside the program's dlopen;
+    a library loaded later, built in each relocation mode, is redirected
+    (its calls and its own dlsym), also after dlclose and a new dlopen."""
+    user = boundary.user_dir / mode / "libbuser.so"
+    proc = run([boundary.programs["dlshim"], user], boundary.env(CAPSULE_DEBUG="reloc"))
     got = values(proc)
     real = boundary.in_prefix("libbound.so.1")
     for mode in ("local", "global"):
@@ -88,6 +93,14 @@ def test_program_dlopens_the_shim(boundary: Boundary) -> None:
     assert got["buser0_add_object"] == real
     assert got["buser9_add_object"] == real
     assert got["own_bdep"] == "-1"
+    assert f"capsule[reloc]: {user}: " in proc.stderr
+
+
+@pytest.mark.parametrize("tag", ["runpath", "rpath"])
+def test_outside_dlopen_searches_the_callers_paths(boundary: Boundary, tag: str) -> None:
+    got = values(run([boundary.programs[tag], "libbinplugin.so"], boundary.env()))
+    assert got["add"] == "3"
+    assert got["found"] == str(boundary.programs[tag].parent / "plugins/libbinplugin.so")
 
 
 def test_dlvsym_of_a_hidden_version_through_the_shim(built: Built, boundary: Boundary,
@@ -155,3 +168,12 @@ def test_threads_dlopen_dlsym_dlclose_while_calling(boundary: Boundary) -> None:
     for i in range(100):
         proc = run([boundary.programs["threads"], "10"], boundary.env(), timeout=30)
         assert proc.returncode == 0 and "failures=0" in proc.stdout, (i, proc)
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind is not installed")
+@pytest.mark.parametrize("which", ["inside", "dlshim"])
+def test_wrappers_under_memcheck(boundary: Boundary, which: str) -> None:
+    args = {"inside": ["libplugin.so", "now", "libglobal.so", "global", "libnope.so.3", "now"],
+            "dlshim": [str(boundary.user_dir / "fno-plt" / "libbuser.so")]}[which]
+    proc = run([*MEMCHECK, boundary.programs[which], *args], boundary.env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
