@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from boundary import MODES, Boundary
 
-from build import Built
+from build import FIXTURES, Built
 
 MEMCHECK = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
-            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "-q"]
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "-q",
+            f"--suppressions={FIXTURES / 'capsule-libc.supp'}"]
 
 
 def run(cmd: list[str | os.PathLike[str]], env: dict[str, str],
