@@ -8,6 +8,7 @@
 #include "bridge.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,55 +205,83 @@ build_image(const capsule_bridge_entry *entries, size_t n, size_t *size)
     return img;
 }
 
-/* A file descriptor holding the image: a memfd, else an unlinked temp file. */
 static int
-image_fd(const unsigned char *img, size_t size)
+write_all(int fd, const unsigned char *img, size_t size)
 {
-    int fd = memfd_create("capsule-bridge", MFD_CLOEXEC);
-
-    if (fd < 0) {
-        char tmpl[] = "/tmp/capsule-bridge-XXXXXX";
-        fd = mkstemp(tmpl);
-        if (fd < 0)
-            return capsule_error_set("cannot create the bridge object: %s", strerror(errno));
-        unlink(tmpl);
-    }
     for (size_t off = 0; off < size;) {
         ssize_t w = write(fd, img + off, size - off);
-        if (w <= 0) {
-            close(fd);
-            return capsule_error_set("cannot write the bridge object: %s", strerror(errno));
-        }
+        if (w <= 0)
+            return -1;
         off += (size_t)w;
     }
+    return 0;
+}
+
+/* The image in a memfd, or (memfd missing, or its mappings not executable
+ * under the system's policy) in an unlinked file of a temporary directory. */
+static int
+image_fd(const unsigned char *img, size_t size, int use_memfd)
+{
+    const char *dir = secure_getenv("TMPDIR");
+    char tmpl[512];
+    int fd = use_memfd ? memfd_create("capsule-bridge", MFD_CLOEXEC) : -1;
+
+    if (fd < 0) {
+        snprintf(tmpl, sizeof tmpl, "%s/capsule-bridge-XXXXXX", dir && dir[0] ? dir : "/tmp");
+        fd = mkostemp(tmpl, O_CLOEXEC);
+        if (fd < 0)
+            return capsule_error_set("cannot create the bridge object in %s: %s", tmpl,
+                                     strerror(errno));
+        unlink(tmpl);
+    }
+    if (write_all(fd, img, size) != 0) {
+        close(fd);
+        return capsule_error_set("cannot write the bridge object: %s", strerror(errno));
+    }
     return fd;
+}
+
+static void *
+load_image(const unsigned char *img, size_t size, int use_memfd)
+{
+    char path[64];
+    int fd = image_fd(img, size, use_memfd);
+    void *handle;
+
+    if (fd < 0)
+        return NULL;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    handle = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *err = dlerror();
+        err = err ? err : "unknown error";
+        if (strstr(err, "namespace") || strstr(err, "static TLS"))
+            capsule_error_set("cannot create a namespace: %s (no namespace left: raise the glibc "
+                              "tunable glibc.rtld.nns, e.g. GLIBC_TUNABLES=glibc.rtld.nns=8)", err);
+        else
+            capsule_error_set("dlmopen of the bridge object: %s", err);
+    }
+    close(fd);
+    return handle;
 }
 
 void *
 capsule_bridge_load(const capsule_bridge_entry *entries, size_t n, Lmid_t *lmid)
 {
-    char path[64];
     size_t size;
-    unsigned char *img;
-    void *handle = NULL;
-    int fd;
+    unsigned char *img = build_image(entries, n, &size);
+    void *handle;
 
-    img = build_image(entries, n, &size);
     if (!img) {
         capsule_error_set("out of memory");
         return NULL;
     }
-    fd = image_fd(img, size);
-    free(img);
-    if (fd < 0)
-        return NULL;
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    handle = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+    handle = load_image(img, size, 1);
     if (!handle)
-        capsule_error_set("dlmopen of the bridge object: %s", dlerror());
-    else if (dlinfo(handle, RTLD_DI_LMID, lmid) != 0)
+        handle = load_image(img, size, 0);
+    free(img);
+    if (handle && dlinfo(handle, RTLD_DI_LMID, lmid) != 0)
         handle = NULL, capsule_error_set("dlinfo of the bridge object: %s", dlerror());
-    close(fd);
     if (handle)
         capsule_debug(CAPSULE_DEBUG_NS, "new namespace %ld: bridge with %zu entries", (long)*lmid,
                       n);
