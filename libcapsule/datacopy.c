@@ -141,16 +141,20 @@ copy_lookup(void *data, const capsule_slot *slot, ElfW(Addr) *value)
     return 0;
 }
 
+#pragma weak _dl_find_object
+
 static int
 apply_object(struct link_map *map, void *data)
 {
     capsule_policy policy = { "exported data", copy_lookup, data };
+    struct dl_find_object found;
     capsule_dynobj o;
     size_t n = 0;
 
     if (!map->l_name || capsule_is_glibc_family(map->l_name) ||
+        (_dl_find_object && _dl_find_object((void *)map->l_ld, &found) != 0) ||
         capsule_dynobj_from_link_map(&o, map) != 0)
-        return 0;
+        return 0; /* glibc, or still being loaded by another thread */
     if (capsule_reloc_object(&o, &policy, &n) != 0)
         capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s", o.name, capsule_error());
     else if (n)
@@ -160,9 +164,23 @@ apply_object(struct link_map *map, void *data)
     return 0;
 }
 
+/* Runs while dl_iterate_phdr holds ld.so's write lock on the lists of
+ * loaded objects: no object of the namespace can be unlinked and unmapped
+ * under the walk. */
+static int
+apply_locked(struct dl_phdr_info *info, size_t size, void *data)
+{
+    apply_ctx *ctx = data;
+
+    (void)info, (void)size;
+    capsule_ns_foreach(ctx->ns, apply_object, ctx);
+    return 1;
+}
+
 void
 capsule_datacopy_apply(capsule_ns *ns)
 {
+    static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
     apply_ctx ctx = { ns, NULL, 0 };
 
     pthread_mutex_lock(&lock);
@@ -176,7 +194,10 @@ capsule_datacopy_apply(capsule_ns *ns)
         ctx.list[ctx.n++] = entries[i];
     }
     pthread_mutex_unlock(&lock);
-    if (ctx.n)
-        capsule_ns_foreach(ns, apply_object, &ctx);
+    if (ctx.n) {
+        pthread_mutex_lock(&apply_lock); /* one writer of RELRO at a time */
+        dl_iterate_phdr(apply_locked, &ctx);
+        pthread_mutex_unlock(&apply_lock);
+    }
     free(ctx.list);
 }

@@ -22,6 +22,7 @@ struct capsule_ns {
     char *prefix;
     Lmid_t lmid;
     void *bridge;
+    struct link_map *bridge_map; /* the head of the namespace's list */
     loaded *objects;          /* registry_lock */
     size_t n, cap;
     pthread_mutex_t lock;     /* scope and exclude; a leaf lock */
@@ -79,7 +80,9 @@ ns_for(const char *prefix)
     ns->bridge = create_bridge(ns);
     capsule_debug(CAPSULE_DEBUG_TIME, "prefix %s: bridge %.0f us", prefix,
                   capsule_debug_now_us() - t0);
-    if (!ns->bridge) {
+    if (!ns->bridge || dlinfo(ns->bridge, RTLD_DI_LINKMAP, &ns->bridge_map) != 0) {
+        if (ns->bridge)
+            capsule_error_set("dlinfo of the bridge object: %s", dlerror());
         free(ns->prefix);
         free(ns);
         return NULL;
@@ -253,11 +256,7 @@ capsule_ns_scope(capsule_ns *ns, void **out, size_t max)
 int
 capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct link_map *, void *), void *data)
 {
-    struct link_map *map = NULL;
-
-    if (dlinfo(ns->bridge, RTLD_DI_LINKMAP, &map) != 0 || !map)
-        return 0;
-    for (map = map->l_next; map; map = map->l_next) {
+    for (struct link_map *map = ns->bridge_map->l_next; map; map = map->l_next) {
         int rc = fn(map, data);
         if (rc)
             return rc;

@@ -39,7 +39,8 @@ CAPSULE_HIDDEN void capsule_ns_scope_add(capsule_ns *ns, void *handle);
 CAPSULE_HIDDEN size_t capsule_ns_scope(capsule_ns *ns, void **out, size_t max);
 
 /* Calls fn for the link map of every object of the namespace (except the
- * bridge), in load order, until fn returns non-zero. */
+ * bridge), in load order, until fn returns non-zero. The caller keeps the
+ * list from changing (datacopy.c walks it under ld.so's write lock). */
 struct link_map;
 CAPSULE_HIDDEN int capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct link_map *, void *),
                                       void *data);

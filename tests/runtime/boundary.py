@@ -69,7 +69,8 @@ def build_boundary(root: Path, libcapsule_dir: Path) -> Boundary:
     plugdep = build_lib(plugins, "libplugdep.so.1", [FIXTURES / "plugdep.c"])
     libs = [bound, bdep, plugdep, _plugin(plugins, "libplugin.so", "PLUGIN_ID=77"),
             _plugin(plugins, "libplugdeps.so", "PLUGIN_DEP", libs=[plugdep]),
-            _plugin(plugins, "libglobal.so", "PLUGIN_GLOBAL", "PLUGIN_ID=5")]
+            _plugin(plugins, "libglobal.so", "PLUGIN_GLOBAL", "PLUGIN_ID=5"),
+            _plugin(plugins, "libcounter.so", "PLUGIN_COUNTER", libs=[bound])]
     prefix = root / "prefix"
     opt = prefix / "opt/capsule-test"
     opt.mkdir(parents=True)

@@ -135,6 +135,7 @@ def test_exported_data_is_one_variable(boundary: Boundary, kind: str) -> None:
     assert got["initial"] == "41"    # the real library's value
     assert got["lib_sees"] == "100"  # the program's write
     assert got["prog_sees"] == "7"   # the library's write
+    assert got["plugin_sees"] == f"1234 {boundary.in_prefix('libcounter.so')}"
     assert got["same"] == "1" and got["dlsym_same"] == "1" and got["next_counter_same"] == "1"
     assert got["next_add"] == boundary.in_prefix("libbound.so.1")
 
