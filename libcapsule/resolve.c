@@ -173,7 +173,8 @@ match_token(const char *s, size_t len, const char *name, size_t *skip)
 /* Expands $ORIGIN, $LIB and $PLATFORM in one search-path entry; -1 when the
  * entry uses an unknown token or does not fit. */
 int
-capsule_expand_search_entry(const char *entry, size_t len, const char *origin, char *out, size_t size)
+capsule_expand_search_entry(const char *entry, size_t len, const char *origin, char *out,
+                            size_t size)
 {
     const char *names[] = { "ORIGIN", "LIB", "PLATFORM" };
     const char *vals[] = { origin, CAPSULE_LIB_DIR, CAPSULE_MACHINE_NAME };
@@ -210,7 +211,8 @@ try_search_path(resolver *r, const char *list, const char *origin, const char *s
 
     for (const char *p = list; *p;) {
         size_t len = strcspn(p, ":");
-        if (len > 0 && capsule_expand_search_entry(p, len, origin, dir, sizeof dir) == 0 && dir[0] == '/' &&
+        if (len > 0 && capsule_expand_search_entry(p, len, origin, dir, sizeof dir) == 0 &&
+            dir[0] == '/' &&
             snprintf(path, sizeof path, "%s/%s", dir, soname) < (int)sizeof path &&
             try_candidate(r, path, c) == 0)
             return 0;

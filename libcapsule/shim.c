@@ -374,6 +374,10 @@ capsule_shim_init(capsule_shim *shim)
     pin_self(s);
     if (note_global_bindings(s) != 0 || adopt_program_copies(s) != 0)
         fail(shim, prefix, capsule_error());
+    /* Published before the pass: dlsym from other threads translates
+     * lookups that land in this shim from now on. */
+    s->next = shims;
+    __atomic_store_n(&shims, s, __ATOMIC_RELEASE);
     if (redirect(s) != 0)
         fail(shim, prefix, capsule_error());
     double t_done = capsule_debug_now_us();
@@ -381,8 +385,6 @@ capsule_shim_init(capsule_shim *shim)
                   "%s: init %.0f us (resolve %.0f, load %.0f, relocate %.0f)", shim->soname,
                   t_done - t_start, t_resolved - t_start, t_loaded - t_resolved,
                   t_done - t_loaded);
-    s->next = shims;
-    __atomic_store_n(&shims, s, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&init_lock);
     capsule_debug(CAPSULE_DEBUG_PATH, "%s: ready", shim->soname);
 }

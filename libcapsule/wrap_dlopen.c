@@ -156,7 +156,7 @@ make_global(capsule_ns *ns, void *h)
 }
 
 static int
-is_path_outside_rules(capsule_ns *ns, const char *file)
+taken_from_host(capsule_ns *ns, const char *file)
 {
     if (!strchr(file, '/'))
         return capsule_ns_excluded(ns, file);
@@ -178,7 +178,7 @@ capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns, const void *ca
             return NULL;
         return dlmopen(lmid, bridge->l_name, RTLD_LAZY | RTLD_NOLOAD);
     }
-    if (is_path_outside_rules(ns, file))
+    if (taken_from_host(ns, file))
         h = dlmopen(lmid, file, flags);
     else
         h = open_in_prefix(ns, file, flags, caller);
