@@ -62,8 +62,10 @@ def _program(out: Path, name: str, source: str, libs: list[str | Path],
 def build_boundary(root: Path, libcapsule_dir: Path) -> Boundary:
     real = root / "real"
     bdep = build_lib(real, "libbdep.so.1", [FIXTURES / "bdep.c"])
+    # Its DT_RUNPATH names a directory of the prefix only its plugins use.
     bound = build_lib(real, "libbound.so.1", [FIXTURES / "bound.c"],
-                      version_script=FIXTURES / "bound.map", libs=[bdep])
+                      version_script=FIXTURES / "bound.map",
+                      libs=[bdep, "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../../../opt/capsule-rp"])
     own = build_lib(root / "own", "libbdep.so.1", [FIXTURES / "bdep_old.c"])
     plugins = root / "plugins"
     plugdep = build_lib(plugins, "libplugdep.so.1", [FIXTURES / "plugdep.c"])
@@ -75,6 +77,9 @@ def build_boundary(root: Path, libcapsule_dir: Path) -> Boundary:
     opt = prefix / "opt/capsule-test"
     opt.mkdir(parents=True)
     shutil.copy2(_plugin(plugins / "opt", "libplugin2.so", "PLUGIN_ID=78"), opt)
+    (prefix / "opt/capsule-rp").mkdir()
+    shutil.copy2(_plugin(plugins / "rp", "libinrunpath.so", "PLUGIN_ID=79"),
+                 prefix / "opt/capsule-rp")
     make_prefix(prefix, libs)
     shim_dir = root / "shim"
     build_shim(shim_dir, libcapsule_dir, "libbound.so.1", str(prefix), BOUND_SYMBOLS,

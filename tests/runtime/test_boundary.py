@@ -40,7 +40,8 @@ def test_inside_dlopen_resolves_under_the_prefix(boundary: Boundary) -> None:
                       "/opt/capsule-test/libplugin2.so", "now",
                       str(boundary.prefix / "opt/capsule-test/libplugin2.so"), "now",
                       "libbound.so.1", "now",
-                      "libnope.so.3", "now"], boundary.env()))
+                      "libnope.so.3", "now",
+                      "libinrunpath.so", "now"], boundary.env()))
     assert got["open libplugin.so"] == f"77 {boundary.in_prefix('libplugin.so')}"
     assert got["open /usr/lib/x86_64-linux-gnu/libplugdeps.so"] == \
         f"100 {boundary.in_prefix('libplugdeps.so')}"
@@ -53,6 +54,9 @@ def test_inside_dlopen_resolves_under_the_prefix(boundary: Boundary) -> None:
     assert got["open libnope.so.3"].startswith(f"ERR {boundary.prefix}/libnope.so.3 ")
     assert "not found under this prefix" in got["open libnope.so.3"]
     assert got["dep"] == "42"
+    # The caller's DT_RUNPATH ($ORIGIN-relative) is searched inside the prefix.
+    assert got["open libinrunpath.so"] == \
+        f"79 {boundary.prefix / 'opt/capsule-rp/libinrunpath.so'}"
 
 
 def test_inside_rtld_global_is_searched_from_inside(boundary: Boundary) -> None:
