@@ -162,8 +162,10 @@ typedef struct capsule_object {
 /* Everything below is guarded by objects_lock. It is never held while
  * calling into ld.so's own locks (dlopen, dlsym): only dl_iterate_phdr,
  * whose callback does all the work, is called under it. */
+#define BUCKETS 256
+
 static pthread_mutex_t objects_lock = PTHREAD_MUTEX_INITIALIZER;
-static capsule_object *objects;
+static capsule_object *objects[BUCKETS]; /* by dynamic section address */
 static const capsule_policy *policies[MAX_POLICIES];
 static const void *skips[MAX_POLICIES];
 static size_t n_policies, n_skips;
@@ -234,12 +236,20 @@ object_free(capsule_object *o)
     free(o);
 }
 
+static capsule_object **
+bucket_of(const ElfW(Dyn) *dyn)
+{
+    ElfW(Addr) k = (ElfW(Addr))dyn;
+    return &objects[((k >> 4) ^ (k >> 12) ^ (k >> 20)) % BUCKETS];
+}
+
 static capsule_object *
 object_for(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn)
 {
     const char *name = info->dlpi_name ? info->dlpi_name : "";
+    capsule_object **bucket = bucket_of(dyn);
 
-    for (capsule_object **p = &objects; *p; p = &(*p)->next) {
+    for (capsule_object **p = bucket; *p; p = &(*p)->next) {
         capsule_object *o = *p;
         if (o->key != (ElfW(Addr))dyn)
             continue;
@@ -263,8 +273,8 @@ object_for(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn)
     }
     o->key = (ElfW(Addr))dyn;
     o->base = info->dlpi_addr;
-    o->next = objects;
-    objects = o;
+    o->next = *bucket;
+    *bucket = o;
     return o;
 }
 
@@ -339,18 +349,29 @@ visit_object(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+static void
+mark_all(int seen)
+{
+    for (size_t b = 0; b < BUCKETS; b++) {
+        for (capsule_object *o = objects[b]; o; o = o->next)
+            o->seen = seen;
+    }
+}
+
 /* Drops the objects that were not listed (unloaded since). */
 static void
 prune(void)
 {
-    for (capsule_object **p = &objects; *p;) {
-        capsule_object *o = *p;
-        if (o->seen) {
-            p = &o->next;
-            continue;
+    for (size_t b = 0; b < BUCKETS; b++) {
+        for (capsule_object **p = &objects[b]; *p;) {
+            capsule_object *o = *p;
+            if (o->seen) {
+                p = &o->next;
+                continue;
+            }
+            *p = o->next;
+            object_free(o);
         }
-        *p = o->next;
-        object_free(o);
     }
 }
 
@@ -359,14 +380,10 @@ pass_locked(void)
 {
     pass_state st = { 0, 0 };
 
-    for (capsule_object *o = objects; o; o = o->next)
-        o->seen = 0;
+    mark_all(0);
     dl_iterate_phdr(visit_object, &st);
     if (st.rc == 0 && st.subs != last_subs)
         prune();
-    else
-        for (capsule_object *o = objects; o; o = o->next)
-            o->seen = 1;
     last_subs = st.subs;
     return st.rc;
 }
