@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elforacle import readelf
-
 from e2e_world import World, program
+from elforacle import readelf
 from helpers import SYSTEM_LIBDIR, run
 
 

@@ -12,11 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from elforacle import readelf
 from py_support import system_lib
 
 from capsule_module.elfreader import LibrarySymbols, read_elf_identity, read_library
 from capsule_module.errors import CapsuleError
+from elforacle import readelf
 
 SYSTEM_LIBS = ["libz.so.1", "libexpat.so.1", "libGL.so.1", "libLLVM-15.so.1"]
 

@@ -11,12 +11,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from elforacle import Oracle, readelf
 from py_support import HERE, REPO, system_lib
 
 from capsule_module import render
 from capsule_module.elfreader import LibrarySymbols, Symbol, VersionDef, read_library
 from capsule_module.errors import CapsuleError
+from elforacle import Oracle, readelf
 
 
 def _build_shim(libs: list[LibrarySymbols], out: Path, **kw) -> Path:

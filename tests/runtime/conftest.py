@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from boundary import Boundary, build_boundary
 from build import (
     DEMO_SYMBOLS,
     DEMO_VERSIONS,
@@ -69,3 +70,8 @@ def world(built: Built) -> Iterator[World]:
         yield w
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def boundary(built: Built) -> Boundary:
+    return build_boundary(built.root / "boundary", built.libcapsule_dir)
