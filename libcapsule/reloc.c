@@ -48,6 +48,19 @@ in_relro(const capsule_dynobj *o, ElfW(Addr) addr)
     return addr >= o->relro_start && addr < o->relro_end;
 }
 
+/* A JUMP_SLOT holding the object's own definition of its symbol was bound
+ * by ld.so (at start-up under -z now, or by a first call): it is not lazy,
+ * although its value lies inside the object like a PLT entry's. */
+static int
+binds_own_definition(const capsule_dynobj *o, const ElfW(Sym) *sym, ElfW(Addr) current)
+{
+    /* An IFUNC's bound value is its resolver's choice, unknown here: such a
+     * slot counts as lazy, and the policy asks the default scope instead. */
+    if (sym->st_shndx == SHN_UNDEF || ELF64_ST_TYPE(sym->st_info) == STT_GNU_IFUNC)
+        return 0;
+    return current == (sym->st_shndx == SHN_ABS ? 0 : o->base) + sym->st_value;
+}
+
 /* Decides one relocation entry; queues the write when the policy wants it. */
 static int
 consider(const capsule_dynobj *o, const capsule_rel *r, const capsule_policy *policy,
@@ -75,7 +88,8 @@ consider(const capsule_dynobj *o, const capsule_rel *r, const capsule_policy *po
     slot.current = *(const ElfW(Addr) *)slot.where;
     if (type == CAPSULE_R_ABS)
         slot.current -= (ElfW(Addr))r->r_addend;
-    slot.lazy = type == CAPSULE_R_JUMP_SLOT && capsule_dynobj_contains(o, slot.current);
+    slot.lazy = type == CAPSULE_R_JUMP_SLOT && capsule_dynobj_contains(o, slot.current) &&
+                !binds_own_definition(o, slot.symbol, slot.current);
     if (!policy->lookup(policy->ctx, &slot, &value))
         return 0;
     if (type == CAPSULE_R_ABS)

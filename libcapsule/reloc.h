@@ -17,7 +17,8 @@ typedef struct capsule_slot {
     unsigned type;                /* CAPSULE_R_* */
     ElfW(Addr) where;             /* slot address */
     ElfW(Addr) current;           /* the symbol value it holds now (addend removed) */
-    int lazy;                     /* a JUMP_SLOT still pointing into its own PLT */
+    int lazy;                     /* a JUMP_SLOT still pointing into its own PLT
+                                     (never one bound to the object's own definition) */
 } capsule_slot;
 
 /* Returns 1 and sets *value (the symbol address; addends are added by the

@@ -216,10 +216,12 @@ note_global_bindings(shim_state *s)
 }
 
 /* Would this slot bind to the shim? A resolved slot points into it; a lazy
- * one would if the default scope binds its symbol to the shim, or to the
- * object itself (a non-PIE program's PLT entry can be the canonical
- * address), or to nothing (the shim is then only in the object's own local
- * scope, as for a library dlopen()ed RTLD_LOCAL with the shim). */
+ * one would if the default scope binds its symbol to the shim, or to nothing
+ * (the shim is then only in the object's own local scope, as for a library
+ * dlopen()ed RTLD_LOCAL with the shim), or to the object itself when the
+ * object only references the symbol: a non-PIE program's PLT entry is then
+ * the canonical address the default scope gives out. An object's own
+ * definition is never the shim's. */
 static int
 bound_to_shim(const shim_state *s, const capsule_slot *slot, size_t i)
 {
@@ -228,7 +230,7 @@ bound_to_shim(const shim_state *s, const capsule_slot *slot, size_t i)
     if (!slot->lazy)
         return capsule_dynobj_contains(&s->self, slot->current);
     return !addr || capsule_dynobj_contains(&s->self, addr) ||
-           capsule_dynobj_contains(slot->object, addr);
+           (slot->symbol->st_shndx == SHN_UNDEF && capsule_dynobj_contains(slot->object, addr));
 }
 
 static int

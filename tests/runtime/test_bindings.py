@@ -1,0 +1,64 @@
+"""Which slots the relocation pass may rewrite: only those that bind (or
+would bind) to the shim. A library's call to its own definition of a name
+the target also exports stays its own, lazily bound or not; an object
+dlclose()d and replaced by another at the same address is decoded afresh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from build import CC, FIXTURES, Built, build_lib, sanitize_prefix, sh
+
+BINDING = {"lazy": ["-Wl,-z,lazy"], "now": ["-Wl,-z,now", "-Wl,-z,relro"]}
+
+
+def run(cmd: list[str | os.PathLike[str]], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
+    return subprocess.run([*sanitize_prefix(), *map(str, cmd)], env={**full, **env},
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def parse(stdout: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+
+
+OWN_LIB = """\
+/* Defines its own demo_where (as libdemo.so.1 does) and calls it. */
+const char *demo_where(void) { return "own"; }
+const char *own_where(void) { return demo_where(); }
+"""
+
+OWN_PROG = """\
+#include <stdio.h>
+#include "demo.h"
+const char *own_where(void);
+int main(void) {
+    printf("own=%s\\nadd=%d\\n", own_where(), demo_add(2, 3));
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("binding", BINDING)
+def test_own_definition_stays_own(built: Built, tmp_path: Path, binding: str) -> None:
+    src = tmp_path / "own.c"
+    src.write_text(OWN_LIB)
+    own = build_lib(tmp_path, "libown.so", [src], flags=BINDING[binding])
+    main = tmp_path / "main.c"
+    main.write_text(OWN_PROG)
+    prog = tmp_path / "prog"
+    # libown.so comes before libdemo.so.1 in the global scope: its own
+    # demo_where is what ld.so binds its call to, with or without a shim.
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{FIXTURES}", main, "-o", prog,
+        "-Wl,--no-as-needed", own, built.demo, f"-Wl,-rpath,{tmp_path}", f"-Wl,-rpath-link,{built.real_dir}",
+        *BINDING[binding]])
+    plain = run([prog], {"LD_LIBRARY_PATH": str(built.real_dir)})
+    assert parse(plain.stdout) == {"own": "own", "add": "5"}, plain
+    capsuled = run([prog], {"LD_LIBRARY_PATH": str(built.shim_dir), "CAPSULE_DEBUG": "reloc"})
+    assert capsuled.returncode == 0, capsuled
+    assert parse(capsuled.stdout) == {"own": "own", "add": "5"}, capsuled.stderr
+    assert f"{own}: demo_where" not in capsuled.stderr, capsuled.stderr
