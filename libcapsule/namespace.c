@@ -153,7 +153,9 @@ load_one(capsule_ns *ns, const char *path)
         return 0;
     if (grow((void **)&ns->objects, &ns->cap, ns->n, sizeof *ns->objects) != 0)
         return -1;
-    handle = dlmopen(ns->lmid, path, RTLD_LAZY | RTLD_LOCAL);
+    /* RTLD_NOW: a symbol missing in the prefix fails here, as one capsule:
+     * line, not later as ld.so's "symbol lookup error" at the first call. */
+    handle = dlmopen(ns->lmid, path, RTLD_NOW | RTLD_LOCAL);
     if (!handle)
         return explain_dlmopen(path, dlerror());
     capsule_debug(CAPSULE_DEBUG_NS, "namespace %ld: loaded %s", (long)ns->lmid, path);

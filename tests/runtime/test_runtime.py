@@ -136,6 +136,20 @@ def test_dependency_missing(built: Built, program: Path, tmp_path: Path) -> None
     assert_capsule_failure(proc, "libdemodep.so.1 (needed by ", "not found under the prefix")
 
 
+def test_dependency_lacking_a_symbol(built: Built, program: Path, tmp_path: Path) -> None:
+    # libdemodep.so.1 in the prefix lacks demodep_value, which libdemo.so.1
+    # needs: init fails with one line naming it, not ld.so's "symbol lookup
+    # error" later, at the first call.
+    src = tmp_path / "dep.c"
+    src.write_text("int demodep_other(void) { return 1; }\n")
+    dep = build_lib(tmp_path / "lib", "libdemodep.so.1", [src])
+    prefix = make_prefix(tmp_path / "p", [built.demo, dep])
+    proc = run([program], shim_env(built, CAPSULE_PREFIX=str(prefix)))
+    assert_capsule_failure(proc, f"{prefix / MULTIARCH / 'libdemo.so.1'}: ",
+                           "undefined symbol: demodep_value")
+    assert "where=" not in proc.stdout
+
+
 def test_unresolved_symbol_aborts_with_its_name(built: Built, program: Path,
                                                 tmp_path: Path) -> None:
     demo, demodep = build_demo(tmp_path / "lib", "-DDEMO_NO_MISSING")
