@@ -158,9 +158,12 @@ capsule_reloc_object_ex(const capsule_dynobj *o, const capsule_policy *policy, s
 /* ---- the objects of the default namespace ---- */
 
 /* An object the pass has seen, decoded once. Objects are told apart by
- * their dynamic section, load base and name; an object unloaded and loaded
- * again at the same place is recognised by a slot the pass wrote no longer
- * holding what was written (ld.so relocated it afresh). */
+ * their dynamic section, load base and name. After an unload (dlclose) the
+ * records are decoded again and compared: another object loaded at the same
+ * place (a plugin rebuilt and reloaded under its old path) gets a fresh
+ * record. The same object unloaded and loaded again is recognised by a slot
+ * the pass wrote no longer holding what was written (ld.so relocated it
+ * afresh). */
 typedef struct capsule_object {
     ElfW(Addr) key, base;
     char *name;
@@ -257,23 +260,25 @@ bucket_of(const ElfW(Dyn) *dyn)
     return &objects[((k >> 4) ^ (k >> 12) ^ (k >> 20)) % BUCKETS];
 }
 
-static capsule_object *
-object_for(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn)
+/* Two decodings of one mapping say the same. capsule_dynobj has no padding
+ * (pointers and sizes only), so a copy compares byte for byte. */
+static int
+same_view(const capsule_dynobj *a, const capsule_dynobj *b)
 {
-    const char *name = info->dlpi_name ? info->dlpi_name : "";
-    capsule_object **bucket = bucket_of(dyn);
+    capsule_dynobj x = *a, y = *b;
 
-    for (capsule_object **p = bucket; *p; p = &(*p)->next) {
-        capsule_object *o = *p;
-        if (o->key != (ElfW(Addr))dyn)
-            continue;
-        if (o->base == info->dlpi_addr && strcmp(o->name, name) == 0)
-            return o;
-        *p = o->next; /* another object now lives there */
-        object_free(o);
-        break;
-    }
+    x.name = y.name = NULL; /* each record's own copy of one name */
+    x.version_names = y.version_names = NULL;
+    return memcmp(&x, &y, sizeof x) == 0 &&
+           (!a->n_versions || memcmp(a->version_names, b->version_names,
+                                     a->n_versions * sizeof *a->version_names) == 0);
+}
+
+static capsule_object *
+object_new(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn, const char *name)
+{
     capsule_object *o = calloc(1, sizeof *o);
+
     if (!o || !(o->name = strdup(name))) {
         free(o);
         capsule_error_set("out of memory");
@@ -287,9 +292,44 @@ object_for(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn)
     }
     o->key = (ElfW(Addr))dyn;
     o->base = info->dlpi_addr;
-    o->next = *bucket;
-    *bucket = o;
     return o;
+}
+
+/* The record of the object `info` describes, made when missing. `recheck`:
+ * objects were unloaded since the last pass, so a record that matches may
+ * describe an object that is gone. */
+static capsule_object *
+object_for(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn, int recheck)
+{
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    capsule_object **bucket = bucket_of(dyn);
+    capsule_object *fresh = NULL;
+
+    for (capsule_object **p = bucket; *p; p = &(*p)->next) {
+        capsule_object *o = *p;
+        if (o->key != (ElfW(Addr))dyn)
+            continue;
+        if (o->base == info->dlpi_addr && strcmp(o->name, name) == 0) {
+            if (!recheck)
+                return o;
+            if (!(fresh = object_new(info, dyn, name)))
+                return NULL;
+            if (same_view(&o->dyn, &fresh->dyn)) {
+                object_free(fresh);
+                return o;
+            }
+            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: another object at the same place",
+                          o->dyn.name);
+        }
+        *p = o->next; /* another object now lives there */
+        object_free(o);
+        break;
+    }
+    if (!fresh && !(fresh = object_new(info, dyn, name)))
+        return NULL;
+    fresh->next = *bucket;
+    *bucket = fresh;
+    return fresh;
 }
 
 /* The policies an object still needs, tried in registration order. */
@@ -355,7 +395,7 @@ visit_object(struct dl_phdr_info *info, size_t size, void *data)
     st->subs = info->dlpi_subs;
     if (!dyn || skipped(info) || !fully_loaded(dyn))
         return 0;
-    capsule_object *o = object_for(info, dyn);
+    capsule_object *o = object_for(info, dyn, info->dlpi_subs != last_subs);
     if (!o || process(o) != 0) {
         st->rc = -1;
         return 1;

@@ -62,3 +62,42 @@ def test_own_definition_stays_own(built: Built, tmp_path: Path, binding: str) ->
     assert capsuled.returncode == 0, capsuled
     assert parse(capsuled.stdout) == {"own": "own", "add": "5"}, capsuled.stderr
     assert f"{own}: demo_where" not in capsuled.stderr, capsuled.stderr
+
+
+PLUGIN_V1 = """\
+#include "demo.h"
+int plug_value(void) { return demo_add(1, 2); }
+const void *plug_where_address(void) { return (const void *)demo_where; }
+"""
+
+# Rebuilt: more symbols and relocations, yet (checked below) mapped at the
+# same base with its dynamic section at the same address.
+PLUGIN_V2 = """\
+#include "demo.h"
+int plug_value(void) { return demo_add(1, 2) + 10 * demo_dep(); }
+const void *plug_where_address(void) { return (const void *)demo_where; }
+int plug_another_function_with_a_long_name(void) { demo_bump(); return demo_get_counter(); }
+"""
+
+
+def test_rebuilt_plugin_at_the_same_address(built: Built, tmp_path: Path) -> None:
+    libs = []
+    for name, text in (("v1", PLUGIN_V1), ("v2", PLUGIN_V2)):
+        src = tmp_path / f"{name}.c"
+        src.write_text(text)
+        libs.append(build_lib(tmp_path / name, "libplug.so", [src],
+                              flags=["-Wl,-z,lazy"], libs=[built.demo]))
+    plugin = tmp_path / "libplug.so"
+    plugin.write_bytes(libs[0].read_bytes())
+    prog = tmp_path / "reload_prog"
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{FIXTURES}",
+        FIXTURES / "reload_prog.c", "-o", prog, built.demo, f"-Wl,-rpath-link,{built.real_dir}",
+        "-ldl"])
+    proc = run([prog, plugin, libs[1]], {"LD_LIBRARY_PATH": str(built.shim_dir),
+                                         "CAPSULE_DEBUG": "reloc"})
+    assert proc.returncode == 0, proc
+    got = parse(proc.stdout)
+    assert got["first_base"] == got["second_base"], got
+    assert got["first_dynamic"] == got["second_dynamic"], got
+    assert got["first_real"] == "1" and got["first_value"] == "3", proc.stderr
+    assert got["second_real"] == "1" and got["second_value"] == "423", proc.stderr
