@@ -10,6 +10,8 @@ DEBIAN_PACKAGES=(
     zlib1g-dev libexpat1-dev   # the real libraries the tests shim
     meson python3-pyelftools   # Debian's own Meson 1.0.1 and what the module needs there
     python3 python3-venv       # Debian's interpreter, which that Meson runs on
+    clang libclang-rt-14-dev   # libFuzzer harnesses (fuzz/), with ASan and UBSan
+    valgrind util-linux        # memcheck runs; setpriv for the setuid test
 )
 
 missing=()

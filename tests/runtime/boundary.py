@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from build import FIXTURES, MULTIARCH, Sym, build_lib, build_shim, make_prefix, sh
+from build import CC, FIXTURES, MULTIARCH, Sym, build_lib, build_shim, make_prefix, sh
 
 BOUND_FUNCTIONS = [
     "bound_add", "bound_get_counter", "bound_set_counter", "bound_counter_address",
@@ -55,7 +55,7 @@ def _plugin(out: Path, soname: str, *defines: str, libs: list[str | Path] = ()) 
 def _program(out: Path, name: str, source: str, libs: list[str | Path],
              flags: list[str] = ()) -> Path:
     prog = out / name
-    sh(["gcc", *PROGRAM_FLAGS, *flags, FIXTURES / source, "-o", prog, *libs])
+    sh([*CC, *PROGRAM_FLAGS, *flags, FIXTURES / source, "-o", prog, *libs])
     return prog
 
 

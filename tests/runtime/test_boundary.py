@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 
 from boundary import MODES, Boundary
-from build import FIXTURES, Built
+from build import FIXTURES, SANITIZE, Built
 
+# The boundary tests run their own memcheck variants below; under ASan
+# (CAPSULE_TEST_SANITIZE=asan) those two tools cannot be combined.
+needs_memcheck = pytest.mark.skipif(not shutil.which("valgrind") or SANITIZE == "asan",
+                                    reason="needs valgrind, which cannot run ASan builds")
 MEMCHECK = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
             "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "-q",
             f"--suppressions={FIXTURES / 'capsule-libc.supp'}"]
@@ -153,7 +157,7 @@ def test_heap_both_ways(boundary: Boundary) -> None:
     assert "ctor=made by a capsule constructor" in proc.stdout
 
 
-@pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind is not installed")
+@needs_memcheck
 def test_heap_both_ways_under_memcheck(boundary: Boundary) -> None:
     # memcheck aborts on pvalloc by design: every other allocator is checked.
     proc = run([*MEMCHECK, boundary.programs["heap"], "skip", "pvalloc"], boundary.env(),
@@ -176,7 +180,7 @@ def test_threads_dlopen_dlsym_dlclose_while_calling(boundary: Boundary) -> None:
         assert proc.returncode == 0 and "failures=0" in proc.stdout, (i, proc)
 
 
-@pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind is not installed")
+@needs_memcheck
 @pytest.mark.parametrize("which", ["inside", "dlshim"])
 def test_wrappers_under_memcheck(boundary: Boundary, which: str) -> None:
     args = {"inside": ["libplugin.so", "now", "libglobal.so", "global", "libnope.so.3", "now"],
