@@ -184,9 +184,13 @@ class _BytesStream:
 
 
 def _string(path: Path, strtab: bytes, offset: int, what: str) -> str:
+    """A non-empty name from a string table (every name the reader takes
+    must be non-empty: a symbol, a version, a soname)."""
     end = strtab.find(b"\0", offset)
     if offset >= len(strtab) or end < 0:
         raise _fail(path, f"has a bad string offset {offset} for {what}")
+    if end == offset:
+        raise _fail(path, f"has an empty name for {what}")
     return strtab[offset:end].decode("utf-8", "surrogateescape")
 
 

@@ -25,6 +25,7 @@ _TOP_KEYS = ("format", "format_version", "soname", "elf_class", "machine", "need
              "versions", "symbols")
 _VERSION_KEYS = ("name", "parents", "flags")
 _SYMBOL_KEYS = ("name", "kind", "size", "binding", "version", "default")
+_MAX_SIZE = 2**64 - 1  # st_size of ELF64 (vd_flags, 16 bits, bounds "flags")
 
 
 def _symbol_dict(s: Symbol) -> dict[str, Any]:
@@ -79,9 +80,9 @@ class _Checker:
             raise self.fail(where, "contains a NUL character")
         return value
 
-    def integer(self, value: Any, where: str, *, lo: int = 0) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise self.fail(where, f"is not an integer >= {lo}")
+    def integer(self, value: Any, where: str, *, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= hi:
+            raise self.fail(where, f"is not an integer from 0 to {hi}")
         return value
 
     def strings(self, value: Any, where: str) -> list[str]:
@@ -104,7 +105,7 @@ def _version(c: _Checker, value: Any, where: str) -> VersionDef:
     v = c.obj(value, _VERSION_KEYS, where)
     return VersionDef(c.string(v["name"], f"{where}.name"),
                       c.strings(v["parents"], f"{where}.parents"),
-                      c.integer(v["flags"], f"{where}.flags"))
+                      c.integer(v["flags"], f"{where}.flags", hi=0xFFFF))
 
 
 def _symbol(c: _Checker, value: Any, where: str, versions: set[str]) -> Symbol:
@@ -118,18 +119,23 @@ def _symbol(c: _Checker, value: Any, where: str, versions: set[str]) -> Symbol:
         raise c.fail(f"{where}.default", "is not true or false")
     return Symbol(c.string(s["name"], f"{where}.name"),
                   c.choice(s["kind"], KINDS, f"{where}.kind"),
-                  c.integer(s["size"], f"{where}.size"),
+                  c.integer(s["size"], f"{where}.size", hi=_MAX_SIZE),
                   c.choice(s["binding"], BINDINGS, f"{where}.binding"),
                   version, s["default"])
+
+
+def _exact_int(value: Any) -> bool:
+    """An int, not a bool and not a float equal to one (64.0 == 64)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _library(c: _Checker, doc: Any) -> LibrarySymbols:
     d = c.obj(doc, _TOP_KEYS, "the top level")
     if d["format"] != FORMAT:
         raise c.fail("format", f"is not {FORMAT!r} (not a capsule symbols file)")
-    if d["format_version"] != FORMAT_VERSION or isinstance(d["format_version"], bool):
+    if not _exact_int(d["format_version"]) or d["format_version"] != FORMAT_VERSION:
         raise c.fail("format_version", f"is not {FORMAT_VERSION} (unsupported version)")
-    if d["elf_class"] not in (32, 64) or isinstance(d["elf_class"], bool):
+    if not _exact_int(d["elf_class"]) or d["elf_class"] not in (32, 64):
         raise c.fail("elf_class", "is not 32 or 64")
     versions = [_version(c, v, f"versions[{i}]")
                 for i, v in enumerate(c.items(d["versions"], "versions"))]
@@ -152,6 +158,8 @@ def loads(text: str, source_name: str) -> LibrarySymbols:
                            f"{exc.lineno} column {exc.colno})") from None
     except RecursionError:
         raise CapsuleError(f"{source_name}: is not valid JSON (nested too deeply)") from None
+    except ValueError:  # an integer literal past Python's 4300-digit conversion limit
+        raise CapsuleError(f"{source_name}: is not valid JSON (a number is too long)") from None
     return _library(_Checker(source_name), doc)
 
 
