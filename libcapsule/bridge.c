@@ -1,9 +1,10 @@
 /* The bridge object (see bridge.h): an ELF shared object made in memory.
  *
  * Layout: one read+execute segment (ELF header, program headers, .dynsym,
- * GNU hash, .dynstr, the jump stubs) and one read+write page holding the
- * dynamic section (ld.so may rewrite its pointers in place). No section
- * headers, no relocations, no DT_NEEDED: loading it runs no code at all. */
+ * GNU hash, .dynstr, the jump stubs, one unexported call stub) and one
+ * read+write page holding the dynamic section (ld.so may rewrite its
+ * pointers in place). No section headers, no relocations, no DT_NEEDED:
+ * loading it runs no code at all. */
 #define _GNU_SOURCE
 #include "bridge.h"
 
@@ -59,8 +60,25 @@ write_stub(unsigned char *p, const capsule_bridge_entry *e)
     *p++ = 0x41, *p++ = 0xff, *p++ = 0xe3;
 }
 
+/* x86-64: sub $8, %rsp; movabs $target, %r11; call *%r11; add $8, %rsp; ret.
+ * A real call, so the callee's return address lies in the bridge: that is
+ * how dl_iterate_phdr tells which namespace to list. */
+static void
+write_call_stub(unsigned char *p, const void *target)
+{
+    uint64_t t = (uint64_t)(uintptr_t)target;
+
+    memset(p, 0xcc, STUB_SIZE);
+    *p++ = 0x48, *p++ = 0x83, *p++ = 0xec, *p++ = 0x08;
+    *p++ = 0x49, *p++ = 0xbb;
+    memcpy(p, &t, 8), p += 8;
+    *p++ = 0x41, *p++ = 0xff, *p++ = 0xd3;
+    *p++ = 0x48, *p++ = 0x83, *p++ = 0xc4, *p++ = 0x08;
+    *p++ = 0xc3;
+}
+
 typedef struct {
-    size_t sym, hash, str, code, text_end, dyn, total, strsz, nbuckets;
+    size_t sym, hash, str, code, iterate, text_end, dyn, total, strsz, nbuckets;
 } layout;
 
 static layout
@@ -77,7 +95,8 @@ plan(const capsule_bridge_entry *entries, size_t n)
     l.hash = l.sym + (n + 1) * sizeof(ElfW(Sym));
     l.str = l.hash + 16 + BLOOM_WORDS * 8 + (l.nbuckets + n) * 4;
     l.code = align_up(l.str + strsz, 16);
-    l.text_end = l.code + n * STUB_SIZE;
+    l.iterate = l.code + n * STUB_SIZE;
+    l.text_end = l.iterate + STUB_SIZE;
     l.dyn = align_up(l.text_end, PAGE);
     l.total = l.dyn + N_DYN * sizeof(ElfW(Dyn));
     return l;
@@ -180,7 +199,7 @@ by_bucket(const void *a, const void *b, void *data)
 }
 
 static unsigned char *
-build_image(const capsule_bridge_entry *entries, size_t n, size_t *size)
+build_image(const capsule_bridge_entry *entries, size_t n, layout *out)
 {
     layout l = plan(entries, n);
     unsigned char *img = calloc(1, l.total);
@@ -199,9 +218,10 @@ build_image(const capsule_bridge_entry *entries, size_t n, size_t *size)
     write_symbols(img, &l, entries, n, order);
     for (size_t i = 0; i < n; i++)
         write_stub(img + l.code + i * STUB_SIZE, &entries[i]);
+    write_call_stub(img + l.iterate, (const void *)dl_iterate_phdr);
     write_dynamic(img, &l);
     free(order);
-    *size = l.total;
+    *out = l;
     return img;
 }
 
@@ -263,24 +283,28 @@ load_image(const unsigned char *img, size_t size, int use_memfd)
 }
 
 void *
-capsule_bridge_load(const capsule_bridge_entry *entries, size_t n, Lmid_t *lmid)
+capsule_bridge_load(const capsule_bridge_entry *entries, size_t n, Lmid_t *lmid,
+                    capsule_iterate_fn *iterate)
 {
-    size_t size;
-    unsigned char *img = build_image(entries, n, &size);
+    layout l;
+    unsigned char *img = build_image(entries, n, &l);
+    struct link_map *map = NULL;
     void *handle;
 
     if (!img) {
         capsule_error_set("out of memory");
         return NULL;
     }
-    handle = load_image(img, size, 1);
+    handle = load_image(img, l.total, 1);
     if (!handle)
-        handle = load_image(img, size, 0);
+        handle = load_image(img, l.total, 0);
     free(img);
-    if (handle && dlinfo(handle, RTLD_DI_LMID, lmid) != 0)
+    if (handle && (dlinfo(handle, RTLD_DI_LMID, lmid) != 0 ||
+                   dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map))
         handle = NULL, capsule_error_set("dlinfo of the bridge object: %s", dlerror());
-    if (handle)
-        capsule_debug(CAPSULE_DEBUG_NS, "new namespace %ld: bridge with %zu entries", (long)*lmid,
-                      n);
+    if (!handle)
+        return NULL;
+    *iterate = (capsule_iterate_fn)(map->l_addr + l.iterate);
+    capsule_debug(CAPSULE_DEBUG_NS, "new namespace %ld: bridge with %zu entries", (long)*lmid, n);
     return handle;
 }

@@ -22,10 +22,15 @@ typedef struct capsule_bridge_entry {
     const void *context;  /* loaded into %r10 when non-NULL */
 } capsule_bridge_entry;
 
+/* dl_iterate_phdr, called from inside the bridge: it lists the objects of
+ * the bridge's namespace (ld.so picks the namespace of the caller). */
+struct dl_phdr_info;
+typedef int (*capsule_iterate_fn)(int (*fn)(struct dl_phdr_info *, size_t, void *), void *data);
+
 /* Writes the bridge for entries[0..n) and dlmopen()s it into a new
- * namespace. Returns its handle (and the namespace id) or NULL with an
- * error. */
+ * namespace. Returns its handle (the namespace id, and the namespace's
+ * dl_iterate_phdr) or NULL with an error. */
 CAPSULE_HIDDEN void *capsule_bridge_load(const capsule_bridge_entry *entries, size_t n,
-                                         Lmid_t *lmid);
+                                         Lmid_t *lmid, capsule_iterate_fn *iterate);
 
 #endif

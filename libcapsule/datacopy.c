@@ -144,16 +144,18 @@ copy_lookup(void *data, const capsule_slot *slot, ElfW(Addr) *value)
 #pragma weak _dl_find_object
 
 static int
-apply_object(struct link_map *map, void *data)
+apply_object(struct dl_phdr_info *info, void *data)
 {
     capsule_policy policy = { "exported data", copy_lookup, data };
+    const ElfW(Dyn) *dyn = capsule_phdr_dynamic(info);
     struct dl_find_object found;
     capsule_dynobj o;
     size_t n = 0;
 
-    if (!map->l_name || capsule_is_glibc_family(map->l_name) ||
-        (_dl_find_object && _dl_find_object((void *)map->l_ld, &found) != 0) ||
-        capsule_dynobj_from_link_map(&o, map) != 0)
+    if (!dyn || !info->dlpi_name || capsule_is_glibc_family(info->dlpi_name) ||
+        (_dl_find_object && _dl_find_object((void *)dyn, &found) != 0) ||
+        capsule_dynobj_init(&o, info->dlpi_name, info->dlpi_addr, dyn, info->dlpi_phdr,
+                            info->dlpi_phnum) != 0)
         return 0; /* glibc, or still being loaded by another thread */
     if (capsule_reloc_object(&o, &policy, &n) != 0)
         capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s", o.name, capsule_error());
@@ -162,19 +164,6 @@ apply_object(struct link_map *map, void *data)
                       o.name, n);
     capsule_dynobj_fini(&o);
     return 0;
-}
-
-/* Runs while dl_iterate_phdr holds ld.so's write lock on the lists of
- * loaded objects: no object of the namespace can be unlinked and unmapped
- * under the walk. */
-static int
-apply_locked(struct dl_phdr_info *info, size_t size, void *data)
-{
-    apply_ctx *ctx = data;
-
-    (void)info, (void)size;
-    capsule_ns_foreach(ctx->ns, apply_object, ctx);
-    return 1;
 }
 
 void
@@ -196,7 +185,9 @@ capsule_datacopy_apply(capsule_ns *ns)
     pthread_mutex_unlock(&lock);
     if (ctx.n) {
         pthread_mutex_lock(&apply_lock); /* one writer of RELRO at a time */
-        dl_iterate_phdr(apply_locked, &ctx);
+        /* ld.so's dl_iterate_phdr holds its write lock on the lists of
+         * loaded objects: none can be unmapped under the walk. */
+        capsule_ns_foreach(ns, apply_object, &ctx);
         pthread_mutex_unlock(&apply_lock);
     }
     free(ctx.list);

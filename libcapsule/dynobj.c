@@ -196,6 +196,44 @@ capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
     return decode_versions(o, verdef, n_verdef, verneed, n_verneed);
 }
 
+const ElfW(Dyn) *
+capsule_phdr_dynamic(const struct dl_phdr_info *info)
+{
+    for (size_t i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            return (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    }
+    return NULL;
+}
+
+typedef struct {
+    const ElfW(Dyn) *dynamic;
+    const ElfW(Phdr) *phdr;
+    size_t phnum;
+} phdr_query;
+
+static int
+find_phdrs(struct dl_phdr_info *info, size_t size, void *data)
+{
+    phdr_query *q = data;
+
+    (void)size;
+    if (capsule_phdr_dynamic(info) != q->dynamic)
+        return 0;
+    q->phdr = info->dlpi_phdr;
+    q->phnum = info->dlpi_phnum;
+    return 1;
+}
+
+int
+capsule_dynobj_from_link_map(capsule_dynobj *o, const struct link_map *map)
+{
+    phdr_query q = { map->l_ld, NULL, 0 };
+
+    dl_iterate_phdr(find_phdrs, &q);
+    return capsule_dynobj_init(o, map->l_name, map->l_addr, map->l_ld, q.phdr, q.phnum);
+}
+
 void
 capsule_dynobj_fini(capsule_dynobj *o)
 {

@@ -38,6 +38,13 @@ CAPSULE_HIDDEN int capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW
                                        const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr,
                                        size_t phnum);
 CAPSULE_HIDDEN void capsule_dynobj_fini(capsule_dynobj *o);
+/* The dynamic section dl_iterate_phdr's entry lists, or NULL. */
+CAPSULE_HIDDEN const ElfW(Dyn) *capsule_phdr_dynamic(const struct dl_phdr_info *info);
+/* Decodes an object from its link map entry, with the program headers ld.so
+ * gives dl_iterate_phdr for the default namespace; other namespaces' objects
+ * get none (enough for symbol lookup). An ELF header at l_addr is never
+ * trusted: an object from the prefix may map none there. */
+CAPSULE_HIDDEN int capsule_dynobj_from_link_map(capsule_dynobj *o, const struct link_map *map);
 
 /* Looks up a defined symbol. version NULL matches an unversioned or default
  * (@@) definition; a version matches exactly, hidden (@) ones included.

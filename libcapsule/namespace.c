@@ -24,6 +24,7 @@ struct capsule_ns {
     Lmid_t lmid;
     void *bridge;
     struct link_map *bridge_map; /* the head of the namespace's list */
+    capsule_iterate_fn iterate;  /* dl_iterate_phdr over this namespace */
     loaded *objects;          /* registry_lock */
     size_t n, cap;
     pthread_mutex_t lock;     /* scope and exclude; a leaf lock */
@@ -94,7 +95,7 @@ create_bridge(capsule_ns *ns)
     size_t n = capsule_heap_bridge_entries(entries, MAX_BRIDGE);
 
     n += capsule_wrap_bridge_entries(ns, entries + n, MAX_BRIDGE - n);
-    return capsule_bridge_load(entries, n, &ns->lmid);
+    return capsule_bridge_load(entries, n, &ns->lmid, &ns->iterate);
 }
 
 static capsule_ns *
@@ -281,13 +282,30 @@ capsule_ns_scope(capsule_ns *ns, void **out, size_t max)
     return n;
 }
 
-int
-capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct link_map *, void *), void *data)
+typedef struct {
+    const ElfW(Dyn) *bridge;
+    int (*fn)(struct dl_phdr_info *, void *);
+    void *data;
+} each_ctx;
+
+static int
+each_object(struct dl_phdr_info *info, size_t size, void *data)
 {
-    for (struct link_map *map = ns->bridge_map->l_next; map; map = map->l_next) {
-        int rc = fn(map, data);
-        if (rc)
-            return rc;
+    const each_ctx *c = data;
+
+    (void)size;
+    for (size_t i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC &&
+            (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr) == c->bridge)
+            return 0;
     }
-    return 0;
+    return c->fn(info, c->data);
+}
+
+int
+capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct dl_phdr_info *, void *), void *data)
+{
+    each_ctx c = { ns->bridge_map->l_ld, fn, data };
+
+    return ns->iterate(each_object, &c);
 }

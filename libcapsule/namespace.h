@@ -38,11 +38,12 @@ CAPSULE_HIDDEN char **capsule_ns_exclude_list(capsule_ns *ns);
 CAPSULE_HIDDEN void capsule_ns_scope_add(capsule_ns *ns, void *handle);
 CAPSULE_HIDDEN size_t capsule_ns_scope(capsule_ns *ns, void **out, size_t max);
 
-/* Calls fn for the link map of every object of the namespace (except the
- * bridge), in load order, until fn returns non-zero. The caller keeps the
- * list from changing (datacopy.c walks it under ld.so's write lock). */
-struct link_map;
-CAPSULE_HIDDEN int capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct link_map *, void *),
+/* Calls fn for every object of the namespace (except the bridge), in load
+ * order, until fn returns non-zero: dl_iterate_phdr's view of it, program
+ * headers from ld.so itself (never read from an untrusted object's memory).
+ * Runs under ld.so's write lock on the lists of loaded objects. */
+struct dl_phdr_info;
+CAPSULE_HIDDEN int capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct dl_phdr_info *, void *),
                                       void *data);
 
 #endif

@@ -203,16 +203,6 @@ fully_loaded(const ElfW(Dyn) *dyn)
     return _dl_find_object((void *)dyn, &found) == 0;
 }
 
-static const ElfW(Dyn) *
-dynamic_of(const struct dl_phdr_info *info)
-{
-    for (size_t i = 0; i < info->dlpi_phnum; i++) {
-        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
-            return (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-    }
-    return NULL;
-}
-
 static int
 covers(const struct dl_phdr_info *info, ElfW(Addr) addr)
 {
@@ -389,7 +379,7 @@ static int
 visit_object(struct dl_phdr_info *info, size_t size, void *data)
 {
     pass_state *st = data;
-    const ElfW(Dyn) *dyn = dynamic_of(info);
+    const ElfW(Dyn) *dyn = capsule_phdr_dynamic(info);
 
     (void)size;
     st->subs = info->dlpi_subs;
@@ -482,19 +472,4 @@ capsule_reloc_pass(void)
     rc = n_policies ? pass_locked() : 0;
     pthread_mutex_unlock(&objects_lock);
     return rc;
-}
-
-int
-capsule_dynobj_from_link_map(capsule_dynobj *o, const struct link_map *map)
-{
-    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)map->l_addr;
-    const ElfW(Phdr) *phdr = NULL;
-    size_t phnum = 0;
-
-    /* Shared objects map their ELF header at the load base. */
-    if (eh && memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_phentsize == sizeof *phdr) {
-        phdr = (const ElfW(Phdr) *)(map->l_addr + eh->e_phoff);
-        phnum = eh->e_phnum;
-    }
-    return capsule_dynobj_init(o, map->l_name, map->l_addr, map->l_ld, phdr, phnum);
 }

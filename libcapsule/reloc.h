@@ -56,8 +56,4 @@ CAPSULE_HIDDEN int capsule_reloc_add(const capsule_policy *policy, const void *s
  * and the shims. */
 CAPSULE_HIDDEN int capsule_reloc_pass(void);
 
-/* Decodes an object of any namespace from its link map entry (phdrs read
- * from its mapped ELF header). */
-CAPSULE_HIDDEN int capsule_dynobj_from_link_map(capsule_dynobj *o, const struct link_map *map);
-
 #endif

@@ -150,6 +150,37 @@ def test_dependency_lacking_a_symbol(built: Built, program: Path, tmp_path: Path
     assert "where=" not in proc.stdout
 
 
+def test_target_mapped_away_from_its_load_base(built: Built, program: Path,
+                                              tmp_path: Path) -> None:
+    # Both linked at 1 GiB: the second one loaded cannot be mapped there, and
+    # its l_addr is then 1 GiB below its first mapping, where no ELF header
+    # is mapped. libcapsule asks ld.so for the program headers instead.
+    at = "-Wl,-Ttext-segment=0x40000000"
+    demodep = build_lib(tmp_path / "lib", "libdemodep.so.1", [FIXTURES / "demodep.c"],
+                        flags=[at])
+    demo = build_lib(tmp_path / "lib", "libdemo.so.1", [FIXTURES / "demo.c"],
+                     version_script=FIXTURES / "demo.map", flags=[at], libs=[demodep])
+    prefix = make_prefix(tmp_path / "p", [demo, demodep])
+    proc = run([program], shim_env(built, CAPSULE_PREFIX=str(prefix)))
+    assert proc.returncode == 0, proc
+    got = parse(proc.stdout)
+    assert got["where"] == "real" and got["add"] == "5", got
+    assert got["counter"] == "8" and got["user_counter"] == "8", got
+    assert got["counter_same"] == "1", got
+    # A COPY of demo_counter in the program: the target's own slot for it is
+    # rewritten too, which needs its program headers (RELRO, segments).
+    src = tmp_path / "copy.c"
+    src.write_text('#include <stdio.h>\n#include "demo.h"\nint main(void) {\n'
+                   '  demo_bump();\n  printf("counter=%d\\nsame=%d\\n", demo_counter,\n'
+                   '         &demo_counter == demo_counter_address());\n  return 0;\n}\n')
+    prog = tmp_path / "copy_prog"
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-fPIE", "-pie", f"-I{FIXTURES}", src,
+        "-o", prog, built.demo, f"-Wl,-rpath-link,{built.real_dir}"])
+    assert "R_X86_64_COPY" in sh(["readelf", "-rW", prog]).stdout
+    proc = run([prog], shim_env(built, CAPSULE_PREFIX=str(prefix)))
+    assert parse(proc.stdout) == {"counter": "8", "same": "1"}, proc
+
+
 def test_unresolved_symbol_aborts_with_its_name(built: Built, program: Path,
                                                 tmp_path: Path) -> None:
     demo, demodep = build_demo(tmp_path / "lib", "-DDEMO_NO_MISSING")
