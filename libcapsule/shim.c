@@ -94,21 +94,26 @@ choose_prefix(const capsule_shim *shim)
     return shim->prefix;
 }
 
-static int
-check_prefix(const char *prefix)
+/* The prefix as one canonical path (malloc'ed): `/host`, `/host/` and a
+ * symlink to it name one tree, and so one namespace. */
+static char *
+canonical_prefix(const char *prefix)
 {
     struct stat st;
+    char *real;
 
     if (!prefix || !prefix[0])
-        return capsule_error_set("no prefix given");
+        return capsule_error_set("no prefix given"), NULL;
     if (prefix[0] != '/')
-        return capsule_error_set("the prefix must be an absolute path");
+        return capsule_error_set("the prefix must be an absolute path"), NULL;
     if (stat(prefix, &st) != 0)
         return capsule_error_set("%s", errno == ENOENT ? "prefix does not exist"
-                                                       : strerror(errno));
+                                                       : strerror(errno)), NULL;
     if (!S_ISDIR(st.st_mode))
-        return capsule_error_set("prefix is not a directory");
-    return 0;
+        return capsule_error_set("prefix is not a directory"), NULL;
+    if (!(real = realpath(prefix, NULL)))
+        return capsule_error_set("cannot resolve the prefix: %s", strerror(errno)), NULL;
+    return real;
 }
 
 static int
@@ -355,8 +360,12 @@ capsule_shim_init(capsule_shim *shim)
     pthread_mutex_lock(&init_lock);
     prefix = choose_prefix(shim);
     capsule_debug(CAPSULE_DEBUG_PATH, "%s: init, prefix %s", shim->soname, prefix);
-    if (check_prefix(prefix) != 0)
+    char *real = canonical_prefix(prefix);
+    if (!real)
         fail(shim, prefix, capsule_error());
+    if (strcmp(real, prefix) != 0)
+        capsule_debug(CAPSULE_DEBUG_PATH, "%s: prefix %s is %s", shim->soname, prefix, real);
+    prefix = real; /* kept for good, as the shim state is */
     s = calloc(1, sizeof *s);
     if (!s)
         fail(shim, prefix, "out of memory");

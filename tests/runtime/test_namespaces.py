@@ -15,6 +15,7 @@ import pytest
 from build import (
     CC,
     FIXTURES,
+    MULTIARCH,
     Built,
     Sym,
     build_lib,
@@ -93,3 +94,28 @@ def test_twenty_prefixes(setup: tuple[Path, list[Path]], tunables: str | None) -
         # The failing prefix's namespace exists (its bridge needs no TLS); its libc does not fit.
         assert f"ran out in capsule namespace {len(set(lmids)) + 1}" in lines[0], lines[0]
         assert "GLIBC_TUNABLES=glibc.rtld.nns=16" in lines[0], lines[0]
+
+
+def test_one_namespace_per_directory(built: Built, tmp_path: Path) -> None:
+    # One prefix directory spelled three ways: plainly, with a trailing
+    # slash, through a symlink. Each shim's library lands in one namespace.
+    template = build_lib(tmp_path / "t", "libnsAA.so.1", [FIXTURES / "nslib.c"])
+    prefix = tmp_path / "prefix"
+    (tmp_path / "link").symlink_to(prefix)
+    spellings = [str(prefix), f"{prefix}/", str(tmp_path / "link")]
+    shims = []
+    for i, spelling in enumerate(spellings):
+        soname = f"libns{i:02d}.so.1"
+        lib = patched_copy(template, tmp_path / "l" / soname, {b"libnsAA": b"libns%02d" % i})
+        make_prefix(prefix, [lib], ldcache=False)
+        shims.append(build_shim(tmp_path / "shim" / str(i), built.libcapsule_dir, soname,
+                                spelling, [Sym("ns_where", None)], []))
+    prog = tmp_path / "nsprog"
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", FIXTURES / "nsprog.c", "-o", prog,
+        "-ldl"])
+    proc = run(prog, shims, None)
+    assert proc.returncode == 0, proc
+    rows = loaded(proc)
+    assert len(rows) == 3 and len({lmid for _, lmid, _ in rows}) == 1, rows
+    for i, (_, _, path) in enumerate(rows):
+        assert path == str(prefix / MULTIARCH / f"libns{i:02d}.so.1"), rows
