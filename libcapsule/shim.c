@@ -169,21 +169,30 @@ index_self(shim_state *s)
 }
 
 /* targets[i]: the real definition of shim symbol i, looked up (with its
- * version) in the target, then in the `exports` objects. */
+ * version) in the target, then in the `exports` objects.
+ *
+ * TLS symbols are not redirected: a thread-local variable has no one
+ * address (dlsym would give the calling thread's block only), and objects
+ * reach it through DTPMOD/DTPOFF/TPOFF relocations, which name a module and
+ * an offset, not an address this pass could rewrite. Their targets stay
+ * NULL: users keep the shim's own (zeroed) variable, and the real library
+ * its own. */
 static void
 fill_targets(shim_state *s)
 {
     for (size_t i = 0; i < s->shim->n_symbols; i++) {
         const capsule_symbol *sym = &s->shim->symbols[i];
         void *addr = NULL;
+        if (sym->kind == CAPSULE_SYMBOL_TLS) {
+            s->shim->targets[i] = NULL;
+            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: TLS symbol %s%s%s not redirected",
+                          s->shim->soname, sym->name, sym->version ? "@" : "",
+                          sym->version ? sym->version : "");
+            continue;
+        }
         for (size_t p = 0; p < s->n_providers && !addr; p++) {
             long idx = capsule_dynobj_lookup(&s->providers[p], sym->name, sym->version);
-            if (idx < 0)
-                continue;
-            if (sym->kind == CAPSULE_SYMBOL_TLS)
-                addr = sym->version ? dlvsym(s->handles[p], sym->name, sym->version)
-                                    : dlsym(s->handles[p], sym->name);
-            else
+            if (idx >= 0)
                 addr = capsule_dynobj_address(&s->providers[p], idx);
         }
         s->shim->targets[i] = addr;

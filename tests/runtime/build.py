@@ -91,7 +91,7 @@ def build_lib(out: Path, soname: str, sources: list[Path], *, version_script: Pa
 class Sym:
     name: str
     version: str | None
-    kind: str = "func"  # func | object
+    kind: str = "func"  # func | object | tls
     hidden: bool = False
     size: int = 0
 
@@ -120,8 +120,10 @@ def _asm_for(i: int, s: Sym) -> list[str]:
         lines.append(f"CAPSULE_STUB {i}")
         label, typ = f"__capsule_stub_{i}", "@function"
     else:
-        label, typ = f"__capsule_data_{i}", "@object"
-        lines += [".pushsection .data", ".p2align 4", f".type {label}, @object",
+        tls = s.kind == "tls"
+        label, typ = f"__capsule_data_{i}", "@tls_object" if tls else "@object"
+        section = '.tbss,"awT",@nobits' if tls else ".data"
+        lines += [f".pushsection {section}", ".p2align 4", f".type {label}, {typ}",
                   f".size {label}, {s.size}", f"{label}:", f".zero {s.size}", ".popsection"]
     if s.version is None:
         lines += [f'.globl "{s.name}"', f'.type "{s.name}", {typ}', f'.set "{s.name}", {label}']
@@ -142,7 +144,8 @@ def render_shim(soname: str, prefix: str, symbols: list[Sym], *, exclude: list[s
     """shim.c.in rendered the way the contract describes (PY helper's job in
     the product; done here so the runtime can be tested alone)."""
     template = (REPO / "shim-templates" / "shim.c.in").read_text()
-    kinds = {"func": "CAPSULE_SYMBOL_FUNC", "object": "CAPSULE_SYMBOL_DATA"}
+    kinds = {"func": "CAPSULE_SYMBOL_FUNC", "object": "CAPSULE_SYMBOL_DATA",
+             "tls": "CAPSULE_SYMBOL_TLS"}
     rows = "\n".join(
         f"    {{ {c_string(s.name)}, {c_string(s.version) if s.version else '0'}, "
         f"{kinds[s.kind]}, {int(s.hidden)}, {s.size} }}," for s in symbols)

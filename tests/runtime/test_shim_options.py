@@ -106,3 +106,24 @@ def test_target_with_only_a_sysv_hash(built: Built, tmp_path: Path) -> None:
     got = parse(proc.stdout)
     assert got["add"] == "5" and got["add_old"] == "1005" and got["counter"] == "8", got
     assert got["user_counter_object"] == str(prefix / MULTIARCH / "libdemo.so.1")
+
+
+def test_tls_symbols_are_not_redirected(built: Built, tmp_path: Path) -> None:
+    src = tmp_path / "tls.c"
+    src.write_text("__thread int tls_value = 5;\nint tls_get(void) { return tls_value; }\n")
+    lib = build_lib(tmp_path / "real", "libtls.so.1", [src])
+    prefix = make_prefix(tmp_path / "p", [lib])
+    shim_dir = tmp_path / "shim"
+    build_shim(shim_dir, built.libcapsule_dir, "libtls.so.1", str(prefix),
+               [Sym("tls_value", None, kind="tls", size=4), Sym("tls_get", None)], [])
+    main = tmp_path / "main.c"
+    main.write_text('#include <stdio.h>\nextern __thread int tls_value;\nint tls_get(void);\n'
+                    'int main(void) {\n  tls_value = 9;\n'
+                    '  printf("get=%d\\nown=%d\\n", tls_get(), tls_value);\n  return 0;\n}\n')
+    prog = tmp_path / "prog"
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", main, "-o", prog, lib])
+    proc = run([prog], {"LD_LIBRARY_PATH": str(shim_dir), "CAPSULE_DEBUG": "reloc"})
+    assert proc.returncode == 0, proc
+    # The program's tls_value is the shim's; the real library keeps its own.
+    assert parse(proc.stdout) == {"get": "5", "own": "9"}, proc
+    assert "capsule[reloc]: libtls.so.1: TLS symbol tls_value not redirected" in proc.stderr
