@@ -22,7 +22,7 @@
 
 #define BRIDGE_SONAME "libcapsule-bridge.so"
 #define STUB_SIZE 32
-#define PAGE 4096
+#define PAGE 4096 /* p_align: x86_64 pages; a port to larger pages raises it */
 #define N_PHDR 4
 #define N_DYN 8
 #define BLOOM_WORDS 4

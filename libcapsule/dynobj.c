@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "debug.h"
 
@@ -36,7 +37,7 @@ gnu_hash_count(const uint32_t *gh)
 static void
 decode_phdrs(capsule_dynobj *o)
 {
-    size_t page = 4096;
+    ElfW(Addr) page = (ElfW(Addr))getauxval(AT_PAGESZ);
 
     o->map_start = ~(ElfW(Addr))0;
     for (size_t i = 0; i < o->phnum; i++) {
@@ -48,8 +49,8 @@ decode_phdrs(capsule_dynobj *o)
                 o->map_end = o->base + p->p_vaddr + p->p_memsz;
         } else if (p->p_type == PT_GNU_RELRO) {
             /* The same rounding as ld.so: a partial last page stays writable. */
-            o->relro_start = (o->base + p->p_vaddr) & ~(ElfW(Addr))(page - 1);
-            o->relro_end = (o->base + p->p_vaddr + p->p_memsz) & ~(ElfW(Addr))(page - 1);
+            o->relro_start = (o->base + p->p_vaddr) & ~(page - 1);
+            o->relro_end = (o->base + p->p_vaddr + p->p_memsz) & ~(page - 1);
         }
     }
     if (o->map_start > o->map_end)

@@ -27,9 +27,18 @@ check_header(const image *im, const char *path)
 
     if (im->size < EI_NIDENT || memcmp(id, ELFMAG, SELFMAG) != 0)
         return capsule_error_set("%s: not an ELF file", path), CAPSULE_ELF_BAD;
-    if (id[EI_CLASS] != CAPSULE_ELFCLASS || id[EI_DATA] != CAPSULE_ELFDATA)
+    if (id[EI_CLASS] != ELFCLASS32 && id[EI_CLASS] != ELFCLASS64)
+        return capsule_error_set("%s: bad ELF class %u", path, id[EI_CLASS]), CAPSULE_ELF_BAD;
+    if (id[EI_DATA] != ELFDATA2LSB && id[EI_DATA] != ELFDATA2MSB)
+        return capsule_error_set("%s: bad ELF byte order %u", path, id[EI_DATA]),
+               CAPSULE_ELF_BAD;
+    if (id[EI_CLASS] != CAPSULE_ELFCLASS)
         return capsule_error_set("%s: wrong ELF class (%d-bit)", path,
                                  id[EI_CLASS] == ELFCLASS32 ? 32 : 64),
+               CAPSULE_ELF_WRONG_ARCH;
+    if (id[EI_DATA] != CAPSULE_ELFDATA)
+        return capsule_error_set("%s: wrong byte order (%s-endian)", path,
+                                 id[EI_DATA] == ELFDATA2MSB ? "big" : "little"),
                CAPSULE_ELF_WRONG_ARCH;
     if (im->size < sizeof eh)
         return capsule_error_set("%s: truncated ELF header", path), CAPSULE_ELF_BAD;

@@ -118,6 +118,10 @@ write_pending(const capsule_dynobj *o, const pending_list *l)
         return capsule_error_set("%s: mprotect RELRO writable: %s", o->name, strerror(errno));
     for (size_t i = 0; i < l->n; i++)
         *(ElfW(Addr) *)l->slots[i].where = l->slots[i].value;
+    /* PROT_READ is exactly what ld.so leaves there: once an object is
+     * relocated it mprotects this same page range (PT_GNU_RELRO rounded
+     * down to pages, as relro_start/relro_end are) to PROT_READ, and only
+     * fully loaded objects get here. */
     if (l->relro && mprotect((void *)o->relro_start, len, PROT_READ) != 0)
         return capsule_error_set("%s: mprotect RELRO read-only: %s", o->name, strerror(errno));
     return 0;

@@ -183,6 +183,21 @@ def test_dependency_of_the_wrong_class(built: Built, program: Path, tmp_path: Pa
                  "wrong ELF class (32-bit)")
 
 
+@pytest.mark.parametrize(("offset", "value", "cause"), [
+    (5, 2, "wrong byte order (big-endian)"),  # EI_DATA = ELFDATA2MSB
+    (4, 7, "bad ELF class 7"),
+    (5, 9, "bad ELF byte order 9"),
+])
+def test_dependency_with_a_bad_ident(built: Built, program: Path, tmp_path: Path, offset: int,
+                                     value: int, cause: str) -> None:
+    prefix = copy_prefix(built, tmp_path / "p")
+    dep = prefix / MULTIARCH / "libdemodep.so.1"
+    data = bytearray(dep.read_bytes())
+    data[offset] = value
+    dep.write_bytes(bytes(data))
+    assert_fails(run_prefix(built, program, prefix), "libdemodep.so.1 (needed by ", cause)
+
+
 def test_dependency_fifo_does_not_hang(built: Built, program: Path, tmp_path: Path) -> None:
     prefix = copy_prefix(built, tmp_path / "p")
     (prefix / MULTIARCH / "libdemodep.so.1").unlink()
