@@ -18,6 +18,7 @@
 #include "debug.h"
 #include "dynobj.h"
 #include "namespace.h"
+#include "nsmap.h"
 #include "reloc.h"
 #include "resolve.h"
 
@@ -291,8 +292,14 @@ capsule_shim_init(capsule_shim *shim)
                   t_done - t_loaded);
     s->next = shims;
     shims = s;
+    capsule_nsmap_note(capsule_ns_lmid(s->ns), prefix);
     pthread_mutex_unlock(&init_lock);
     capsule_debug(CAPSULE_DEBUG_PATH, "%s: ready", shim->soname);
+    if (capsule_debug_flags & CAPSULE_DEBUG_NS) {
+        char when[300];
+        snprintf(when, sizeof when, "%s ready", shim->soname);
+        capsule_nsmap_print(when);
+    }
 }
 
 void
