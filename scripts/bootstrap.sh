@@ -10,6 +10,12 @@ DEBIAN_PACKAGES=(
     zlib1g-dev libexpat1-dev   # the real libraries the tests shim
     meson python3-pyelftools   # Debian's own Meson 1.0.1 and what the module needs there
     python3 python3-venv       # Debian's interpreter, which that Meson runs on
+    # The graphics tests: an X server, the programs, Mesa's GLX/EGL vendor
+    # libraries, DRI drivers and lavapipe (explicit: --no-install-recommends
+    # would leave glvnd without a vendor), headers for the example's programs.
+    xvfb xauth mesa-utils vulkan-tools
+    libglx-mesa0 libegl-mesa0 libgl1-mesa-dri libgbm1 mesa-vulkan-drivers libvulkan1
+    libgl-dev libegl-dev libgles-dev libx11-dev
 )
 
 missing=()
