@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "debug.h"
+#include "heap.h"
+#include "wrappers.h"
+
+#define MAX_BRIDGE 64
 
 typedef struct {
     char *path;
@@ -16,14 +21,45 @@ typedef struct {
 struct capsule_ns {
     char *prefix;
     Lmid_t lmid;
-    int has_lmid;
-    loaded *objects;
+    void *bridge;
+    loaded *objects;          /* registry_lock */
     size_t n, cap;
+    pthread_mutex_t lock;     /* scope and exclude; a leaf lock */
+    void **scope;
+    size_t n_scope, cap_scope;
+    char **exclude;
+    size_t n_exclude, cap_exclude;
     capsule_ns *next;
 };
 
+/* The list is only ever prepended to, and published with release
+ * semantics: wrappers read it without the lock. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static capsule_ns *registry;
+
+static int
+grow(void **array, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    void *p = realloc(*array, c * size);
+    if (!p)
+        return capsule_error_set("out of memory");
+    *array = p;
+    *cap = c;
+    return 0;
+}
+
+static void *
+create_bridge(capsule_ns *ns)
+{
+    capsule_bridge_entry entries[MAX_BRIDGE];
+    size_t n = capsule_heap_bridge_entries(entries, MAX_BRIDGE);
+
+    n += capsule_wrap_bridge_entries(ns, entries + n, MAX_BRIDGE - n);
+    return capsule_bridge_load(entries, n, &ns->lmid);
+}
 
 static capsule_ns *
 ns_for(const char *prefix)
@@ -38,8 +74,20 @@ ns_for(const char *prefix)
         capsule_error_set("out of memory");
         return NULL;
     }
+    pthread_mutex_init(&ns->lock, NULL);
+    double t0 = capsule_debug_now_us();
+    ns->bridge = create_bridge(ns);
+    capsule_debug(CAPSULE_DEBUG_TIME, "prefix %s: bridge %.0f us", prefix,
+                  capsule_debug_now_us() - t0);
+    if (!ns->bridge) {
+        free(ns->prefix);
+        free(ns);
+        return NULL;
+    }
+    capsule_debug(CAPSULE_DEBUG_NS, "new namespace %ld for prefix %s", (long)ns->lmid,
+                  ns->prefix);
     ns->next = registry;
-    registry = ns;
+    __atomic_store_n(&registry, ns, __ATOMIC_RELEASE);
     return ns;
 }
 
@@ -74,24 +122,11 @@ load_one(capsule_ns *ns, const char *path)
 
     if (find_loaded(ns, path))
         return 0;
-    if (ns->n == ns->cap) {
-        size_t cap = ns->cap ? ns->cap * 2 : 16;
-        loaded *objects = realloc(ns->objects, cap * sizeof *objects);
-        if (!objects)
-            return capsule_error_set("out of memory");
-        ns->objects = objects;
-        ns->cap = cap;
-    }
-    handle = dlmopen(ns->has_lmid ? ns->lmid : LM_ID_NEWLM, path, RTLD_LAZY | RTLD_LOCAL);
+    if (grow((void **)&ns->objects, &ns->cap, ns->n, sizeof *ns->objects) != 0)
+        return -1;
+    handle = dlmopen(ns->lmid, path, RTLD_LAZY | RTLD_LOCAL);
     if (!handle)
         return dlmopen_error(path);
-    if (!ns->has_lmid) {
-        if (dlinfo(handle, RTLD_DI_LMID, &ns->lmid) != 0)
-            return capsule_error_set("dlinfo %s: %s", path, dlerror());
-        ns->has_lmid = 1;
-        capsule_debug(CAPSULE_DEBUG_NS, "new namespace %ld for prefix %s", (long)ns->lmid,
-                      ns->prefix);
-    }
     capsule_debug(CAPSULE_DEBUG_NS, "namespace %ld: loaded %s", (long)ns->lmid, path);
     ns->objects[ns->n].path = strdup(path);
     ns->objects[ns->n].handle = handle;
@@ -101,14 +136,35 @@ load_one(capsule_ns *ns, const char *path)
     return 0;
 }
 
+static int
+add_excludes(capsule_ns *ns, const char *const *exclude)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&ns->lock);
+    for (size_t i = 0; rc == 0 && exclude && exclude[i]; i++) {
+        int known = 0;
+        for (size_t j = 0; j < ns->n_exclude && !known; j++)
+            known = strcmp(ns->exclude[j], exclude[i]) == 0;
+        if (known)
+            continue;
+        rc = grow((void **)&ns->exclude, &ns->cap_exclude, ns->n_exclude, sizeof(char *));
+        if (rc == 0 && !(ns->exclude[ns->n_exclude++] = strdup(exclude[i])))
+            rc = capsule_error_set("out of memory");
+    }
+    pthread_mutex_unlock(&ns->lock);
+    return rc;
+}
+
 int
-capsule_ns_load(const char *prefix, const capsule_depset *set, capsule_ns **out)
+capsule_ns_load(const char *prefix, const capsule_depset *set, const char *const *exclude,
+                capsule_ns **out)
 {
     int rc = 0;
 
     pthread_mutex_lock(&registry_lock);
     capsule_ns *ns = ns_for(prefix);
-    if (!ns)
+    if (!ns || add_excludes(ns, exclude) != 0)
         rc = -1;
     for (size_t i = 0; rc == 0 && i < set->n_order; i++)
         rc = load_one(ns, set->deps[set->order[i]].path);
@@ -130,4 +186,81 @@ Lmid_t
 capsule_ns_lmid(const capsule_ns *ns)
 {
     return ns->lmid;
+}
+
+const char *
+capsule_ns_prefix(const capsule_ns *ns)
+{
+    return ns->prefix;
+}
+
+void *
+capsule_ns_bridge(const capsule_ns *ns)
+{
+    return ns->bridge;
+}
+
+int
+capsule_ns_excluded(capsule_ns *ns, const char *soname)
+{
+    const char *base = strrchr(soname, '/');
+    int found = capsule_is_glibc_family(soname);
+
+    base = base ? base + 1 : soname;
+    pthread_mutex_lock(&ns->lock);
+    for (size_t i = 0; i < ns->n_exclude && !found; i++)
+        found = strcmp(ns->exclude[i], base) == 0;
+    pthread_mutex_unlock(&ns->lock);
+    return found;
+}
+
+char **
+capsule_ns_exclude_list(capsule_ns *ns)
+{
+    pthread_mutex_lock(&ns->lock);
+    char **list = calloc(ns->n_exclude + 1, sizeof *list);
+    if (list)
+        memcpy(list, ns->exclude, ns->n_exclude * sizeof *list);
+    pthread_mutex_unlock(&ns->lock);
+    return list;
+}
+
+void
+capsule_ns_scope_add(capsule_ns *ns, void *handle)
+{
+    pthread_mutex_lock(&ns->lock);
+    for (size_t i = 0; i < ns->n_scope; i++) {
+        if (ns->scope[i] == handle) {
+            pthread_mutex_unlock(&ns->lock);
+            return;
+        }
+    }
+    if (grow((void **)&ns->scope, &ns->cap_scope, ns->n_scope, sizeof(void *)) == 0)
+        ns->scope[ns->n_scope++] = handle;
+    pthread_mutex_unlock(&ns->lock);
+}
+
+size_t
+capsule_ns_scope(capsule_ns *ns, void **out, size_t max)
+{
+    pthread_mutex_lock(&ns->lock);
+    size_t n = ns->n_scope < max ? ns->n_scope : max;
+    memcpy(out, ns->scope, n * sizeof *out);
+    pthread_mutex_unlock(&ns->lock);
+    return n;
+}
+
+int
+capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct link_map *, void *), void *data)
+{
+    struct link_map *map = NULL;
+
+    if (dlinfo(ns->bridge, RTLD_DI_LINKMAP, &map) != 0 || !map)
+        return 0;
+    for (map = map->l_next; map; map = map->l_next) {
+        int rc = fn(map, data);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }

@@ -1,4 +1,6 @@
-/* One dlmopen namespace per prefix, shared by every shim using that prefix. */
+/* One dlmopen namespace per prefix, shared by every shim using that prefix.
+ * Its first object is the bridge (bridge.h), so the allocator and the dl*
+ * functions of every object in it are libcapsule's from the start. */
 #ifndef CAPSULE_NAMESPACE_H
 #define CAPSULE_NAMESPACE_H
 
@@ -14,11 +16,32 @@
 typedef struct capsule_ns capsule_ns;
 
 /* Loads every object of `set` (leaves first, by full path) into the
- * namespace of `prefix`, creating it on first use. */
+ * namespace of `prefix`, creating it (bridge first) on first use; `exclude`
+ * joins the namespace's set of sonames never taken from the prefix. */
 CAPSULE_HIDDEN int capsule_ns_load(const char *prefix, const capsule_depset *set,
-                                   capsule_ns **out);
+                                   const char *const *exclude, capsule_ns **out);
 /* The dlmopen handle of an object loaded from `path`, or NULL. */
 CAPSULE_HIDDEN void *capsule_ns_handle(capsule_ns *ns, const char *path);
 CAPSULE_HIDDEN Lmid_t capsule_ns_lmid(const capsule_ns *ns);
+CAPSULE_HIDDEN const char *capsule_ns_prefix(const capsule_ns *ns);
+/* The bridge's handle: what dlopen(NULL) inside the capsule returns. */
+CAPSULE_HIDDEN void *capsule_ns_bridge(const capsule_ns *ns);
+/* 1 when soname is never taken from the prefix (glibc family, exclude). */
+CAPSULE_HIDDEN int capsule_ns_excluded(capsule_ns *ns, const char *soname);
+
+/* A NULL-terminated copy of the excluded sonames (free the array only). */
+CAPSULE_HIDDEN char **capsule_ns_exclude_list(capsule_ns *ns);
+
+/* The capsule's own "global scope", searched by dlsym(RTLD_DEFAULT) from
+ * inside after the bridge: the shims' targets, then what was dlopen()ed
+ * with RTLD_GLOBAL inside, in order. add keeps a reference on the handle. */
+CAPSULE_HIDDEN void capsule_ns_scope_add(capsule_ns *ns, void *handle);
+CAPSULE_HIDDEN size_t capsule_ns_scope(capsule_ns *ns, void **out, size_t max);
+
+/* Calls fn for the link map of every object of the namespace (except the
+ * bridge), in load order, until fn returns non-zero. */
+struct link_map;
+CAPSULE_HIDDEN int capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct link_map *, void *),
+                                      void *data);
 
 #endif

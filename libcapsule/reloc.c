@@ -1,7 +1,9 @@
 #define _GNU_SOURCE
 #include "reloc.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "debug.h"
+#include "resolve.h"
 
 typedef struct {
     ElfW(Addr) where, value;
@@ -109,6 +112,15 @@ write_pending(const capsule_dynobj *o, const pending_list *l)
 int
 capsule_reloc_object(const capsule_dynobj *o, const capsule_policy *policy, size_t *n_written)
 {
+    ElfW(Addr) where, value;
+
+    return capsule_reloc_object_ex(o, policy, n_written, &where, &value);
+}
+
+int
+capsule_reloc_object_ex(const capsule_dynobj *o, const capsule_policy *policy, size_t *n_written,
+                        ElfW(Addr) *first_where, ElfW(Addr) *first_value)
+{
     pending_list l = { 0 };
     int rc = 0;
 
@@ -123,44 +135,53 @@ capsule_reloc_object(const capsule_dynobj *o, const capsule_policy *policy, size
         rc = write_pending(o, &l);
     if (rc == 0)
         *n_written = l.n;
+    if (rc == 0 && l.n)
+        *first_where = l.slots[0].where, *first_value = l.slots[0].value;
     free(l.slots);
     return rc;
 }
 
 /* ---- the objects of the default namespace ---- */
 
+/* An object the pass has seen, decoded once. Objects are told apart by
+ * their dynamic section, load base and name; an object unloaded and loaded
+ * again at the same place is recognised by a slot the pass wrote no longer
+ * holding what was written (ld.so relocated it afresh). */
 typedef struct capsule_object {
-    ElfW(Addr) key;        /* its dynamic section's address */
+    ElfW(Addr) key, base;
     char *name;
     capsule_dynobj dyn;
+    size_t n_applied;                 /* policies[0..n_applied) done */
+    ElfW(Addr) sentinel_where, sentinel_value;
+    int seen;
     struct capsule_object *next;
 } capsule_object;
 
-/* Every object the pass has seen, decoded once (objects dlopen()ed later are
- * added by the next pass). */
+#define MAX_POLICIES 256
+
+/* Everything below is guarded by objects_lock. It is never held while
+ * calling into ld.so's own locks (dlopen, dlsym): only dl_iterate_phdr,
+ * whose callback does all the work, is called under it. */
 static pthread_mutex_t objects_lock = PTHREAD_MUTEX_INITIALIZER;
 static capsule_object *objects;
+static const capsule_policy *policies[MAX_POLICIES];
+static const void *skips[MAX_POLICIES];
+static size_t n_policies, n_skips;
+static unsigned long long last_subs;
 
-typedef struct {
-    struct dl_phdr_info *infos;
-    size_t n, cap;
-} phdr_list;
+/* glibc 2.35+: an object is listed by _dl_find_object only once it is fully
+ * relocated (and until dlclose starts removing it). Older glibc: trust the
+ * list. */
+#pragma weak _dl_find_object
 
 static int
-collect(struct dl_phdr_info *info, size_t size, void *data)
+fully_loaded(const ElfW(Dyn) *dyn)
 {
-    phdr_list *l = data;
-    (void)size;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 32;
-        struct dl_phdr_info *infos = realloc(l->infos, cap * sizeof *infos);
-        if (!infos)
-            return 1;
-        l->infos = infos;
-        l->cap = cap;
-    }
-    l->infos[l->n++] = *info;
-    return 0;
+    struct dl_find_object found;
+
+    if (!_dl_find_object)
+        return 1;
+    return _dl_find_object((void *)dyn, &found) == 0;
 }
 
 static const ElfW(Dyn) *
@@ -185,32 +206,51 @@ covers(const struct dl_phdr_info *info, ElfW(Addr) addr)
     return 0;
 }
 
+/* ld.so, the vDSO, libcapsule, the glibc family and the shims are never
+ * processed. */
 static int
-skipped(const struct dl_phdr_info *info, const void *const *skip, size_t n_skip)
+skipped(const struct dl_phdr_info *info)
 {
     static const char self;
 
     if (covers(info, getauxval(AT_BASE)) || covers(info, getauxval(AT_SYSINFO_EHDR)) ||
         covers(info, (ElfW(Addr))&self))
         return 1;
-    if (info->dlpi_name && strncmp(info->dlpi_name, "linux-vdso", 10) == 0)
+    if (info->dlpi_name && (strncmp(info->dlpi_name, "linux-vdso", 10) == 0 ||
+                            (info->dlpi_name[0] && capsule_is_glibc_family(info->dlpi_name))))
         return 1;
-    for (size_t i = 0; i < n_skip; i++) {
-        if (covers(info, (ElfW(Addr))skip[i]))
+    for (size_t i = 0; i < n_skips; i++) {
+        if (covers(info, (ElfW(Addr))skips[i]))
             return 1;
     }
     return 0;
 }
 
+static void
+object_free(capsule_object *o)
+{
+    capsule_dynobj_fini(&o->dyn);
+    free(o->name);
+    free(o);
+}
+
 static capsule_object *
 object_for(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn)
 {
-    for (capsule_object *o = objects; o; o = o->next) {
-        if (o->key == (ElfW(Addr))dyn)
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+
+    for (capsule_object **p = &objects; *p; p = &(*p)->next) {
+        capsule_object *o = *p;
+        if (o->key != (ElfW(Addr))dyn)
+            continue;
+        if (o->base == info->dlpi_addr && strcmp(o->name, name) == 0)
             return o;
+        *p = o->next; /* another object now lives there */
+        object_free(o);
+        break;
     }
     capsule_object *o = calloc(1, sizeof *o);
-    if (!o || !(o->name = strdup(info->dlpi_name ? info->dlpi_name : ""))) {
+    if (!o || !(o->name = strdup(name))) {
         free(o);
         capsule_error_set("out of memory");
         return NULL;
@@ -222,39 +262,154 @@ object_for(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn)
         return NULL;
     }
     o->key = (ElfW(Addr))dyn;
+    o->base = info->dlpi_addr;
     o->next = objects;
     objects = o;
     return o;
 }
 
-int
-capsule_reloc_default_namespace(const capsule_policy *policy, const void *const *skip,
-                                size_t n_skip)
-{
-    phdr_list l = { 0 };
-    int rc = 0;
+/* The policies an object still needs, tried in registration order. */
+typedef struct {
+    size_t from;
+} pending_policies;
 
-    if (dl_iterate_phdr(collect, &l) != 0) {
-        free(l.infos);
-        return capsule_error_set("out of memory");
+static int
+combined_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
+{
+    const pending_policies *pp = ctx;
+
+    for (size_t i = pp->from; i < n_policies; i++) {
+        if (policies[i]->lookup(policies[i]->ctx, slot, value))
+            return 1;
     }
-    pthread_mutex_lock(&objects_lock);
-    for (size_t i = 0; rc == 0 && i < l.n; i++) {
-        const ElfW(Dyn) *dyn = dynamic_of(&l.infos[i]);
-        if (!dyn || skipped(&l.infos[i], skip, n_skip))
+    return 0;
+}
+
+static int
+process(capsule_object *o)
+{
+    pending_policies pp = { o->n_applied };
+    capsule_policy combined = { "capsule", combined_lookup, &pp };
+    ElfW(Addr) where = 0, value = 0;
+    size_t n = 0;
+
+    if (o->sentinel_where && *(const ElfW(Addr) *)o->sentinel_where != o->sentinel_value) {
+        capsule_debug(CAPSULE_DEBUG_RELOC, "%s: loaded again, processed afresh", o->dyn.name);
+        pp.from = 0, o->sentinel_where = 0;
+    }
+    o->seen = 1;
+    if (pp.from >= n_policies)
+        return 0;
+    if (capsule_reloc_object_ex(&o->dyn, &combined, &n, &where, &value) != 0)
+        return -1;
+    if (n && !o->sentinel_where)
+        o->sentinel_where = where, o->sentinel_value = value;
+    o->n_applied = n_policies;
+    if (capsule_debug_flags & CAPSULE_DEBUG_RELOC) {
+        char what[512] = "";
+        for (size_t i = pp.from, len = 0; i < n_policies && len < sizeof what; i++)
+            len += (size_t)snprintf(what + len, sizeof what - len, "%s%s", i > pp.from ? ", " : "",
+                                    policies[i]->what);
+        capsule_debug_print(CAPSULE_DEBUG_RELOC, "%s: %zu slot(s) redirected for %s", o->dyn.name,
+                            n, what);
+    }
+    return 0;
+}
+
+typedef struct {
+    int rc;
+    unsigned long long subs;
+} pass_state;
+
+static int
+visit_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    pass_state *st = data;
+    const ElfW(Dyn) *dyn = dynamic_of(info);
+
+    (void)size;
+    st->subs = info->dlpi_subs;
+    if (!dyn || skipped(info) || !fully_loaded(dyn))
+        return 0;
+    capsule_object *o = object_for(info, dyn);
+    if (!o || process(o) != 0) {
+        st->rc = -1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Drops the objects that were not listed (unloaded since). */
+static void
+prune(void)
+{
+    for (capsule_object **p = &objects; *p;) {
+        capsule_object *o = *p;
+        if (o->seen) {
+            p = &o->next;
             continue;
-        capsule_object *o = object_for(&l.infos[i], dyn);
-        size_t n = 0;
-        if (!o) {
-            rc = -1;
-            break;
         }
-        rc = capsule_reloc_object(&o->dyn, policy, &n);
-        capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %zu slot(s) redirected for %s", o->dyn.name, n,
-                      policy->what);
+        *p = o->next;
+        object_free(o);
     }
+}
+
+static int
+pass_locked(void)
+{
+    pass_state st = { 0, 0 };
+
+    for (capsule_object *o = objects; o; o = o->next)
+        o->seen = 0;
+    dl_iterate_phdr(visit_object, &st);
+    if (st.rc == 0 && st.subs != last_subs)
+        prune();
+    else
+        for (capsule_object *o = objects; o; o = o->next)
+            o->seen = 1;
+    last_subs = st.subs;
+    return st.rc;
+}
+
+static int
+add_locked(const capsule_policy *policy, const void *skip)
+{
+    if (n_policies == MAX_POLICIES)
+        return capsule_error_set("too many shims (at most %d)", MAX_POLICIES - 1);
+    if (skip)
+        skips[n_skips++] = skip;
+    policies[n_policies++] = policy;
+    return 0;
+}
+
+int
+capsule_reloc_add(const capsule_policy *policy, const void *skip)
+{
+    pthread_mutex_lock(&objects_lock);
+    int rc = add_locked(policy, skip);
     pthread_mutex_unlock(&objects_lock);
-    free(l.infos);
+    return rc;
+}
+
+int
+capsule_reloc_register(const capsule_policy *policy, const void *skip)
+{
+    pthread_mutex_lock(&objects_lock);
+    int rc = add_locked(policy, skip);
+    if (rc == 0)
+        rc = pass_locked();
+    pthread_mutex_unlock(&objects_lock);
+    return rc;
+}
+
+int
+capsule_reloc_pass(void)
+{
+    int rc;
+
+    pthread_mutex_lock(&objects_lock);
+    rc = n_policies ? pass_locked() : 0;
+    pthread_mutex_unlock(&objects_lock);
     return rc;
 }
 

@@ -36,11 +36,24 @@ typedef struct capsule_policy {
 CAPSULE_HIDDEN int capsule_reloc_object(const capsule_dynobj *object, const capsule_policy *policy,
                                         size_t *n_written);
 
-/* Runs `policy` over every object of the default namespace except ld.so, the
- * vDSO, libcapsule and the objects containing one of skip[0..n_skip). The
- * objects seen are recorded (capsule_reloc_objects). */
-CAPSULE_HIDDEN int capsule_reloc_default_namespace(const capsule_policy *policy,
-                                                   const void *const *skip, size_t n_skip);
+/* Like capsule_reloc_object; also reports one slot it wrote (when it wrote any). */
+CAPSULE_HIDDEN int capsule_reloc_object_ex(const capsule_dynobj *object,
+                                           const capsule_policy *policy, size_t *n_written,
+                                           ElfW(Addr) *first_where, ElfW(Addr) *first_value);
+
+/* Adds `policy` for every object of the default namespace, present and
+ * future (objects containing `skip`, when given, are never processed), and
+ * runs a pass. The policy must stay valid for good. Never call it, or
+ * capsule_reloc_pass, holding a lock that a constructor could want. */
+CAPSULE_HIDDEN int capsule_reloc_register(const capsule_policy *policy, const void *skip);
+/* The same without the pass (the next pass applies it). */
+CAPSULE_HIDDEN int capsule_reloc_add(const capsule_policy *policy, const void *skip);
+
+/* Processes the objects of the default namespace that are new (or loaded
+ * again) since the last pass; objects still being loaded by another thread
+ * wait for the next one. Skips ld.so, the vDSO, libcapsule, the glibc family
+ * and the shims. */
+CAPSULE_HIDDEN int capsule_reloc_pass(void);
 
 /* Decodes an object of any namespace from its link map entry (phdrs read
  * from its mapped ELF header). */

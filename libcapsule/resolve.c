@@ -172,8 +172,8 @@ match_token(const char *s, size_t len, const char *name, size_t *skip)
 
 /* Expands $ORIGIN, $LIB and $PLATFORM in one search-path entry; -1 when the
  * entry uses an unknown token or does not fit. */
-static int
-expand_entry(const char *entry, size_t len, const char *origin, char *out, size_t size)
+int
+capsule_expand_search_entry(const char *entry, size_t len, const char *origin, char *out, size_t size)
 {
     const char *names[] = { "ORIGIN", "LIB", "PLATFORM" };
     const char *vals[] = { origin, CAPSULE_LIB_DIR, CAPSULE_MACHINE_NAME };
@@ -210,7 +210,7 @@ try_search_path(resolver *r, const char *list, const char *origin, const char *s
 
     for (const char *p = list; *p;) {
         size_t len = strcspn(p, ":");
-        if (len > 0 && expand_entry(p, len, origin, dir, sizeof dir) == 0 && dir[0] == '/' &&
+        if (len > 0 && capsule_expand_search_entry(p, len, origin, dir, sizeof dir) == 0 && dir[0] == '/' &&
             snprintf(path, sizeof path, "%s/%s", dir, soname) < (int)sizeof path &&
             try_candidate(r, path, c) == 0)
             return 0;
@@ -382,12 +382,28 @@ visit(resolver *r, const char *soname, size_t parent, int depth)
     return 0;
 }
 
-int
-capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
-                const char *const *exclude, capsule_depset *out)
+/* The object that asks (DT_RPATH/DT_RUNPATH, $ORIGIN) enters the set first,
+ * outside the load order. */
+static size_t
+add_requester(resolver *r, const char *requester)
+{
+    candidate c;
+
+    memset(&c, 0, sizeof c);
+    if (!requester || try_candidate(r, requester, &c) != 0)
+        return CAPSULE_NO_PARENT;
+    if (add_dep(r->set, c.elf.soname ? c.elf.soname : requester, &c, CAPSULE_NO_PARENT) != 0)
+        return CAPSULE_NO_PARENT;
+    return r->set->n - 1;
+}
+
+static int
+resolve(const char *prefix, const char *const *roots, size_t n_roots, const char *requester,
+        const char *const *exclude, capsule_depset *out)
 {
     char cache_path[PATH_MAX * 2];
     resolver r = { .prefix = prefix, .exclude = exclude, .set = out };
+    size_t parent;
     int rc = 0;
 
     memset(out, 0, sizeof *out);
@@ -396,12 +412,13 @@ capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
         return -1;
     if (capsule_ldcache_open(cache_path, &r.cache) < 0)
         capsule_debug(CAPSULE_DEBUG_LDCACHE, "ignoring %s", capsule_error());
+    parent = add_requester(&r, requester);
     for (size_t i = 0; i < n_roots && rc == 0; i++) {
         if (excluded(&r, roots[i]))
             rc = capsule_error_set("%s is part of glibc or excluded: it cannot be capsuled",
                                    roots[i]);
         else
-            rc = visit(&r, roots[i], CAPSULE_NO_PARENT, 0);
+            rc = visit(&r, roots[i], parent, 0);
     }
     capsule_ldcache_close(r.cache);
     if (rc != 0) {
@@ -411,6 +428,20 @@ capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
         return capsule_error_set("%s", why);
     }
     return 0;
+}
+
+int
+capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
+                const char *const *exclude, capsule_depset *out)
+{
+    return resolve(prefix, roots, n_roots, NULL, exclude, out);
+}
+
+int
+capsule_resolve_from(const char *prefix, const char *root, const char *requester,
+                     const char *const *exclude, capsule_depset *out)
+{
+    return resolve(prefix, &root, 1, requester, exclude, out);
 }
 
 void

@@ -40,7 +40,17 @@ CAPSULE_HIDDEN int capsule_path_in_prefix(const char *prefix, const char *path, 
  * family and `exclude`) under prefix. */
 CAPSULE_HIDDEN int capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
                                    const char *const *exclude, capsule_depset *out);
+/* Resolves one root as `requester` (an absolute path inside the prefix, or
+ * NULL) would find it: with its DT_RPATH/DT_RUNPATH and $ORIGIN. A root
+ * containing '/' is a path inside the prefix. */
+CAPSULE_HIDDEN int capsule_resolve_from(const char *prefix, const char *root,
+                                        const char *requester, const char *const *exclude,
+                                        capsule_depset *out);
 CAPSULE_HIDDEN void capsule_depset_free(capsule_depset *set);
+/* Expands $ORIGIN, $LIB and $PLATFORM in entry[0..len); -1 when it uses an
+ * unknown token or does not fit. */
+CAPSULE_HIDDEN int capsule_expand_search_entry(const char *entry, size_t len, const char *origin,
+                                               char *out, size_t size);
 /* Index of the object resolved for `soname`, or CAPSULE_NO_PARENT. */
 CAPSULE_HIDDEN size_t capsule_depset_find(const capsule_depset *set, const char *soname);
 

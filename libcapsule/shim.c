@@ -15,19 +15,15 @@
 #include <unistd.h>
 
 #include "capsule.h"
+#include "datacopy.h"
 #include "debug.h"
 #include "dynobj.h"
 #include "namespace.h"
 #include "nsmap.h"
 #include "reloc.h"
 #include "resolve.h"
-
-#define MAX_COPIES 64
-
-typedef struct {
-    ElfW(Addr) dst;
-    size_t size, index;
-} copy_reloc;
+#include "shims.h"
+#include "wrappers.h"
 
 /* An initialised shim. */
 typedef struct shim_state {
@@ -39,11 +35,13 @@ typedef struct shim_state {
     capsule_dynobj *providers;  /* the target, then the `exports` objects */
     void **handles;
     size_t n_providers;
-    copy_reloc copies[MAX_COPIES];
-    size_t n_copies;
+    void **global;              /* per symbol: what the default scope binds it to */
+    capsule_policy policy;
     struct shim_state *next;
 } shim_state;
 
+/* Prepended to under init_lock, published with release semantics; shims
+ * are made NODELETE, so a shim_state stays valid for good. */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static shim_state *shims;
 
@@ -193,47 +191,138 @@ shim_index(const shim_state *s, const char *name, const char *version)
     return s->by_dynsym[idx] - 1;
 }
 
-/* Would this slot bind to the shim? A resolved slot points into it; a lazy
- * one would, if the global scope resolves its symbol to the shim. */
+/* Where the default scope binds each symbol, asked once here: the pass
+ * runs under locks that forbid calling dlsym. */
 static int
-bound_to_shim(const shim_state *s, const capsule_slot *slot)
+note_global_bindings(shim_state *s)
 {
-    void *addr;
+    s->global = calloc(s->shim->n_symbols ? s->shim->n_symbols : 1, sizeof *s->global);
+    if (!s->global)
+        return capsule_error_set("out of memory");
+    for (size_t i = 0; i < s->shim->n_symbols; i++) {
+        const capsule_symbol *sym = &s->shim->symbols[i];
+        s->global[i] = sym->version ? dlvsym(RTLD_DEFAULT, sym->name, sym->version)
+                                    : dlsym(RTLD_DEFAULT, sym->name);
+    }
+    return 0;
+}
+
+/* Would this slot bind to the shim? A resolved slot points into it; a lazy
+ * one would if the default scope binds its symbol to the shim, or to the
+ * object itself (a non-PIE program's PLT entry can be the canonical
+ * address), or to nothing (the shim is then only in the object's own local
+ * scope, as for a library dlopen()ed RTLD_LOCAL with the shim). */
+static int
+bound_to_shim(const shim_state *s, const capsule_slot *slot, size_t i)
+{
+    ElfW(Addr) addr = (ElfW(Addr))s->global[i];
 
     if (!slot->lazy)
         return capsule_dynobj_contains(&s->self, slot->current);
-    addr = slot->version ? dlvsym(RTLD_DEFAULT, slot->name, slot->version)
-                         : dlsym(RTLD_DEFAULT, slot->name);
-    /* A non-PIE program's own PLT entry can be the symbol's canonical address. */
-    return addr && (capsule_dynobj_contains(&s->self, (ElfW(Addr))addr) ||
-                    capsule_dynobj_contains(slot->object, (ElfW(Addr))addr));
+    return !addr || capsule_dynobj_contains(&s->self, addr) ||
+           capsule_dynobj_contains(slot->object, addr);
 }
 
 static int
 shim_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
 {
     shim_state *s = ctx;
-
-    if (!bound_to_shim(s, slot))
-        return 0;
     size_t i = shim_index(s, slot->name, slot->version);
-    if (i == (size_t)-1 || !s->shim->targets[i])
+
+    if (i == (size_t)-1 || !s->shim->targets[i] || !bound_to_shim(s, slot, i))
         return 0;
     *value = (ElfW(Addr))s->shim->targets[i];
     return 1;
 }
 
+/* Exported variables the program holds a COPY of: the copy is the one
+ * variable, so it is what every other slot should reach. */
+static int
+adopt_program_copies(shim_state *s)
+{
+    const capsule_copy_reloc *copies;
+    size_t n = capsule_datacopy_program(&copies);
+
+    for (size_t c = 0; c < n; c++) {
+        size_t i = shim_index(s, copies[c].name, copies[c].version);
+        if (i == (size_t)-1 || s->shim->symbols[i].kind != CAPSULE_SYMBOL_DATA ||
+            !s->shim->targets[i])
+            continue;
+        if (capsule_datacopy_add(s->ns, copies[c].name, s->shim->targets[i], &copies[c],
+                                 s->shim->symbols[i].size) != 0)
+            return -1;
+        s->shim->targets[i] = (void *)copies[c].where;
+    }
+    capsule_datacopy_apply(s->ns);
+    return 0;
+}
+
+/* A shim stays loaded once initialised: libcapsule keeps pointers into it,
+ * and dlclose() + dlopen() of it must find the same capsule. */
+static void
+pin_self(const shim_state *s)
+{
+    Dl_info info;
+
+    if (dladdr(s->shim->anchor, &info) && info.dli_fname) {
+        void *h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+        if (h)
+            dlclose(h);
+    }
+}
+
 static int
 redirect(shim_state *s)
 {
-    const void *skip[64];
-    size_t n_skip = 0;
-    capsule_policy policy = { s->shim->soname, shim_lookup, s };
+    s->policy = (capsule_policy){ s->shim->soname, shim_lookup, s };
+    if (capsule_wrap_install() != 0)
+        return -1;
+    for (size_t p = 0; p < s->n_providers; p++)
+        capsule_ns_scope_add(s->ns, s->handles[p]);
+    return capsule_reloc_register(&s->policy, s->shim->anchor);
+}
 
-    skip[n_skip++] = s->shim->anchor;
-    for (shim_state *o = shims; o && n_skip < 64; o = o->next)
-        skip[n_skip++] = o->shim->anchor;
-    return capsule_reloc_default_namespace(&policy, skip, n_skip);
+/* ---- queries for the dl* wrappers ---- */
+
+static shim_state *
+first_shim(void)
+{
+    return __atomic_load_n(&shims, __ATOMIC_ACQUIRE);
+}
+
+void *
+capsule_shims_translate(void *addr, const char *name, const char *version)
+{
+    for (shim_state *s = first_shim(); s; s = s->next) {
+        if (!capsule_dynobj_contains(&s->self, (ElfW(Addr))addr))
+            continue;
+        size_t i = shim_index(s, name, version);
+        return i != (size_t)-1 && s->shim->targets[i] ? s->shim->targets[i] : addr;
+    }
+    return addr;
+}
+
+int
+capsule_shims_export(const char *name, const char *version)
+{
+    for (shim_state *s = first_shim(); s; s = s->next) {
+        if (shim_index(s, name, version) != (size_t)-1)
+            return 1;
+    }
+    return 0;
+}
+
+int
+capsule_shims_object(ElfW(Addr) base, const char *name, const char *version, void **target)
+{
+    for (shim_state *s = first_shim(); s; s = s->next) {
+        if (s->self.base != base)
+            continue;
+        size_t i = shim_index(s, name, version);
+        *target = i != (size_t)-1 ? s->shim->targets[i] : NULL;
+        return 1;
+    }
+    return 0;
 }
 
 void
@@ -277,12 +366,15 @@ capsule_shim_init(capsule_shim *shim)
         fail(shim, prefix, capsule_error());
     free(roots);
     double t_resolved = capsule_debug_now_us();
-    if (capsule_ns_load(prefix, &set, &s->ns) != 0 || load_providers(s, &set) != 0 ||
-        index_self(s) != 0)
+    if (capsule_ns_load(prefix, &set, shim->exclude, &s->ns) != 0 ||
+        load_providers(s, &set) != 0 || index_self(s) != 0)
         fail(shim, prefix, capsule_error());
     capsule_depset_free(&set);
     fill_targets(s);
     double t_loaded = capsule_debug_now_us();
+    pin_self(s);
+    if (note_global_bindings(s) != 0 || adopt_program_copies(s) != 0)
+        fail(shim, prefix, capsule_error());
     if (redirect(s) != 0)
         fail(shim, prefix, capsule_error());
     double t_done = capsule_debug_now_us();
@@ -291,7 +383,7 @@ capsule_shim_init(capsule_shim *shim)
                   t_done - t_start, t_resolved - t_start, t_loaded - t_resolved,
                   t_done - t_loaded);
     s->next = shims;
-    shims = s;
+    __atomic_store_n(&shims, s, __ATOMIC_RELEASE);
     capsule_nsmap_note(capsule_ns_lmid(s->ns), prefix);
     pthread_mutex_unlock(&init_lock);
     capsule_debug(CAPSULE_DEBUG_PATH, "%s: ready", shim->soname);

@@ -10,6 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from boundary import Boundary, build_boundary
+
 from build import (
     DEMO_SYMBOLS,
     DEMO_VERSIONS,
@@ -33,3 +35,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     build_shim(shim_dir, libcapsule_dir, "libdemo.so.1", str(prefix), DEMO_SYMBOLS,
                DEMO_VERSIONS)
     return Built(root, libcapsule_dir, real_dir, prefix, shim_dir, demo, demodep)
+
+
+@pytest.fixture(scope="session")
+def boundary(built: Built) -> Boundary:
+    return build_boundary(built.root / "boundary", built.libcapsule_dir)

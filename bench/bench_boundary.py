@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""The capsule boundary's run-time cost: a call through the capsule against
+a normally linked call, dlopen of an unrelated library with and without a
+capsule in the process, and a malloc/free pair made inside the capsule
+against the same library loaded normally.
+
+Prints a table; run from the repository:
+    .venv/bin/python bench/bench_boundary.py [--calls N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "runtime"))
+
+from build import Sym, build_lib, build_libcapsule, build_shim, make_prefix, sh  # noqa: E402
+
+UNRELATED = "/lib/x86_64-linux-gnu/libz.so.1"
+
+
+def build(work: Path) -> tuple[Path, Path, Path]:
+    libcapsule = build_libcapsule(work / "libcapsule").parent
+    real = build_lib(work / "real", "libbench.so.1", [HERE / "boundary" / "benchlib.c"],
+                     flags=["-O2"], version_script=HERE / "boundary" / "benchlib.map")
+    prefix = make_prefix(work / "prefix", [real])
+    symbols = [Sym("bench_add", "BENCH_1"), Sym("bench_malloc_free", "BENCH_1")]
+    shim = build_shim(work / "shim", libcapsule, "libbench.so.1", str(prefix), symbols,
+                      [("BENCH_1", None)])
+    prog = work / "bench_prog"
+    sh(["gcc", "-O2", "-std=gnu11", HERE / "boundary" / "bench_prog.c", "-o", prog, real,
+        "-ldl"])
+    return prog, real.parent, shim.parent
+
+
+def once(prog: Path, libdir: Path, args: list[str]) -> float:
+    env = {"LD_LIBRARY_PATH": str(libdir), "PATH": "/usr/bin:/bin"}
+    return float(subprocess.run([str(prog), *args], env=env, capture_output=True, text=True,
+                                check=True).stdout)
+
+
+def measure(prog: Path, dirs: tuple[Path, Path], args: list[str], runs: int) -> list[float]:
+    """Plain and capsule runs interleaved (so load drifts hit both); the
+    minimum of each, the least disturbed run."""
+    samples: list[list[float]] = [[], []]
+    for _ in range(runs):
+        for i, libdir in enumerate(dirs):
+            samples[i].append(once(prog, libdir, args))
+    return [min(s) for s in samples]
+
+
+def table(rows: list[list[str]]) -> None:
+    header = ["operation", "plain", "capsule", "ratio"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
+                        enumerate(zip(r, widths, strict=True))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        prog, real, shim = build(Path(tmp))
+        cases = [
+            (f"call through the GOT ({args.calls:.0e} calls), ns/call",
+             ["calls", str(args.calls)], 1),
+            ("dlopen+dlclose of an unrelated library, us", ["dlopen", "20000", UNRELATED], 1e3),
+            ("malloc+free pair made by the library, ns", ["malloc", "20000000"], 1),
+        ]
+        rows = []
+        for label, argv, scale in cases:
+            plain, capsule = (v / scale for v in measure(prog, (real, shim), argv, args.runs))
+            rows.append([label, f"{plain:.3f}", f"{capsule:.3f}", f"{capsule / plain:.3f}"])
+        print(f"capsule boundary benchmark (best of {args.runs} interleaved runs each)\n")
+        table(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+/* The bridge object (see bridge.h): an ELF shared object made in memory.
+ *
+ * Layout: one read+execute segment (ELF header, program headers, .dynsym,
+ * GNU hash, .dynstr, the jump stubs) and one read+write page holding the
+ * dynamic section (ld.so may rewrite its pointers in place). No section
+ * headers, no relocations, no DT_NEEDED: loading it runs no code at all. */
+#define _GNU_SOURCE
+#include "bridge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "debug.h"
+#include "elfarch.h"
+
+#define BRIDGE_SONAME "libcapsule-bridge.so"
+#define STUB_SIZE 32
+#define PAGE 4096
+#define N_PHDR 4
+#define N_DYN 8
+#define BLOOM_WORDS 4
+#define BLOOM_SHIFT 6
+
+static uint32_t
+gnu_hash(const char *name)
+{
+    uint32_t h = 5381;
+
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = h * 33 + *p;
+    return h;
+}
+
+static size_t
+align_up(size_t v, size_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+/* x86-64: movabs $context, %r10 (optional); movabs $target, %r11; jmp *%r11 */
+static void
+write_stub(unsigned char *p, const capsule_bridge_entry *e)
+{
+    uint64_t ctx = (uint64_t)(uintptr_t)e->context, target = (uint64_t)(uintptr_t)e->target;
+
+    memset(p, 0xcc, STUB_SIZE);
+    if (e->context) {
+        *p++ = 0x49, *p++ = 0xba;
+        memcpy(p, &ctx, 8), p += 8;
+    }
+    *p++ = 0x49, *p++ = 0xbb;
+    memcpy(p, &target, 8), p += 8;
+    *p++ = 0x41, *p++ = 0xff, *p++ = 0xe3;
+}
+
+typedef struct {
+    size_t sym, hash, str, code, text_end, dyn, total, strsz, nbuckets;
+} layout;
+
+static layout
+plan(const capsule_bridge_entry *entries, size_t n)
+{
+    layout l;
+    size_t strsz = 1 + sizeof BRIDGE_SONAME;
+
+    for (size_t i = 0; i < n; i++)
+        strsz += strlen(entries[i].name) + 1;
+    l.strsz = strsz;
+    l.nbuckets = n ? n : 1;
+    l.sym = align_up(sizeof(ElfW(Ehdr)) + N_PHDR * sizeof(ElfW(Phdr)), 8);
+    l.hash = l.sym + (n + 1) * sizeof(ElfW(Sym));
+    l.str = l.hash + 16 + BLOOM_WORDS * 8 + (l.nbuckets + n) * 4;
+    l.code = align_up(l.str + strsz, 16);
+    l.text_end = l.code + n * STUB_SIZE;
+    l.dyn = align_up(l.text_end, PAGE);
+    l.total = l.dyn + N_DYN * sizeof(ElfW(Dyn));
+    return l;
+}
+
+static void
+write_headers(unsigned char *img, const layout *l)
+{
+    ElfW(Ehdr) *eh = (ElfW(Ehdr) *)img;
+    ElfW(Phdr) *ph = (ElfW(Phdr) *)(img + sizeof *eh);
+
+    memcpy(eh->e_ident, ELFMAG, SELFMAG);
+    eh->e_ident[EI_CLASS] = CAPSULE_ELFCLASS;
+    eh->e_ident[EI_DATA] = CAPSULE_ELFDATA;
+    eh->e_ident[EI_VERSION] = EV_CURRENT;
+    eh->e_type = ET_DYN;
+    eh->e_machine = CAPSULE_MACHINE;
+    eh->e_version = EV_CURRENT;
+    eh->e_phoff = sizeof *eh;
+    eh->e_ehsize = sizeof *eh;
+    eh->e_phentsize = sizeof *ph;
+    eh->e_phnum = N_PHDR;
+    ph[0] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0,
+                          .p_vaddr = 0, .p_paddr = 0, .p_filesz = l->text_end,
+                          .p_memsz = l->text_end, .p_align = PAGE };
+    ph[1] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = l->dyn,
+                          .p_vaddr = l->dyn, .p_paddr = l->dyn, .p_filesz = l->total - l->dyn,
+                          .p_memsz = l->total - l->dyn, .p_align = PAGE };
+    ph[2] = (ElfW(Phdr)){ .p_type = PT_DYNAMIC, .p_flags = PF_R | PF_W, .p_offset = l->dyn,
+                          .p_vaddr = l->dyn, .p_paddr = l->dyn, .p_filesz = l->total - l->dyn,
+                          .p_memsz = l->total - l->dyn, .p_align = 8 };
+    ph[3] = (ElfW(Phdr)){ .p_type = PT_GNU_STACK, .p_flags = PF_R | PF_W, .p_align = 16 };
+}
+
+/* Symbols sorted by GNU hash bucket, as the table requires. */
+static void
+write_symbols(unsigned char *img, const layout *l, const capsule_bridge_entry *entries,
+              size_t n, const size_t *order)
+{
+    ElfW(Sym) *sym = (ElfW(Sym) *)(img + l->sym);
+    uint32_t *gh = (uint32_t *)(img + l->hash);
+    uint64_t *bloom = (uint64_t *)(gh + 4);
+    uint32_t *buckets = (uint32_t *)(bloom + BLOOM_WORDS);
+    uint32_t *chain = buckets + l->nbuckets;
+    char *str = (char *)img + l->str;
+    size_t s = 1 + sizeof BRIDGE_SONAME;
+
+    memcpy(str + 1, BRIDGE_SONAME, sizeof BRIDGE_SONAME);
+    gh[0] = (uint32_t)l->nbuckets, gh[1] = 1, gh[2] = BLOOM_WORDS, gh[3] = BLOOM_SHIFT;
+    for (size_t k = 0; k < n; k++) {
+        const capsule_bridge_entry *e = &entries[order[k]];
+        uint32_t h = gnu_hash(e->name), b = h % (uint32_t)l->nbuckets;
+        size_t len = strlen(e->name) + 1;
+        ElfW(Sym) *y = &sym[k + 1];
+
+        memcpy(str + s, e->name, len);
+        y->st_name = (uint32_t)s;
+        y->st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC);
+        y->st_shndx = 1;
+        y->st_value = l->code + order[k] * STUB_SIZE;
+        y->st_size = STUB_SIZE;
+        s += len;
+        bloom[(h / 64) % BLOOM_WORDS] |= (1ull << (h % 64)) | (1ull << ((h >> BLOOM_SHIFT) % 64));
+        if (!buckets[b])
+            buckets[b] = (uint32_t)(k + 1);
+        int last = k + 1 == n || gnu_hash(entries[order[k + 1]].name) % l->nbuckets != b;
+        chain[k] = (h & ~1u) | (uint32_t)last;
+    }
+}
+
+static void
+write_dynamic(unsigned char *img, const layout *l)
+{
+    ElfW(Dyn) *d = (ElfW(Dyn) *)(img + l->dyn);
+    const ElfW(Dyn) dyn[N_DYN] = {
+        { .d_tag = DT_GNU_HASH, .d_un.d_ptr = l->hash },
+        { .d_tag = DT_STRTAB, .d_un.d_ptr = l->str },
+        { .d_tag = DT_SYMTAB, .d_un.d_ptr = l->sym },
+        { .d_tag = DT_STRSZ, .d_un.d_val = l->strsz },
+        { .d_tag = DT_SYMENT, .d_un.d_val = sizeof(ElfW(Sym)) },
+        { .d_tag = DT_SONAME, .d_un.d_val = 1 },
+        { .d_tag = DT_NULL },
+        { .d_tag = DT_NULL },
+    };
+    memcpy(d, dyn, sizeof dyn);
+}
+
+typedef struct {
+    const capsule_bridge_entry *entries;
+    uint32_t nbuckets;
+} sort_ctx;
+
+static int
+by_bucket(const void *a, const void *b, void *data)
+{
+    const sort_ctx *c = data;
+    uint32_t x = gnu_hash(c->entries[*(const size_t *)a].name) % c->nbuckets;
+    uint32_t y = gnu_hash(c->entries[*(const size_t *)b].name) % c->nbuckets;
+    return x < y ? -1 : x > y;
+}
+
+static unsigned char *
+build_image(const capsule_bridge_entry *entries, size_t n, size_t *size)
+{
+    layout l = plan(entries, n);
+    unsigned char *img = calloc(1, l.total);
+    size_t *order = calloc(n ? n : 1, sizeof *order);
+
+    if (!img || !order) {
+        free(img);
+        free(order);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    sort_ctx ctx = { entries, (uint32_t)l.nbuckets };
+    qsort_r(order, n, sizeof *order, by_bucket, &ctx);
+    write_headers(img, &l);
+    write_symbols(img, &l, entries, n, order);
+    for (size_t i = 0; i < n; i++)
+        write_stub(img + l.code + i * STUB_SIZE, &entries[i]);
+    write_dynamic(img, &l);
+    free(order);
+    *size = l.total;
+    return img;
+}
+
+static int
+write_all(int fd, const unsigned char *img, size_t size)
+{
+    for (size_t off = 0; off < size;) {
+        ssize_t w = write(fd, img + off, size - off);
+        if (w <= 0)
+            return -1;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* The image in a memfd, or (memfd missing, or its mappings not executable
+ * under the system's policy) in an unlinked file of a temporary directory. */
+static int
+image_fd(const unsigned char *img, size_t size, int use_memfd)
+{
+    const char *dir = secure_getenv("TMPDIR");
+    char tmpl[512];
+    int fd = use_memfd ? memfd_create("capsule-bridge", MFD_CLOEXEC) : -1;
+
+    if (fd < 0) {
+        snprintf(tmpl, sizeof tmpl, "%s/capsule-bridge-XXXXXX", dir && dir[0] ? dir : "/tmp");
+        fd = mkostemp(tmpl, O_CLOEXEC);
+        if (fd < 0)
+            return capsule_error_set("cannot create the bridge object in %s: %s", tmpl,
+                                     strerror(errno));
+        unlink(tmpl);
+    }
+    if (write_all(fd, img, size) != 0) {
+        close(fd);
+        return capsule_error_set("cannot write the bridge object: %s", strerror(errno));
+    }
+    return fd;
+}
+
+static void *
+load_image(const unsigned char *img, size_t size, int use_memfd)
+{
+    char path[64];
+    int fd = image_fd(img, size, use_memfd);
+    void *handle;
+
+    if (fd < 0)
+        return NULL;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    handle = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *err = dlerror();
+        err = err ? err : "unknown error";
+        if (strstr(err, "namespace") || strstr(err, "static TLS"))
+            capsule_error_set("cannot create a namespace: %s (no namespace left: raise the glibc "
+                              "tunable glibc.rtld.nns, e.g. GLIBC_TUNABLES=glibc.rtld.nns=8)", err);
+        else
+            capsule_error_set("dlmopen of the bridge object: %s", err);
+    }
+    close(fd);
+    return handle;
+}
+
+void *
+capsule_bridge_load(const capsule_bridge_entry *entries, size_t n, Lmid_t *lmid)
+{
+    size_t size;
+    unsigned char *img = build_image(entries, n, &size);
+    void *handle;
+
+    if (!img) {
+        capsule_error_set("out of memory");
+        return NULL;
+    }
+    handle = load_image(img, size, 1);
+    if (!handle)
+        handle = load_image(img, size, 0);
+    free(img);
+    if (handle && dlinfo(handle, RTLD_DI_LMID, lmid) != 0)
+        handle = NULL, capsule_error_set("dlinfo of the bridge object: %s", dlerror());
+    if (handle)
+        capsule_debug(CAPSULE_DEBUG_NS, "new namespace %ld: bridge with %zu entries", (long)*lmid,
+                      n);
+    return handle;
+}

@@ -1,0 +1,182 @@
+/* Exported data and COPY relocations.
+ *
+ * A program that uses a variable of a library directly (non-PIE, and PIE
+ * as gcc builds it on x86-64) holds its own copy, filled at start-up by an
+ * R_X86_64_COPY relocation, and every object in the default namespace binds
+ * to that copy. ld.so filled it from the shim (zeros). So the copy becomes
+ * the one variable: it gets the real library's value, and every GLOB_DAT /
+ * 64 slot inside the capsule bound to the real definition is pointed at it,
+ * as glibc does for a normally linked library. Programs that reach the
+ * variable through their GOT instead get the real definition from the shim
+ * policy, and need nothing here.
+ *
+ * Limits: a pointer to the variable that the real library's constructors
+ * stored before this ran still points at the library's own definition; a
+ * library built with -Bsymbolic or protected visibility reaches its own
+ * definition directly (glibc has the same limit with COPY relocations). */
+#define _GNU_SOURCE
+#include "datacopy.h"
+
+#include <link.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "debug.h"
+#include "dynobj.h"
+#include "reloc.h"
+#include "resolve.h"
+
+typedef struct {
+    capsule_ns *ns;
+    const char *name;
+    ElfW(Addr) real, copy;
+} copy_entry;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static copy_entry *entries;
+static size_t n_entries, cap_entries;
+
+static pthread_once_t program_once = PTHREAD_ONCE_INIT;
+static capsule_dynobj program;
+static capsule_copy_reloc *program_copies;
+static size_t n_program_copies;
+
+static int
+first_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    *(struct dl_phdr_info *)data = *info;
+    return 1;
+}
+
+static void
+scan_program(void)
+{
+    struct dl_phdr_info info;
+    const ElfW(Dyn) *dyn = NULL;
+
+    memset(&info, 0, sizeof info);
+    dl_iterate_phdr(first_object, &info);
+    for (size_t i = 0; i < info.dlpi_phnum; i++) {
+        if (info.dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info.dlpi_addr + info.dlpi_phdr[i].p_vaddr);
+    }
+    if (!dyn || capsule_dynobj_init(&program, "(main program)", info.dlpi_addr, dyn,
+                                    info.dlpi_phdr, info.dlpi_phnum) != 0)
+        return;
+    for (size_t i = 0; i < program.n_rela; i++) {
+        const capsule_rel *r = &program.rela[i];
+        size_t sym = CAPSULE_REL_SYM(r->r_info);
+        if (CAPSULE_REL_TYPE(r->r_info) != CAPSULE_R_COPY || sym == 0 ||
+            (program.n_symbols && sym >= program.n_symbols) ||
+            program.symtab[sym].st_name >= program.strsz)
+            continue;
+        capsule_copy_reloc *more =
+            realloc(program_copies, (n_program_copies + 1) * sizeof *program_copies);
+        if (!more)
+            return;
+        program_copies = more;
+        program_copies[n_program_copies++] = (capsule_copy_reloc){
+            program.strtab + program.symtab[sym].st_name,
+            capsule_dynobj_symbol_version(&program, sym),
+            program.base + r->r_offset,
+            program.symtab[sym].st_size,
+        };
+    }
+}
+
+size_t
+capsule_datacopy_program(const capsule_copy_reloc **out)
+{
+    pthread_once(&program_once, scan_program);
+    *out = program_copies;
+    return n_program_copies;
+}
+
+int
+capsule_datacopy_add(capsule_ns *ns, const char *name, void *real, const capsule_copy_reloc *copy,
+                     size_t size)
+{
+    size_t n = copy->size && copy->size < size ? copy->size : size;
+
+    memcpy((void *)copy->where, real, n);
+    capsule_debug(CAPSULE_DEBUG_RELOC, "%s: the program's copy at %#lx is the variable (%zu bytes)",
+                  name, (unsigned long)copy->where, n);
+    pthread_mutex_lock(&lock);
+    if (n_entries == cap_entries) {
+        size_t cap = cap_entries ? cap_entries * 2 : 16;
+        copy_entry *more = realloc(entries, cap * sizeof *more);
+        if (!more) {
+            pthread_mutex_unlock(&lock);
+            return capsule_error_set("out of memory");
+        }
+        entries = more;
+        cap_entries = cap;
+    }
+    entries[n_entries++] = (copy_entry){ ns, name, (ElfW(Addr))real, copy->where };
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+typedef struct {
+    capsule_ns *ns;
+    copy_entry *list;
+    size_t n;
+} apply_ctx;
+
+static int
+copy_lookup(void *data, const capsule_slot *slot, ElfW(Addr) *value)
+{
+    const apply_ctx *ctx = data;
+
+    if (slot->type == CAPSULE_R_JUMP_SLOT)
+        return 0;
+    for (size_t i = 0; i < ctx->n; i++) {
+        if (ctx->list[i].real == slot->current && strcmp(ctx->list[i].name, slot->name) == 0) {
+            *value = ctx->list[i].copy;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+apply_object(struct link_map *map, void *data)
+{
+    capsule_policy policy = { "exported data", copy_lookup, data };
+    capsule_dynobj o;
+    size_t n = 0;
+
+    if (!map->l_name || capsule_is_glibc_family(map->l_name) ||
+        capsule_dynobj_from_link_map(&o, map) != 0)
+        return 0;
+    if (capsule_reloc_object(&o, &policy, &n) != 0)
+        capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s", o.name, capsule_error());
+    else if (n)
+        capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %zu slot(s) pointed at the program's copies",
+                      o.name, n);
+    capsule_dynobj_fini(&o);
+    return 0;
+}
+
+void
+capsule_datacopy_apply(capsule_ns *ns)
+{
+    apply_ctx ctx = { ns, NULL, 0 };
+
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < n_entries; i++) {
+        if (entries[i].ns != ns)
+            continue;
+        copy_entry *more = realloc(ctx.list, (ctx.n + 1) * sizeof *more);
+        if (!more)
+            break;
+        ctx.list = more;
+        ctx.list[ctx.n++] = entries[i];
+    }
+    pthread_mutex_unlock(&lock);
+    if (ctx.n)
+        capsule_ns_foreach(ns, apply_object, &ctx);
+    free(ctx.list);
+}

@@ -1,0 +1,356 @@
+/* dlopen on both sides of the capsule boundary.
+ *
+ * Inside: a name resolves under the capsule's prefix as at the initial load
+ * (bare sonames through the prefix's search rules with the caller's
+ * DT_RPATH/DT_RUNPATH; absolute paths re-rooted into the prefix; the glibc
+ * family and excluded sonames from the host), dependencies leaves first,
+ * into the capsule's namespace. RTLD_GLOBAL cannot be given to a namespace
+ * other than the default one (glibc crashes or refuses): the object is
+ * opened RTLD_LOCAL, kept loaded for good, and joins the capsule's own
+ * scope that dlsym(RTLD_DEFAULT) and dlsym(dlopen(NULL)) search from inside
+ * (objects loaded later do not bind to it at relocation time).
+ * dlopen(NULL) inside returns a handle on that scope.
+ *
+ * Outside: glibc's dlopen, then a relocation pass over what is new. glibc
+ * searches the calling object's DT_RPATH/DT_RUNPATH; since glibc now sees
+ * libcapsule as the caller, a bare name is searched in the real caller's
+ * paths here first. */
+#define _GNU_SOURCE
+#include "wrappers.h"
+
+#include <limits.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "datacopy.h"
+#include "debug.h"
+#include "reloc.h"
+#include "resolve.h"
+#include "trampoline.h"
+
+#define MAX_TEMPS 256
+
+size_t
+capsule_wrap_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out, size_t max)
+{
+    const capsule_bridge_entry entries[] = {
+        { "dlopen", (const void *)capsule_entry_inside_dlopen, ns },
+        { "dlsym", (const void *)capsule_entry_inside_dlsym, ns },
+        { "dlvsym", (const void *)capsule_entry_inside_dlvsym, ns },
+        { "dlmopen", (const void *)dlmopen, NULL },
+        { "dlclose", (const void *)dlclose, NULL },
+        { "dlerror", (const void *)dlerror, NULL },
+        { "dlinfo", (const void *)dlinfo, NULL },
+    };
+    size_t n = sizeof entries / sizeof entries[0];
+
+    if (n > max)
+        n = max;
+    memcpy(out, entries, n * sizeof *out);
+    return n;
+}
+
+/* ---- inside ---- */
+
+static const char *
+requester_in_prefix(const char *prefix, const void *caller)
+{
+    struct link_map *map = NULL;
+    Dl_info info;
+    size_t len = strlen(prefix);
+
+    while (len > 1 && prefix[len - 1] == '/')
+        len--;
+    if (!dladdr1(caller, &info, (void **)&map, RTLD_DL_LINKMAP) || !map || !map->l_name)
+        return NULL;
+    if (strncmp(map->l_name, prefix, len) != 0 || map->l_name[len] != '/')
+        return NULL;
+    return map->l_name + len;
+}
+
+/* Opens `path` (inside the prefix) after its dependencies, leaves first;
+ * the temporary references on the dependencies are dropped once the root
+ * holds its own. */
+static void *
+load_set(Lmid_t lmid, const capsule_depset *set, size_t root, int flags)
+{
+    void *temps[MAX_TEMPS], *h = NULL;
+    size_t n = 0, wanted = 0;
+    int ok = 1;
+
+    for (size_t i = 0; !(flags & RTLD_NOLOAD) && ok && i < set->n_order; i++) {
+        size_t d = set->order[i];
+        if (d == root)
+            continue;
+        wanted++;
+        void *t = dlmopen(lmid, set->deps[d].path, (flags & (RTLD_LAZY | RTLD_NOW)) | RTLD_LOCAL);
+        if (!t)
+            ok = 0; /* dlerror() tells which dependency failed */
+        else if (n < MAX_TEMPS)
+            temps[n++] = t;
+    }
+    if (ok)
+        h = dlmopen(lmid, set->deps[root].path, flags);
+    while (n > 0)
+        dlclose(temps[--n]);
+    return h;
+}
+
+static void *
+not_found(Lmid_t lmid, const char *prefix, const char *file, const char *why)
+{
+    char path[PATH_MAX];
+
+    capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s: %s", file, why);
+    /* glibc's dlerror() should say why: ask it for a path that cannot exist. */
+    snprintf(path, sizeof path, "%s/%s (capsule: not found under this prefix)", prefix, file);
+    return dlmopen(lmid, path, RTLD_LAZY);
+}
+
+static void *
+open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
+{
+    const char *prefix = capsule_ns_prefix(ns), *root = file;
+    size_t plen = strlen(prefix);
+    capsule_depset set;
+    void *h;
+
+    while (plen > 1 && prefix[plen - 1] == '/')
+        plen--;
+    if (file[0] == '/' && strncmp(file, prefix, plen) == 0 && file[plen] == '/')
+        root = file + plen; /* already a path inside the prefix */
+    char **exclude = capsule_ns_exclude_list(ns);
+    int rc = capsule_resolve_from(prefix, root, requester_in_prefix(prefix, caller),
+                                  (const char *const *)exclude, &set);
+    free(exclude);
+    if (rc != 0)
+        return not_found(capsule_ns_lmid(ns), prefix, file, capsule_error());
+    size_t d = capsule_depset_find(&set, root);
+    if (d == CAPSULE_NO_PARENT) {
+        capsule_depset_free(&set);
+        return not_found(capsule_ns_lmid(ns), prefix, file, "not resolved");
+    }
+    capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s", file, set.deps[d].path);
+    h = load_set(capsule_ns_lmid(ns), &set, d, flags);
+    capsule_depset_free(&set);
+    return h;
+}
+
+/* Keeps an RTLD_GLOBAL object loaded and searchable from inside. */
+static void
+make_global(capsule_ns *ns, void *h)
+{
+    struct link_map *map = NULL;
+
+    if (dlinfo(h, RTLD_DI_LINKMAP, &map) != 0 || !map)
+        return;
+    void *pin = dlmopen(capsule_ns_lmid(ns), map->l_name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+    if (pin) {
+        capsule_ns_scope_add(ns, pin);
+        dlclose(pin); /* NODELETE keeps it */
+    }
+}
+
+static int
+is_path_outside_rules(capsule_ns *ns, const char *file)
+{
+    if (!strchr(file, '/'))
+        return capsule_ns_excluded(ns, file);
+    if (file[0] != '/')
+        return 1; /* relative to the working directory, as glibc takes it */
+    return capsule_ns_excluded(ns, file);
+}
+
+void *
+capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns, const void *caller)
+{
+    Lmid_t lmid = capsule_ns_lmid(ns);
+    int flags = mode & ~RTLD_GLOBAL;
+    struct link_map *bridge = NULL;
+    void *h;
+
+    if (!file || !file[0]) {
+        if (dlinfo(capsule_ns_bridge(ns), RTLD_DI_LINKMAP, &bridge) != 0 || !bridge)
+            return NULL;
+        return dlmopen(lmid, bridge->l_name, RTLD_LAZY | RTLD_NOLOAD);
+    }
+    if (is_path_outside_rules(ns, file))
+        h = dlmopen(lmid, file, flags);
+    else
+        h = open_in_prefix(ns, file, flags, caller);
+    if (h && (mode & RTLD_GLOBAL))
+        make_global(ns, h);
+    if (h)
+        capsule_datacopy_apply(ns);
+    return h;
+}
+
+/* ---- outside ---- */
+
+static const char *
+dyn_string(const struct link_map *map, ElfW(Sxword) tag)
+{
+    const char *strtab = NULL;
+    ElfW(Addr) off = 0;
+    int have = 0;
+
+    for (const ElfW(Dyn) *d = map->l_ld; d && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_STRTAB)
+            strtab = (const char *)(d->d_un.d_ptr < map->l_addr ? d->d_un.d_ptr + map->l_addr
+                                                                : d->d_un.d_ptr);
+        else if (d->d_tag == tag)
+            off = d->d_un.d_val, have = 1;
+    }
+    return have && strtab ? strtab + off : NULL;
+}
+
+static void
+origin_of(const struct link_map *map, char *out, size_t size)
+{
+    char path[PATH_MAX];
+    const char *name = map->l_name && map->l_name[0] ? map->l_name : "/proc/self/exe";
+
+    if (!realpath(name, path))
+        snprintf(path, sizeof path, "%s", name);
+    char *slash = strrchr(path, '/');
+    if (slash && slash != path)
+        *slash = '\0';
+    snprintf(out, size, "%s", path);
+}
+
+static void *
+try_dirs(const char *list, const char *origin, const char *file, int mode)
+{
+    char dir[PATH_MAX], path[PATH_MAX * 2];
+
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ":;");
+        if (len > 0 && capsule_expand_search_entry(p, len, origin, dir, sizeof dir) == 0 &&
+            snprintf(path, sizeof path, "%s/%s", dir, file) < (int)sizeof path &&
+            access(path, F_OK) == 0) {
+            void *h = dlopen(path, mode);
+            if (h)
+                return h;
+        }
+        p += len;
+        p += *p != '\0';
+    }
+    return NULL;
+}
+
+/* dlopen as the real caller would: its own search paths first. */
+static void *
+open_as(const char *file, int mode, const void *caller)
+{
+    struct link_map *map = NULL;
+    Dl_info info;
+    char origin[PATH_MAX];
+    void *h;
+
+    if (!file || strchr(file, '/'))
+        return dlopen(file, mode);
+    if ((h = dlopen(file, mode | RTLD_NOLOAD)))
+        return h;
+    if (!dladdr1(caller, &info, (void **)&map, RTLD_DL_LINKMAP) || !map)
+        return dlopen(file, mode);
+    const char *runpath = dyn_string(map, DT_RUNPATH);
+    const char *rpath = runpath ? NULL : dyn_string(map, DT_RPATH);
+    if (runpath || rpath) {
+        origin_of(map, origin, sizeof origin);
+        if (runpath && (h = try_dirs(secure_getenv("LD_LIBRARY_PATH"), origin, file, mode)))
+            return h;
+        if ((h = try_dirs(runpath ? runpath : rpath, origin, file, mode)))
+            return h;
+    }
+    return dlopen(file, mode);
+}
+
+static void
+after_load(void)
+{
+    if (capsule_reloc_pass() != 0) {
+        char line[1200];
+        int n = snprintf(line, sizeof line, "capsule: relocation pass after dlopen: %s\n",
+                         capsule_error());
+        if (n > 0 && write(STDERR_FILENO, line, strlen(line)) < 0)
+            return;
+    }
+}
+
+void *
+capsule_outside_dlopen(const char *file, int mode, const void *caller)
+{
+    void *h = open_as(file, mode, caller);
+
+    if (h)
+        after_load();
+    return h;
+}
+
+void *
+capsule_outside_dlmopen(Lmid_t lmid, const char *file, int mode, const void *caller)
+{
+    void *h;
+
+    (void)caller;
+    h = dlmopen(lmid, file, mode);
+    if (h && lmid == LM_ID_BASE)
+        after_load();
+    return h;
+}
+
+/* ---- the policy for the default namespace's slots ---- */
+
+typedef struct {
+    const char *name;
+    void *real;
+    void *entry;
+    void *global; /* what a lazy slot would bind to */
+} hook;
+
+static hook hooks[4];
+
+static int
+hook_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
+{
+    (void)ctx;
+    if (slot->name[0] != 'd' || slot->name[1] != 'l')
+        return 0;
+    for (size_t i = 0; i < sizeof hooks / sizeof hooks[0]; i++) {
+        if (strcmp(slot->name, hooks[i].name) != 0)
+            continue;
+        if (slot->lazy ? hooks[i].global != hooks[i].real
+                       : slot->current != (ElfW(Addr))hooks[i].real)
+            return 0; /* bound to an interposer: leave it */
+        *value = (ElfW(Addr))hooks[i].entry;
+        return 1;
+    }
+    return 0;
+}
+
+int
+capsule_wrap_install(void)
+{
+    static const capsule_policy policy = { "dl* wrappers", hook_lookup, NULL };
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static int installed;
+    int rc = 0;
+
+    pthread_mutex_lock(&lock);
+    if (!installed) {
+        hooks[0] = (hook){ "dlopen", (void *)dlopen, (void *)capsule_entry_outside_dlopen, 0 };
+        hooks[1] = (hook){ "dlmopen", (void *)dlmopen, (void *)capsule_entry_outside_dlmopen, 0 };
+        hooks[2] = (hook){ "dlsym", (void *)dlsym, (void *)capsule_entry_outside_dlsym, 0 };
+        hooks[3] = (hook){ "dlvsym", (void *)dlvsym, (void *)capsule_entry_outside_dlvsym, 0 };
+        for (size_t i = 0; i < 4; i++)
+            hooks[i].global = dlsym(RTLD_DEFAULT, hooks[i].name);
+        installed = 1;
+        rc = capsule_reloc_add(&policy, NULL);
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}

@@ -1,0 +1,193 @@
+/* dlsym and dlvsym on both sides of the capsule boundary (decide functions
+ * for the trampolines of trampoline.c).
+ *
+ * Outside: a lookup that lands in a shim returns the real definition (or,
+ * for exported data the program holds a COPY of, that copy: the one
+ * variable). The capsule's private dependencies are in another namespace
+ * and never found. RTLD_DEFAULT misses and names no shim exports go to
+ * glibc untouched, with the caller's own return address; RTLD_NEXT for a
+ * name a shim exports is answered here by searching the objects loaded
+ * after the caller, in load order (glibc searches the caller's lookup scope:
+ * the same order for objects loaded at start-up or RTLD_GLOBAL).
+ *
+ * Inside: dlsym(RTLD_DEFAULT) and dlsym(dlopen(NULL)) search the bridge (so
+ * allocator and dl* names give the wrappers), then the capsule's scope (its
+ * shims' targets, then RTLD_GLOBAL objects); an RTLD_DEFAULT miss goes on to
+ * glibc, which searches the caller's own dependencies. Other handles and
+ * RTLD_NEXT go to glibc untouched: lookups from inside stay inside. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <string.h>
+
+#include "dynobj.h"
+#include "namespace.h"
+#include "shims.h"
+#include "trampoline.h"
+
+#define MAX_SCOPE 256
+
+static void *
+lookup(void *handle, const char *name, const char *version)
+{
+    return version ? dlvsym(handle, name, version) : dlsym(handle, name);
+}
+
+static void *
+inside_scope(capsule_ns *ns, const char *name, const char *version)
+{
+    void *scope[MAX_SCOPE], *r = lookup(capsule_ns_bridge(ns), name, version);
+    size_t n;
+
+    if (r)
+        return r;
+    n = capsule_ns_scope(ns, scope, MAX_SCOPE);
+    for (size_t i = 0; i < n && !r; i++)
+        r = lookup(scope[i], name, version);
+    return r;
+}
+
+/* ---- RTLD_NEXT from outside, for names a shim exports ---- */
+
+typedef struct {
+    const void *caller;
+    const char *name, *version;
+    int after, decided;
+    void *result;
+} next_search;
+
+static int
+covers(const struct dl_phdr_info *info, const void *addr)
+{
+    for (size_t i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        ElfW(Addr) a = (ElfW(Addr))addr, start = info->dlpi_addr + p->p_vaddr;
+        if (p->p_type == PT_LOAD && a >= start && a < start + p->p_memsz)
+            return 1;
+    }
+    return 0;
+}
+
+static const ElfW(Dyn) *
+dynamic_of(const struct dl_phdr_info *info)
+{
+    for (size_t i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            return (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    }
+    return NULL;
+}
+
+static int
+next_visit(struct dl_phdr_info *info, size_t size, void *data)
+{
+    next_search *st = data;
+    const ElfW(Dyn) *dyn = dynamic_of(info);
+    capsule_dynobj o;
+    void *target;
+
+    (void)size;
+    if (!st->after) {
+        st->after = covers(info, st->caller);
+        return 0;
+    }
+    if (capsule_shims_object(info->dlpi_addr, st->name, st->version, &target)) {
+        if (target)
+            st->result = target, st->decided = 1;
+        return st->decided;
+    }
+    if (!dyn || capsule_dynobj_init(&o, info->dlpi_name, info->dlpi_addr, dyn, info->dlpi_phdr,
+                                    info->dlpi_phnum) != 0)
+        return 0;
+    long idx = capsule_dynobj_lookup(&o, st->name, st->version);
+    if (idx >= 0) {
+        /* Defined before any shim: glibc gives the same answer. */
+        st->decided = ELF64_ST_TYPE(o.symtab[idx].st_info) != STT_TLS;
+        if (st->decided)
+            st->result = capsule_dynobj_address(&o, idx);
+        capsule_dynobj_fini(&o);
+        return 1;
+    }
+    capsule_dynobj_fini(&o);
+    return 0;
+}
+
+/* ---- RTLD_DEFAULT from outside ---- */
+
+/* The main program's handle searches exactly the global scope (its search
+ * list is where RTLD_GLOBAL objects are added). */
+static void *
+global_scope(void)
+{
+    static void *main_handle;
+    void *h = __atomic_load_n(&main_handle, __ATOMIC_ACQUIRE);
+
+    if (!h) {
+        h = dlopen(NULL, RTLD_LAZY);
+        __atomic_store_n(&main_handle, h, __ATOMIC_RELEASE);
+    }
+    return h;
+}
+
+/* glibc searches the global scope, then the caller's own dependencies (a
+ * library dlopen()ed RTLD_LOCAL sees its own). Both are asked here, and a
+ * shim answer translated; anything else goes to glibc with the caller. */
+static int
+default_lookup(capsule_dl_call *call, const char *name, const char *version)
+{
+    struct link_map *map = NULL;
+    Dl_info info;
+    void *r = lookup(global_scope(), name, version);
+
+    if (!r && dladdr1(call->caller, &info, (void **)&map, RTLD_DL_LINKMAP) && map &&
+        (void *)map != global_scope())
+        r = lookup(map, name, version);
+    if (!r)
+        return 0;
+    call->result = capsule_shims_translate(r, name, version);
+    return 1;
+}
+
+/* ---- decide ---- */
+
+static int
+decide(capsule_dl_call *call, const char *version)
+{
+    void *handle = (void *)call->a0;
+    const char *name = (const char *)call->a1;
+    capsule_ns *ns = call->context;
+
+    if (!name)
+        return 0;
+    if (ns) {
+        if (handle != RTLD_DEFAULT && handle != capsule_ns_bridge(ns))
+            return 0;
+        call->result = inside_scope(ns, name, version);
+        return call->result != NULL || handle != RTLD_DEFAULT;
+    }
+    if (handle == RTLD_NEXT) {
+        if (!capsule_shims_export(name, version))
+            return 0;
+        next_search st = { call->caller, name, version, 0, 0, NULL };
+        dl_iterate_phdr(next_visit, &st);
+        call->result = st.result;
+        return st.decided;
+    }
+    if (handle == RTLD_DEFAULT)
+        return default_lookup(call, name, version);
+    void *r = lookup(handle, name, version);
+    call->result = r ? capsule_shims_translate(r, name, version) : NULL;
+    return 1;
+}
+
+int
+capsule_dlsym_decide(capsule_dl_call *call)
+{
+    return decide(call, NULL);
+}
+
+int
+capsule_dlvsym_decide(capsule_dl_call *call)
+{
+    return decide(call, (const char *)call->a2);
+}

@@ -1,0 +1,35 @@
+/* The dl* wrappers on both sides of the capsule boundary.
+ *
+ * Inside a capsule, the bridge (bridge.h) routes dlopen, dlsym and dlvsym
+ * here with the namespace as context, and dlmopen, dlclose, dlerror and
+ * dlinfo straight to glibc's default-namespace functions (so that dlerror
+ * reports what the wrappers did). Outside, the relocation pass points the
+ * dlopen, dlmopen, dlsym and dlvsym slots of every default-namespace object
+ * here. */
+#ifndef CAPSULE_WRAPPERS_H
+#define CAPSULE_WRAPPERS_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <stddef.h>
+
+#include "bridge.h"
+#include "error.h"
+#include "namespace.h"
+
+/* The bridge entries of the dl* family for namespace ns. */
+CAPSULE_HIDDEN size_t capsule_wrap_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out,
+                                                  size_t max);
+/* Registers (once) the policy that redirects the default namespace's dl*
+ * slots; the first shim to initialise calls it. */
+CAPSULE_HIDDEN int capsule_wrap_install(void);
+
+CAPSULE_HIDDEN void *capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns,
+                                           const void *caller);
+CAPSULE_HIDDEN void *capsule_outside_dlopen(const char *file, int mode, const void *caller);
+CAPSULE_HIDDEN void *capsule_outside_dlmopen(Lmid_t lmid, const char *file, int mode,
+                                             const void *caller);
+
+#endif
