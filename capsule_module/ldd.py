@@ -73,13 +73,15 @@ def is_glibc(path: str) -> bool:
 
 
 def classify(path: str, space: Namespace, shims: set[str]) -> str:
-    """shim, glibc, prefix, program, vdso or outside."""
+    """shim, glibc, bridge, prefix, program, vdso or outside."""
     if space.prefix is None:
-        if os.path.basename(path) in shims:
+        if os.path.basename(path) in shims or os.path.basename(os.path.realpath(path)) in shims:
             return "shim"
         return "vdso" if path.startswith("linux-vdso") else "program"
     if is_glibc(path):
         return "glibc"
+    if path.startswith("/proc/self/fd/") or os.path.basename(path).startswith("capsule-bridge"):
+        return "bridge"
     if path.startswith(space.prefix.rstrip("/") + "/"):
         return "prefix"
     return "outside"
@@ -90,6 +92,7 @@ _LABELS = {
     "program": "",
     "vdso": "kernel vDSO",
     "glibc": "the process's glibc (never from the prefix)",
+    "bridge": "libcapsule's bridge object, made in memory",
     "prefix": "from the prefix",
     "outside": "OUTSIDE THE PREFIX",
 }

@@ -23,14 +23,16 @@ from helpers import run
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
 FRAMES = 30
-# Remove when the branch has issue 3's dlopen wrapper inside the capsule:
-# glvnd and Mesa dlopen() their vendor libraries and drivers from inside the
-# namespace, which without it loads them from the system with the runtime's
-# libexpat (or crashes in add_to_global_resize for RTLD_GLOBAL).
-NEEDS_BOUNDARY = pytest.mark.xfail(
-    reason="needs issue 3 (dlopen inside the capsule, one heap): glvnd/Mesa/the Vulkan loader "
-    "dlopen() their vendor libraries, DRI driver and ICDs from inside the namespace",
-    strict=True)
+# Known runtime gap (see notes): when the program itself connects to the X
+# server and hands the Display* / xcb_connection_t* to the capsule, the
+# capsule's own copies of libX11 and libxcb work on the program's connection.
+# libxcb numbers extensions with a per-copy counter (xcb_extension_t.global_id)
+# that indexes the connection's extension cache, so the two copies read each
+# other's entries: GLX requests get another extension's opcode (no visual
+# found), Vulkan's X11 WSI crashes. Needs the X client libraries shared with
+# the program (one copy) instead of loaded again inside the capsule.
+SHARED_X11 = ("needs the X client libraries shared with the program: two libX11/libxcb copies "
+              "on one X connection disagree on extension ids")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Program:
     works: Callable[[Outcome], bool]        # the asserted success
     x11: bool = True
     bounded: float | None = None            # runs until stopped: seconds to let it run
+    known_gap: str | None = None            # strict xfail reason for the capsule half
 
     def env(self, base: dict[str, str], display: str | None) -> dict[str, str]:
         env = dict(base)
@@ -138,20 +141,30 @@ def _png_works(o: Outcome) -> bool:
 
 
 PROGRAMS = [
-    Program("glxinfo", lambda g, t: ["glxinfo", "-B"], _llvmpipe("OpenGL renderer string")),
+    Program("glxinfo", lambda g, t: ["glxinfo", "-B"], _llvmpipe("OpenGL renderer string"),
+            known_gap=SHARED_X11),
     Program("glx_frames", lambda g, t: [str(g.build / "glx_frames"), str(FRAMES)],
-            lambda o: o.returncode == 0 and f"frames: {FRAMES} ok" in o.stdout),
+            lambda o: o.returncode == 0 and f"frames: {FRAMES} ok" in o.stdout,
+            known_gap=SHARED_X11),
     Program("eglinfo", lambda g, t: ["eglinfo"], _eglinfo_works),
     Program("es2gears_x11", lambda g, t: ["stdbuf", "-oL", "es2gears_x11", "-info"],
-            _es2gears_works,
-            bounded=6.5),
+            _es2gears_works, bounded=6.5, known_gap=SHARED_X11),
     Program("sdl2_pygame", lambda g, t: [sys.executable, str(FIXTURES / "sdl_gl.py")],
-            lambda o: o.returncode == 0 and "pixels ok" in o.stdout and "llvmpipe" in o.stdout),
-    Program("vulkaninfo", lambda g, t: ["vulkaninfo", "--summary"], _vulkan_works),
+            lambda o: o.returncode == 0 and "pixels ok" in o.stdout and "llvmpipe" in o.stdout,
+            known_gap=SHARED_X11),
+    Program("vulkaninfo", lambda g, t: ["vulkaninfo", "--summary"], _vulkan_works,
+            known_gap=SHARED_X11),
+    Program("vulkaninfo_headless", lambda g, t: ["vulkaninfo", "--summary"], _vulkan_works,
+            x11=False),
     Program("egl_png_surfaceless", lambda g, t: [str(g.build / "egl_png"), str(t / "out.png")],
             _png_works, x11=False),
 ]
 IDS = [p.name for p in PROGRAMS]
+WITH_CAPSULES = [
+    pytest.param(p, id=p.name, marks=[pytest.mark.xfail(reason=p.known_gap, strict=True)]
+                 if p.known_gap else [])
+    for p in PROGRAMS
+]
 
 
 def _needs_pygame(program: Program) -> None:
@@ -178,8 +191,7 @@ def test_fails_on_the_incompatible_runtime_without_capsules(
     assert "XML_ParserCreate" in o.stderr or "failed to" in o.stderr or o.returncode != 0
 
 
-@NEEDS_BOUNDARY
-@pytest.mark.parametrize("program", PROGRAMS, ids=IDS)
+@pytest.mark.parametrize("program", WITH_CAPSULES)
 def test_works_on_the_incompatible_runtime_through_capsules(
         program: Program, gfx: Graphics, display: str, tmp_path: Path) -> None:
     _needs_pygame(program)
