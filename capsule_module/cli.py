@@ -3,6 +3,8 @@
   capsule-shim symbols SONAME [--prefix DIR]      symbols JSON on stdout
   capsule-shim init SONAME [--prefix DIR] [--search-prefix DIR] [-o DIR] [--force]
                                                   a standalone Meson shim project
+  capsule-shim ldd [--timeout S] PROGRAM [ARG...]  run PROGRAM and show which objects
+                                                  live in which namespace, from which tree
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__, symbolsfile
+from . import __version__, ldd, symbolsfile
 from .elfreader import LibrarySymbols, read_library
 from .errors import CapsuleError
 from .locate import find_library
@@ -59,7 +61,36 @@ def _parser() -> argparse.ArgumentParser:
                      help="project directory to write (default: ./SONAME-shim)")
     ini.add_argument("--force", action="store_true",
                      help="overwrite an existing meson.build in the project directory")
+    lds = sub.add_parser("ldd", help="run a program and show its capsule namespaces",
+                         description="Run PROGRAM (with the environment it would have, "
+                         "e.g. the shims first on LD_LIBRARY_PATH) with CAPSULE_DEBUG=ns, "
+                         "then list every loaded object by namespace: the program's own, "
+                         "the shims, and for each capsule whether the object came from "
+                         "its prefix. Exit status 1 when an object in a capsule comes "
+                         "from outside its prefix.")
+    lds.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                     help="stop PROGRAM after this long and show the last map (default 30)")
+    lds.add_argument("argv", nargs=argparse.REMAINDER, metavar="PROGRAM [ARG...]",
+                     help="the program and its arguments")
     return p
+
+
+def _cmd_ldd(args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise CapsuleError("ldd needs a PROGRAM to run")
+    nsmap, status, own_stderr = ldd.run_with_map(argv, args.timeout)
+    how = (f"stopped after {args.timeout:g} s" if status is None
+           else f"exited with status {status}")
+    if nsmap is None:
+        raise CapsuleError(f"program {argv[0]} {how} without initialising any capsule shim "
+                           "(are the shims first on LD_LIBRARY_PATH?)")
+    sys.stdout.write(ldd.format_map(nsmap))
+    if status:
+        tail = "\n".join(own_stderr.splitlines()[-5:])
+        sys.stderr.write(f"{PROG}: {argv[0]} {how}" + (f"; its last words:\n{tail}\n" if tail
+                                                       else "\n"))
+    return 1 if ldd.outside(nsmap) else 0
 
 
 def _read(soname: str, tree: str) -> LibrarySymbols:
@@ -123,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run capsule-shim; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return {"symbols": _cmd_symbols, "init": _cmd_init}[args.command](args)
+        commands = {"symbols": _cmd_symbols, "init": _cmd_init, "ldd": _cmd_ldd}
+        return commands[args.command](args)
     except CapsuleError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return EXIT_ERROR

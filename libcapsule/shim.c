@@ -19,6 +19,7 @@
 #include "debug.h"
 #include "dynobj.h"
 #include "namespace.h"
+#include "nsmap.h"
 #include "reloc.h"
 #include "resolve.h"
 #include "shims.h"
@@ -414,8 +415,14 @@ capsule_shim_init(capsule_shim *shim)
                   "%s: init %.0f us (resolve %.0f, load %.0f, relocate %.0f)", shim->soname,
                   t_done - t_start, t_resolved - t_start, t_loaded - t_resolved,
                   t_done - t_loaded);
+    capsule_nsmap_note(capsule_ns_lmid(s->ns), prefix);
     pthread_mutex_unlock(&init_lock);
     capsule_debug(CAPSULE_DEBUG_PATH, "%s: ready", shim->soname);
+    if (capsule_debug_flags & CAPSULE_DEBUG_NS) {
+        char when[300];
+        snprintf(when, sizeof when, "%s ready", shim->soname);
+        capsule_nsmap_print(when);
+    }
 }
 
 void

@@ -12,6 +12,12 @@ DEBIAN_PACKAGES=(
     python3 python3-venv       # Debian's interpreter, which that Meson runs on
     clang libclang-rt-14-dev   # libFuzzer harnesses (fuzz/), with ASan and UBSan
     valgrind util-linux        # memcheck runs; setpriv for the setuid test
+    # The graphics tests: an X server, the programs, Mesa's GLX/EGL vendor
+    # libraries, DRI drivers and lavapipe (explicit: --no-install-recommends
+    # would leave glvnd without a vendor), headers for the example's programs.
+    xvfb xauth mesa-utils vulkan-tools
+    libglx-mesa0 libegl-mesa0 libgl1-mesa-dri libgbm1 mesa-vulkan-drivers libvulkan1
+    libgl-dev libegl-dev libgles-dev libx11-dev
 )
 
 missing=()

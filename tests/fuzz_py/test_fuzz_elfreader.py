@@ -152,6 +152,7 @@ _NAMED: dict[str, list[tuple[str, str | None, int | str]]] = {
     "e_shentsize_zero": [("e_shentsize", None, 0)],
     "e_shentsize_one": [("e_shentsize", None, 1)],
     "e_shnum_huge": [("e_shnum", None, 0xFFFF)],
+    "e_shnum_zero": [("e_shnum", None, 0)],
     "e_shnum_zero_sh0_size_huge": [("e_shnum", None, 0), ("shdr[0:0x0].sh_size", None, 1 << 62)],
     "e_shoff_past_eof": [("e_shoff", None, "size")],
     "e_shoff_last_byte": [("e_shoff", None, "size-1")],
@@ -173,6 +174,8 @@ _NAMED: dict[str, list[tuple[str, str | None, int | str]]] = {
     "dynsym_entsize_zero": [("sh_entsize", "dynsym", 0)],
     "dynsym_entsize_one": [("sh_entsize", "dynsym", 1)],
     "dynsym_type_nobits": [("sh_type", "dynsym", 8)],
+    "dynsym_type_progbits": [("sh_type", "dynsym", 1), ("sh_type", "versym", 1)],
+    "dynamic_links_null": [("sh_link", "dynamic", 0)],
     "dynamic_type_nobits": [("sh_type", "dynamic", 8)],
     "verdef_count_huge": [("sh_info", "verdef", 0xFFFFFFFF)],
     "verdef_next_zero_count_huge": [("verdef[0].vd_next", None, 0), ("sh_info", "verdef", 99)],
@@ -183,9 +186,9 @@ _NAMED: dict[str, list[tuple[str, str | None, int | str]]] = {
     "verdef_index_huge": [("verdef[1].vd_ndx", None, 0x7FFF)],
     "verdef_name_empty": [("verdef[1].aux[0].vda_name", None, 0)],
     "verdef_name_past_strtab": [("verdef[1].aux[0].vda_name", None, 0xFFFFFFFF)],
-    "versym_undefined_index": [("versym[3]", None, 0x7FF0)],
-    "versym_hidden_base": [("versym[3]", None, 0x8001)],
-    "dynsym_name_past_strtab": [("dynsym[3].st_name", None, 0xFFFFFFFF)],
+    "versym_undefined_index": [("versym", "exported", 0x7FF0)],
+    "versym_hidden_base": [("versym", "exported", 0x8001)],
+    "dynsym_name_past_strtab": [("st_name", "exported", 0xFFFFFFFF)],
     "dynsym_name_empty": [("st_name", "exported", 0)],
     "dynsym_name_in_middle": [("st_name", "exported", 1)],
     "soname_past_strtab": [("d_val", "soname", 0xFFFFFFFF)],
@@ -219,7 +222,10 @@ def _locate(seed: SeedMap, suffix: str, where: str | None) -> Field:
         for f in seed.fields:
             if f.name.startswith("dynsym[") and f.name.endswith(".st_shndx") and \
                     int.from_bytes(seed.data[f.offset:f.offset + 2], "little") not in (0, 0xFFF1):
-                return _field(seed, f.name.replace("st_shndx", suffix))
+                index = f.name[len("dynsym["):f.name.index("]")]
+                if suffix == "versym":
+                    return _field(seed, f"versym[{index}]")
+                return _field(seed, f"dynsym[{index}].{suffix}")
         raise LookupError(where)
     return _field(seed, suffix)
 
@@ -249,6 +255,23 @@ def test_sh_link_loop_is_an_error(seeds: dict[str, SeedMap], tmp: Path) -> None:
 def test_dynsym_entsize_zero_is_an_error(seeds: dict[str, SeedMap], tmp: Path) -> None:
     result = _read(tmp, _apply(seeds["libz"], _NAMED["dynsym_entsize_zero"]))
     assert isinstance(result, CapsuleError) and "entry size" in str(result)
+
+
+@pytest.mark.parametrize(("case", "problem"), [
+    ("e_shnum_zero", "has no sections"),  # and section 0 says none either
+    ("e_shnum_zero_sh0_size_huge", "section headers past the end of the file"),
+    ("e_shstrndx_out_of_range", "bad section name table index 65534"),
+    ("dynamic_links_null", "has a bad string table link for the dynamic section"),
+    ("dynamic_type_nobits", "has no dynamic section (not a shared library)"),
+    ("versym_size_zero", "version symbol table shorter than its symbol table"),
+    ("verdef_aux_past_end", "truncated version definition table"),
+    ("versym_undefined_index", "has version index 32752, which is not defined"),
+    ("dynsym_name_past_strtab", "bad string offset 4294967295 for dynamic symbol"),
+])
+def test_each_problem_is_named(seeds: dict[str, SeedMap], tmp: Path, case: str,
+                               problem: str) -> None:
+    result = _read(tmp, _apply(seeds["libz"], _NAMED[case]))
+    assert isinstance(result, CapsuleError) and problem in str(result), result
 
 
 @pytest.mark.parametrize("name", ("libz", "kinds"))

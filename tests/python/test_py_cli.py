@@ -19,7 +19,13 @@ from helpers import meson_command, run
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "capsule_module.cli", *args], cwd=cwd,
                           capture_output=True, text=True, env={"PYTHONPATH": str(REPO),
-                                                               "PATH": "/usr/bin:/bin"})
+                                                               "PATH": "/usr/bin:/bin",
+                                                               **_coverage_env()})
+
+
+def _coverage_env() -> dict[str, str]:
+    """scripts/coverage.sh's settings, so the subprocess is measured too."""
+    return {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
 
 
 @pytest.mark.parametrize("args", [[], ["symbols"], ["init"]])
@@ -120,3 +126,36 @@ def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out)["soname"] == "libexpat.so.1"
     assert cli.main(["symbols", "libnothere.so.1"]) == 1
     assert capsys.readouterr().err.startswith("capsule-shim: library libnothere.so.1")
+
+
+def test_init_refuses_a_soname_that_is_a_path(tmp_path: Path) -> None:
+    src = tmp_path / "a.c"
+    src.write_text("int f(void) { return 1; }\n")
+    lib = tmp_path / "libodd.so.1"
+    subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-Wl,-soname,../odd.so.1",
+                    "-o", str(lib)], check=True)
+    r = _run("init", str(lib), "-o", str(tmp_path / "p"))
+    assert r.returncode == 1
+    assert r.stderr == f"capsule-shim: library {lib} has an unusable soname '../odd.so.1'\n"
+    assert not (tmp_path / "p").exists()
+
+
+def test_init_output_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "p").write_text("mine\n")
+    r = _run("init", "libz.so.1", "-o", str(tmp_path / "p"))
+    assert r.returncode == 1
+    assert r.stderr == f"capsule-shim: output {tmp_path / 'p'} exists and is not a directory\n"
+    assert (tmp_path / "p").read_text() == "mine\n"
+
+
+def test_closed_stdout_is_a_quiet_failure() -> None:
+    """`capsule-shim symbols ... | head -0`: no traceback, status 1."""
+    proc = subprocess.Popen([sys.executable, "-m", "capsule_module.cli", "symbols", "libz.so.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
+                                 **_coverage_env()})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the library is read: the write hits a closed pipe
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert err == b""

@@ -203,3 +203,8 @@ def test_unreadable_file(tmp_path: Path) -> None:
     shutil.copy(system_lib("libz.so.1"), path)
     path.chmod(0)
     _expect_error(path, "cannot be read")
+
+
+def test_path_through_a_file_cannot_be_read(tmp_path: Path) -> None:
+    (tmp_path / "lib").write_text("")
+    _expect_error(tmp_path / "lib" / "libz.so.1", "cannot be read (Not a directory)")

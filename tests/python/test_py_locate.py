@@ -295,3 +295,31 @@ def test_path_argument(tree: Path, lib32: Path) -> None:
     assert find_library(str(lib32), "/") == lib32  # explicit paths are read as they are
     with pytest.raises(CapsuleError, match=r"does not exist"):
         find_library("./nothere/libz.so.1", tree)
+
+
+def test_empty_soname_is_refused(tree: Path) -> None:
+    with pytest.raises(CapsuleError, match=r"^empty library name$"):
+        find_library("", tree)
+
+
+def test_relative_path_is_taken_from_the_working_directory(
+        tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tree / MULTIARCH)
+    path, examined = find_library_with_trail("./libz.so.1", "/nonexistent-tree")
+    assert path == Path("./libz.so.1") and examined == [path]
+
+
+def test_absolute_path_missing_from_the_tree(tree: Path) -> None:
+    with pytest.raises(CapsuleError, match=r"library /opt/nothere/libz.so.1 not found under"):
+        find_library("/opt/nothere/libz.so.1", tree)
+
+
+def test_truncated_old_cache_header() -> None:
+    with pytest.raises(CapsuleError, match=r"truncated ld.so.cache \(incomplete header\)"):
+        ldcache.parse_cache(b"ld.so-1.7.0\0\1\0", "c")
+
+
+def test_cache_under_a_file_cannot_be_read(tmp_path: Path) -> None:
+    (tmp_path / "etc").write_text("")
+    with pytest.raises(CapsuleError, match=r"etc/ld.so.cache: cannot be read \(Not a directory\)"):
+        ldcache.read_cache(tmp_path / "etc" / "ld.so.cache")

@@ -207,3 +207,36 @@ def test_write_shim_error_is_a_capsule_error(tmp_path: Path) -> None:
     r = render.RenderedShim("x", None)
     with pytest.raises(CapsuleError, match=r"cannot write"):
         render.write_shim(r, blocker / "sub", "s")
+
+
+def test_render_needs_a_target_and_a_soname() -> None:
+    lib = read_library(system_lib("libz.so.1"))
+    with pytest.raises(CapsuleError, match=r"^no target library given"):
+        render.render_shim([], soname="libz.so.1", prefix="/", exclude=[], exports=[])
+    with pytest.raises(CapsuleError, match=r"^empty soname given for the shim$"):
+        render.render_shim([lib], soname="", prefix="/", exclude=[], exports=[])
+
+
+def test_hidden_version_exported_by_two_libraries_appears_once() -> None:
+    hidden = Symbol("f", "func", 0, "global", "V1", False)
+    libs = [LibrarySymbols(f"lib{n}.so.1", 64, "EM_X86_64", [], [VersionDef("V1")],
+                           [hidden, Symbol(f"only_{n}", "func", 0, "global", None, True)])
+            for n in "ab"]
+    merged = render.merge_symbols(libs)
+    assert [(s.name, s.version) for s in merged] == [("f", "V1"), ("only_a", None),
+                                                     ("only_b", None)]
+
+
+def test_unknown_template_placeholder_is_named() -> None:
+    assert render.fill_template("a @X@ b", {"X": "1"}, "t.in") == "a 1 b"
+    with pytest.raises(CapsuleError, match=r"^template t.in has an unknown placeholder @Y@$"):
+        render.fill_template("@X@ @Y@", {"X": "1"}, "t.in")
+
+
+def test_failed_rename_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "s.c"
+    target.mkdir()  # a directory where the file goes: the final rename fails
+    (target / "keep").write_text("")
+    with pytest.raises(CapsuleError, match=r"cannot write .*s\.c"):
+        render.write_if_changed(target, "text")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.c"]

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Real graphics programs through capsules against the plain host stack.
+
+For each program: wall time (median of RUNS fresh processes) on the plain
+system stack and through the example's shims (host tree from this machine,
+the incompatible runtime on LD_LIBRARY_PATH behind them), their ratio, the
+capsule's own set-up (the sum of the per-shim init times libcapsule reports
+under CAPSULE_DEBUG=time: resolve, namespace load, relocation pass), and the
+peak memory (max RSS) difference. A program that does not work through
+capsules yet is listed with the reason instead of numbers.
+
+Run from the repository after scripts/bootstrap.sh (needs Xvfb, mesa-utils,
+vulkan-tools):
+    .venv/bin/python bench/bench_graphics.py [--runs N] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "graphics"
+INIT_LINE = re.compile(r"capsule\[time\]: \S+: init (\d+) us")
+FRAMES = 300
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    argv: list[str]
+    ok: str            # text the output must contain when it worked
+    x11: bool = True
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    maxrss_kib: int
+    setup_us: float
+    ok: bool
+    output: str
+
+
+def load_trees() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("graphics_trees", EXAMPLE / "graphics_trees.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build(work: Path) -> tuple[Path, Path, Path]:
+    trees = load_trees()
+    host = trees.make_host(work / "host")
+    runtime = trees.make_runtime(work / "runtime")
+    out = work / "build"
+    meson = str(Path(sys.executable).parent / "meson")
+    if not (out / "build.ninja").exists():
+        subprocess.run([meson, "setup", str(out), str(EXAMPLE), f"-Dhost={host}"], check=True,
+                       stdout=subprocess.DEVNULL)
+    subprocess.run([meson, "compile", "-C", str(out)], check=True, stdout=subprocess.DEVNULL)
+    return host, runtime, out
+
+
+@contextmanager
+def xvfb() -> Iterator[str]:
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24",
+                             "-nolisten", "tcp"], pass_fds=(write_fd,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    try:
+        if not number:
+            raise SystemExit("bench_graphics: Xvfb did not start")
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def measure(argv: list[str], env: dict[str, str], ok: str) -> Sample:
+    """One fresh process: wall time, its own max RSS (wait4), libcapsule's init times."""
+    full = {**os.environ, **env, "CAPSULE_DEBUG": "time"}
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, env=full, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    setup = sum(float(m) for m in INIT_LINE.findall(text))
+    return Sample(seconds, usage.ru_maxrss, setup, proc.returncode >= 0 and ok in text, text)
+
+
+def runs(case: Case, env: dict[str, str], n: int) -> list[Sample]:
+    return [measure(case.argv, env, case.ok) for _ in range(n)]
+
+
+def fmt_ms(s: float) -> str:
+    return f"{s * 1000:.1f}"
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    for r in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
+                        enumerate(zip(r, widths, strict=True))))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--work", type=Path, default=REPO / "build-bench-graphics")
+    args = parser.parse_args()
+    for tool in ("Xvfb", "glxinfo", "eglinfo", "vulkaninfo"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench_graphics: {tool} is not installed (scripts/bootstrap.sh)")
+    _host, runtime, out = build(args.work.absolute())
+    png = str(args.work.absolute() / "bench.png")
+    cases = [
+        Case("glxinfo -B", ["glxinfo", "-B"], "llvmpipe"),
+        Case(f"GLX render, {FRAMES} frames", [str(out / "glx_frames"), str(FRAMES)],
+             f"frames: {FRAMES} ok"),
+        Case("eglinfo", ["eglinfo"], "EGL driver name: swrast"),
+        Case("EGL surfaceless render 1024x1024", [str(out / "egl_png"), png, "1024"], "wrote ",
+             x11=False),
+        Case("vulkaninfo --summary (headless)", ["vulkaninfo", "--summary"], "llvmpipe",
+             x11=False),
+    ]
+    rows, setup_rows, notes = [], [], []
+    with xvfb() as display:
+        for case in cases:
+            base = {"DISPLAY": display if case.x11 else ""}
+            plain = runs(case, base, args.runs)
+            capsuled = runs(case, {**base, "LD_LIBRARY_PATH": f"{out}:{runtime}"}, args.runs)
+            if not all(s.ok for s in plain):
+                rows.append([case.name, "fails", "-", "-", "-"])
+                notes.append(f"{case.name}: fails on the plain stack here")
+                continue
+            if not all(s.ok for s in capsuled):
+                why = next(s.output for s in capsuled if not s.ok).strip().splitlines()
+                rows.append([case.name, fmt_ms(statistics.median(s.seconds for s in plain)),
+                             "fails", "-", "-"])
+                notes.append(f"{case.name}: fails through capsules: {why[-1] if why else '?'}")
+                continue
+            p = statistics.median(s.seconds for s in plain)
+            c = statistics.median(s.seconds for s in capsuled)
+            rss = statistics.median(s.maxrss_kib for s in capsuled) - \
+                statistics.median(s.maxrss_kib for s in plain)
+            rows.append([case.name, fmt_ms(p), fmt_ms(c), f"{c / p:.3f}", f"{rss / 1024:+.1f}"])
+            setup_rows.append([case.name, f"{statistics.median(s.setup_us for s in capsuled):.0f}"])
+    table(f"Wall time, median of {args.runs} runs each (ms); peak memory: max RSS difference",
+          ["program", "plain", "capsule", "ratio", "MiB"], rows)
+    for note in notes:
+        print(f"  {note}")
+    table("Capsule set-up (sum of the shims' init under CAPSULE_DEBUG=time, median)",
+          ["program", "us"], setup_rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

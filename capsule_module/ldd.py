@@ -1,0 +1,142 @@
+"""`capsule-shim ldd`: which objects live in which namespace, from which tree.
+
+libcapsule prints its namespace map under CAPSULE_DEBUG=ns after each shim's
+initialisation and at exit:
+
+    capsule[ns]: map <when>: namespace <lmid> prefix <prefix>
+    capsule[ns]: map <when>: <lmid> <path>
+
+This module runs a program with that topic on, keeps the last complete map
+(the one at exit, else the last one printed) and says for every object
+whether it is a shim, the process's glibc, a file from the capsule's prefix,
+or a file from outside it (what makes a game fail when a driver's dependency
+leaks in from the runtime).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+
+from .errors import CapsuleError
+
+_HEADER = re.compile(r"^capsule\[ns\]: map (?P<when>.+?): namespace (?P<ns>-?\d+) prefix (?P<prefix>.*)$")
+_OBJECT = re.compile(r"^capsule\[ns\]: map (?P<when>.+?): (?P<ns>-?\d+) (?P<path>.+)$")
+_GLIBC = {
+    "libc.so.6", "libdl.so.2", "libpthread.so.0", "libm.so.6", "librt.so.1", "libresolv.so.2",
+    "libutil.so.1", "libanl.so.1", "libnsl.so.1", "libmvec.so.1", "libBrokenLocale.so.1",
+    "libc_malloc_debug.so.0", "libthread_db.so.1",
+}
+PROGRAM_NS = 0
+
+
+@dataclass
+class Namespace:
+    lmid: int
+    prefix: str | None              # None for the program's own namespace
+    objects: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NamespaceMap:
+    when: str
+    namespaces: dict[int, Namespace]
+    shims: set[str]                 # sonames of the shims that were initialised
+
+
+def parse(text: str) -> NamespaceMap | None:
+    """The last complete map in libcapsule's stderr text, or None."""
+    maps: dict[str, dict[int, Namespace]] = {}
+    shims: set[str] = set()
+    for line in text.splitlines():
+        if m := _HEADER.match(line):
+            when, ns = m["when"], int(m["ns"])
+            prefix = None if ns == PROGRAM_NS else m["prefix"]
+            maps.setdefault(when, {})[ns] = Namespace(ns, prefix)
+            if when.endswith(" ready"):
+                shims.add(when.removesuffix(" ready"))
+        elif (m := _OBJECT.match(line)) and m["when"] in maps:
+            space = maps[m["when"]].get(int(m["ns"]))
+            if space is not None:
+                space.objects.append(m["path"])
+    if not maps:
+        return None
+    when = "at exit" if "at exit" in maps else list(maps)[-1]
+    return NamespaceMap(when, maps[when], shims)
+
+
+def is_glibc(path: str) -> bool:
+    base = os.path.basename(path)
+    return base in _GLIBC or base.startswith("ld-linux")
+
+
+def classify(path: str, space: Namespace, shims: set[str]) -> str:
+    """shim, glibc, bridge, prefix, program, vdso or outside."""
+    if space.prefix is None:
+        if os.path.basename(path) in shims or os.path.basename(os.path.realpath(path)) in shims:
+            return "shim"
+        return "vdso" if path.startswith("linux-vdso") else "program"
+    if is_glibc(path):
+        return "glibc"
+    if path.startswith("/proc/self/fd/") or os.path.basename(path).startswith("capsule-bridge"):
+        return "bridge"
+    if path.startswith(space.prefix.rstrip("/") + "/"):
+        return "prefix"
+    return "outside"
+
+
+_LABELS = {
+    "shim": "capsule shim",
+    "program": "",
+    "vdso": "kernel vDSO",
+    "glibc": "the process's glibc (never from the prefix)",
+    "bridge": "libcapsule's bridge object, made in memory",
+    "prefix": "from the prefix",
+    "outside": "OUTSIDE THE PREFIX",
+}
+
+
+def outside(nsmap: NamespaceMap) -> list[tuple[int, str]]:
+    """(namespace, path) of every capsule object not from its prefix (glibc aside)."""
+    return [(space.lmid, path) for space in nsmap.namespaces.values() for path in space.objects
+            if classify(path, space, nsmap.shims) == "outside"]
+
+
+def format_map(nsmap: NamespaceMap) -> str:
+    lines = [f"namespace map {nsmap.when}:"]
+    for space in sorted(nsmap.namespaces.values(), key=lambda s: s.lmid):
+        title = "the program's" if space.prefix is None else f"capsule, prefix {space.prefix}"
+        lines.append(f"namespace {space.lmid} ({title}):")
+        for path in space.objects:
+            label = _LABELS[classify(path, space, nsmap.shims)]
+            lines.append(f"    {path}" + (f"    [{label}]" if label else ""))
+    leaks = outside(nsmap)
+    if leaks:
+        lines.append(f"{len(leaks)} object(s) in a capsule come from outside its prefix: "
+                     "a dependency missing from the prefix, an `exclude`, or a library "
+                     "the capsule's code dlopen()ed by a path outside the prefix")
+    return "\n".join(lines) + "\n"
+
+
+def run_with_map(argv: list[str], timeout: float) -> tuple[NamespaceMap | None, int | None, str]:
+    """Run argv with CAPSULE_DEBUG=ns added; (map, exit status or None on
+    timeout, the program's own stderr without capsule lines)."""
+    env = dict(os.environ)
+    env["CAPSULE_DEBUG"] = ",".join(filter(None, [env.get("CAPSULE_DEBUG", ""), "ns"]))
+    try:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, errors="replace")
+    except OSError as exc:
+        raise CapsuleError(f"program {argv[0]} cannot be run ({exc.strerror})") from None
+    try:
+        _, err = proc.communicate(timeout=timeout)
+        status: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        _, err = proc.communicate()
+        status = None
+    own = "\n".join(line for line in err.splitlines() if not line.startswith("capsule["))
+    return parse(err), status, own

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Make the two library trees of the graphics example from this machine.
+
+host TREE     a "host" graphics stack: glvnd, Mesa (GLX and EGL vendor
+              libraries, the DRI drivers, libgbm, libglapi), the Vulkan loader,
+              its ICDs and layers, and everything they need (LLVM, libdrm,
+              libstdc++, expat, the X client libraries ...), as hard links,
+              with the loaders' data files (glvnd vendor JSON, Vulkan
+              manifests, drirc) and the tree's own ld.so.cache.
+runtime DIR   a program "runtime" directory holding an incompatible
+              libexpat.so.1: every function the real one has except
+              XML_ParserCreate, which Mesa calls and Python does not, so a
+              Python program still starts on it while Mesa cannot load.
+
+Only the standard library and pyelftools are needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+MULTIARCH = "usr/lib/x86_64-linux-gnu"
+SYSTEM_DIRS = (Path("/usr/lib/x86_64-linux-gnu"), Path("/lib/x86_64-linux-gnu"))
+# The loaders' data: glvnd's EGL vendor list, the Vulkan ICD and layer
+# manifests, Mesa's driver configuration.
+DATA_DIRS = (
+    "usr/share/glvnd/egl_vendor.d",
+    "usr/share/vulkan/icd.d",
+    "usr/share/vulkan/implicit_layer.d",
+    "usr/share/vulkan/explicit_layer.d",
+    "usr/share/drirc.d",
+)
+# What programs link or dlopen (the shimmed sonames), and what the loaders
+# dlopen inside the capsule (glvnd vendor libraries; the DRI drivers, Vulkan
+# ICDs and layers are found through their directories and manifests).
+ROOTS = (
+    "libGL.so.1", "libGLX.so.0", "libEGL.so.1", "libGLESv2.so.2", "libGLESv1_CM.so.1",
+    "libOpenGL.so.0", "libvulkan.so.1", "libGLdispatch.so.0",
+    "libGLX_mesa.so.0", "libGLX_indirect.so.0", "libEGL_mesa.so.0", "libgbm.so.1", "libglapi.so.0",
+)
+GLIBC = ("libc.so.", "libm.so.", "libdl.so.", "libpthread.so.", "librt.so.", "libresolv.so.",
+         "libutil.so.", "libanl.so.", "ld-linux")
+FAKE_MISSING = "XML_ParserCreate"
+
+
+class TreeError(Exception):
+    """A tree cannot be made; str() names the input."""
+
+
+def needed(path: Path) -> list[str]:
+    """DT_NEEDED of an ELF file."""
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            for section in elf.iter_sections():
+                if isinstance(section, DynamicSection):
+                    return [t.needed for t in section.iter_tags("DT_NEEDED")]
+    except (OSError, ELFError) as exc:
+        raise TreeError(f"{path}: cannot read its dynamic section: {exc}") from exc
+    return []
+
+
+def find_system(soname: str) -> Path:
+    for d in SYSTEM_DIRS:
+        if (d / soname).exists():
+            return d / soname
+    raise TreeError(f"{soname}: not installed on this machine")
+
+
+def is_glibc(soname: str) -> bool:
+    return soname.startswith(GLIBC)
+
+
+def link_file(src: Path, dest: Path) -> None:
+    """Hard link (copy across file systems) src's real file to dest."""
+    if dest.exists() or dest.is_symlink():
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src.resolve(), dest)
+    except OSError:
+        shutil.copy2(src.resolve(), dest)
+
+
+def add_library(tree: Path, lib: Path) -> None:
+    """The library's real file and every symlink on the way to it, at the
+    same places in the tree."""
+    path = lib
+    for _ in range(16):
+        dest = tree / path.relative_to("/")
+        if not path.is_symlink():
+            link_file(path, dest)
+            return
+        target = os.readlink(path)
+        if not dest.is_symlink():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.symlink_to(target)
+        path = Path(os.path.normpath(path.parent / target))
+    raise TreeError(f"{lib}: too many levels of symbolic links")
+
+
+def manifest_libraries(tree: Path) -> Iterator[Path]:
+    """library_path of each Vulkan manifest copied into the tree, found the
+    way the loader finds it (absolute, or a bare name on the library path)."""
+    for sub in ("icd.d", "implicit_layer.d", "explicit_layer.d"):
+        for manifest in sorted((tree / "usr/share/vulkan" / sub).glob("*.json")):
+            try:
+                data = json.loads(manifest.read_text())
+            except (OSError, ValueError) as exc:
+                raise TreeError(f"{manifest}: not a readable JSON manifest: {exc}") from exc
+            entries = [data.get("ICD") or data.get("layer") or {}, *data.get("layers", [])]
+            for entry in entries:
+                name = entry.get("library_path")
+                if name:
+                    yield Path(name) if name.startswith("/") else find_system(name)
+
+
+def copy_data(tree: Path) -> None:
+    for rel in DATA_DIRS:
+        src = Path("/") / rel
+        if src.is_dir():
+            for f in sorted(src.iterdir()):
+                link_file(f, tree / rel / f.name)
+
+
+def closure(starts: Iterable[Path]) -> list[Path]:
+    """starts and, recursively, what they need (glibc excluded)."""
+    seen: dict[Path, None] = {}
+    todo = list(starts)
+    while todo:
+        lib = todo.pop()
+        if lib in seen:
+            continue
+        seen[lib] = None
+        todo.extend(find_system(s) for s in needed(lib) if not is_glibc(s))
+    return list(seen)
+
+
+def write_ldcache(tree: Path) -> None:
+    etc = tree / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "ld.so.conf").write_text(f"/{MULTIARCH}\n/lib/x86_64-linux-gnu\n")
+    proc = subprocess.run(["ldconfig", "-r", str(tree)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise TreeError(f"{tree}: ldconfig -r failed: {proc.stderr.strip()}")
+
+
+def make_host(tree: Path) -> Path:
+    """The host graphics tree (idempotent: existing files are kept)."""
+    copy_data(tree)
+    starts = [find_system(s) for s in ROOTS]
+    dri = Path("/") / MULTIARCH / "dri"
+    starts += sorted(dri.glob("*.so"))
+    starts += list(manifest_libraries(tree))
+    for lib in closure(starts):
+        add_library(tree, lib)
+    write_ldcache(tree)
+    return tree
+
+
+def exported_functions(lib: Path) -> list[str]:
+    with open(lib, "rb") as f:
+        dynsym = ELFFile(f).get_section_by_name(".dynsym")
+        if dynsym is None:
+            raise TreeError(f"{lib}: no .dynsym")
+        return sorted({
+            s.name for s in dynsym.iter_symbols()
+            if s["st_shndx"] != "SHN_UNDEF" and s["st_info"]["type"] == "STT_FUNC"
+            and s["st_info"]["bind"] in ("STB_GLOBAL", "STB_WEAK")
+        })
+
+
+def fake_expat_source(functions: Iterable[str]) -> str:
+    lines = [
+        "/* An incompatible libexpat.so.1: same names, no XML_ParserCreate. */",
+        "#include <stdio.h>",
+        "#include <stdlib.h>",
+        "static void fake(const char *name)",
+        "{",
+        '    fprintf(stderr, "fake libexpat: %s called\\n", name);',
+        "    abort();",
+        "}",
+    ]
+    for name in functions:
+        if name != FAKE_MISSING:
+            lines.append(f'void {name}(void) {{ fake("{name}"); }}')
+    return "\n".join(lines) + "\n"
+
+
+def make_runtime(directory: Path) -> Path:
+    """The runtime directory with the incompatible libexpat.so.1."""
+    directory.mkdir(parents=True, exist_ok=True)
+    source = fake_expat_source(exported_functions(find_system("libexpat.so.1")))
+    with tempfile.TemporaryDirectory() as tmp:
+        c_file = Path(tmp) / "fakeexpat.c"
+        c_file.write_text(source)
+        out = directory / "libexpat.so.1"
+        proc = subprocess.run(
+            ["gcc", "-shared", "-fPIC", "-O1", "-Wl,-soname,libexpat.so.1", "-o", str(out),
+             str(c_file)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise TreeError(f"{out}: gcc failed: {proc.stderr.strip()}")
+    return directory
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=("host", "runtime"))
+    parser.add_argument("dest", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        (make_host if args.kind == "host" else make_runtime)(args.dest.absolute())
+    except TreeError as exc:
+        print(f"graphics_trees: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

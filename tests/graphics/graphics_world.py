@@ -1,0 +1,96 @@
+"""The graphics tests' world: a host tree made from this machine's graphics
+stack, a runtime directory with an incompatible libexpat.so.1, the example
+project's shims and programs built by Meson, and an Xvfb server."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from capsule_module import ldd
+from helpers import REPO, meson_command, run
+
+EXAMPLE = REPO / "examples" / "graphics"
+
+
+def _load_trees() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("graphics_trees", EXAMPLE / "graphics_trees.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+graphics_trees = _load_trees()
+
+
+@dataclass(frozen=True)
+class Graphics:
+    host: Path      # the host graphics stack the shims load from
+    runtime: Path   # the program's runtime: an incompatible libexpat.so.1
+    build: Path     # the example project's build directory: shims and programs
+
+    def without(self) -> dict[str, str]:
+        """Plain run on the incompatible runtime."""
+        return {"LD_LIBRARY_PATH": str(self.runtime)}
+
+    def with_shims(self) -> dict[str, str]:
+        """The same runtime, with the shims first."""
+        return {"LD_LIBRARY_PATH": f"{self.build}:{self.runtime}"}
+
+
+def make_graphics(root: Path) -> Graphics:
+    host = graphics_trees.make_host(root / "host")
+    runtime = graphics_trees.make_runtime(root / "runtime")
+    build = root / "build"
+    run([*meson_command(), "setup", str(build), str(EXAMPLE), f"-Dhost={host}"])
+    run([*meson_command(), "compile", "-C", str(build)])
+    return Graphics(host, runtime, build)
+
+
+def start_xvfb() -> Iterator[str]:
+    """Yield the DISPLAY of a fresh Xvfb server; skip when Xvfb cannot run."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        err = proc.communicate(timeout=10)[1].decode(errors="replace")
+        pytest.skip(f"Xvfb cannot run here: {err.strip()[-300:]}")
+    try:
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def namespace_leaks(stderr: str) -> list[tuple[int, str]]:
+    """Objects in a capsule from outside its prefix, from a CAPSULE_DEBUG=ns run."""
+    nsmap = ldd.parse(stderr)
+    assert nsmap is not None, f"no namespace map in:\n{stderr[-2000:]}"
+    return ldd.outside(nsmap)
+
+
+def capsule_objects(stderr: str) -> list[str]:
+    """Every object loaded inside a capsule namespace."""
+    nsmap = ldd.parse(stderr)
+    assert nsmap is not None, f"no namespace map in:\n{stderr[-2000:]}"
+    return [p for s in nsmap.namespaces.values() if s.prefix for p in s.objects]

@@ -1,0 +1,63 @@
+"""capsule-shim ldd and CAPSULE_DEBUG=ns: the namespace map of a real program."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capsule_module import ldd
+from graphics_world import Graphics
+from helpers import run, venv_bin
+
+SAMPLE = """\
+capsule[ns]: map libEGL.so.1 ready: namespace 0 prefix (the program's)
+capsule[ns]: map libEGL.so.1 ready: 0 /opt/game/bin/game
+capsule[ns]: map libEGL.so.1 ready: 0 /opt/game/shims/libEGL.so.1
+capsule[ns]: map libEGL.so.1 ready: namespace 1 prefix /run/host
+capsule[ns]: map libEGL.so.1 ready: 1 /run/host/usr/lib/libEGL.so.1.1.0
+noise from the program
+capsule[ns]: map at exit: namespace 0 prefix (the program's)
+capsule[ns]: map at exit: 0 /opt/game/bin/game
+capsule[ns]: map at exit: 0 /opt/game/shims/libEGL.so.1
+capsule[ns]: map at exit: namespace 1 prefix /run/host
+capsule[ns]: map at exit: 1 /run/host/usr/lib/libEGL.so.1.1.0
+capsule[ns]: map at exit: 1 /lib/x86_64-linux-gnu/libc.so.6
+capsule[ns]: map at exit: 1 /opt/game/lib/libexpat.so.1
+"""
+
+
+def test_the_map_at_exit_wins_and_objects_are_classified() -> None:
+    nsmap = ldd.parse(SAMPLE)
+    assert nsmap is not None and nsmap.when == "at exit"
+    assert nsmap.shims == {"libEGL.so.1"}
+    assert ldd.outside(nsmap) == [(1, "/opt/game/lib/libexpat.so.1")]
+    text = ldd.format_map(nsmap)
+    assert "/opt/game/shims/libEGL.so.1    [capsule shim]" in text
+    assert "/lib/x86_64-linux-gnu/libc.so.6    [the process's glibc" in text
+    assert "/opt/game/lib/libexpat.so.1    [OUTSIDE THE PREFIX]" in text
+
+
+def test_no_map_without_capsule_lines() -> None:
+    assert ldd.parse("just a program\n") is None
+
+
+def test_ldd_of_a_real_program_lists_its_capsule(gfx: Graphics, tmp_path: Path) -> None:
+    proc = run([venv_bin("capsule-shim"), "ldd", "--", gfx.build / "egl_png", tmp_path / "x.png"],
+               env={**gfx.with_shims(), "DISPLAY": ""}, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr   # nothing from outside the prefix
+    out = proc.stdout
+    assert f"{gfx.build}/libEGL.so.1    [capsule shim]" in out
+    assert f"{gfx.build}/libGLESv2.so.2    [capsule shim]" in out
+    assert f"namespace 1 (capsule, prefix {gfx.host}):" in out
+    real_egl = gfx.host / "usr/lib/x86_64-linux-gnu/libEGL.so.1.1.0"
+    assert f"{real_egl}    [from the prefix]" in out
+    # dlopen()ed later, from inside the capsule, by absolute path: remapped.
+    driver = gfx.host / "usr/lib/x86_64-linux-gnu/dri/swrast_dri.so"
+    assert f"{driver}    [from the prefix]" in out
+
+
+def test_ldd_of_a_program_without_shims_says_so(tmp_path: Path) -> None:
+    proc = run([venv_bin("capsule-shim"), "ldd", "true"], check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("capsule-shim: program true exited with status 0 without "
+                                  "initialising any capsule shim")
+    assert len(proc.stderr.splitlines()) == 1
