@@ -74,11 +74,11 @@ consider(const capsule_dynobj *o, const capsule_rel *r, const capsule_policy *po
     if ((type != CAPSULE_R_JUMP_SLOT && type != CAPSULE_R_GLOB_DAT && type != CAPSULE_R_ABS) ||
         sym == 0 || (o->n_symbols && sym >= o->n_symbols))
         return 0;
-    memset(&slot, 0, sizeof slot);
     slot.object = o;
     slot.symbol = &o->symtab[sym];
     if (slot.symbol->st_name >= o->strsz)
         return 0;
+    /* The name is only read by a policy that needs it. */
     slot.name = o->strtab + slot.symbol->st_name;
     slot.version = capsule_dynobj_symbol_version(o, sym);
     slot.type = type;

@@ -25,6 +25,12 @@
 #include "shims.h"
 #include "wrappers.h"
 
+/* A shim symbol by the address of its stub (or variable) in the shim. */
+struct by_address {
+    ElfW(Addr) addr;  /* 0: free */
+    uint32_t index;   /* shim symbol index, or UINT32_MAX when two share addr */
+};
+
 /* An initialised shim. */
 typedef struct shim_state {
     capsule_shim *shim;
@@ -32,6 +38,8 @@ typedef struct shim_state {
     capsule_ns *ns;
     capsule_dynobj self;
     uint32_t *by_dynsym;        /* shim dynsym index -> shim symbol index + 1 */
+    struct by_address *by_addr; /* open addressing, by_addr_mask + 1 entries */
+    size_t by_addr_mask;
     capsule_dynobj *providers;  /* the target, then the `exports` objects */
     void **handles;
     size_t n_providers;
@@ -144,6 +152,64 @@ load_providers(shim_state *s, const capsule_depset *set)
     return 0;
 }
 
+static size_t
+address_hash(ElfW(Addr) addr)
+{
+    return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ull >> 17);
+}
+
+static void
+note_address(shim_state *s, ElfW(Addr) addr, uint32_t index)
+{
+    for (size_t h = address_hash(addr);; h++) {
+        struct by_address *e = &s->by_addr[h & s->by_addr_mask];
+        if (!e->addr) {
+            *e = (struct by_address){ addr, index };
+            return;
+        }
+        if (e->addr == addr) {
+            if (e->index != index)
+                e->index = UINT32_MAX;
+            return;
+        }
+    }
+}
+
+/* The shim symbol whose stub or variable starts at addr, or (size_t)-1.
+ * A resolved slot pointing into the shim is bound to exactly that symbol
+ * (name and version as ld.so chose them): no name lookup needed. */
+static size_t
+index_at(const shim_state *s, ElfW(Addr) addr)
+{
+    for (size_t h = address_hash(addr);; h++) {
+        const struct by_address *e = &s->by_addr[h & s->by_addr_mask];
+        if (e->addr == addr)
+            return e->index == UINT32_MAX ? (size_t)-1 : e->index;
+        if (!e->addr)
+            return (size_t)-1;
+    }
+}
+
+static int
+index_addresses(shim_state *s)
+{
+    size_t n = 16;
+
+    while (n < 2 * s->shim->n_symbols)
+        n *= 2;
+    s->by_addr = calloc(n, sizeof *s->by_addr);
+    if (!s->by_addr)
+        return capsule_error_set("out of memory");
+    s->by_addr_mask = n - 1;
+    for (size_t idx = 0; idx < s->self.n_symbols; idx++) {
+        const ElfW(Sym) *sym = &s->self.symtab[idx];
+        if (s->by_dynsym[idx] && sym->st_shndx != SHN_UNDEF && sym->st_shndx != SHN_ABS &&
+            ELF64_ST_TYPE(sym->st_info) != STT_TLS)
+            note_address(s, s->self.base + sym->st_value, s->by_dynsym[idx] - 1);
+    }
+    return 0;
+}
+
 static int
 index_self(shim_state *s)
 {
@@ -166,7 +232,7 @@ index_self(shim_state *s)
             capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s not exported by the shim itself",
                           s->shim->soname, sym->name);
     }
-    return 0;
+    return index_addresses(s);
 }
 
 /* targets[i]: the real definition of shim symbol i, looked up (with its
@@ -230,31 +296,43 @@ note_global_bindings(shim_state *s)
     return 0;
 }
 
-/* Would this slot bind to the shim? A resolved slot points into it; a lazy
- * one would if the default scope binds its symbol to the shim, or to nothing
+/* Would this lazy slot bind to the shim? It would if the default scope
+ * binds its symbol to the shim, or to nothing
  * (the shim is then only in the object's own local scope, as for a library
  * dlopen()ed RTLD_LOCAL with the shim), or to the object itself when the
  * object only references the symbol: a non-PIE program's PLT entry is then
  * the canonical address the default scope gives out. An object's own
  * definition is never the shim's. */
 static int
-bound_to_shim(const shim_state *s, const capsule_slot *slot, size_t i)
+lazy_bound_to_shim(const shim_state *s, const capsule_slot *slot, size_t i)
 {
     ElfW(Addr) addr = (ElfW(Addr))s->global[i];
 
-    if (!slot->lazy)
-        return capsule_dynobj_contains(&s->self, slot->current);
     return !addr || capsule_dynobj_contains(&s->self, addr) ||
            (slot->symbol->st_shndx == SHN_UNDEF && capsule_dynobj_contains(slot->object, addr));
 }
 
+/* Per slot of every object: resolved slots are decided by their address
+ * (most point elsewhere and cost one range check); only lazy ones need a
+ * lookup by name. */
 static int
 shim_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
 {
     shim_state *s = ctx;
-    size_t i = shim_index(s, slot->name, slot->version);
+    size_t i;
 
-    if (i == (size_t)-1 || !s->shim->targets[i] || !bound_to_shim(s, slot, i))
+    if (!slot->lazy) {
+        if (!capsule_dynobj_contains(&s->self, slot->current))
+            return 0;
+        i = index_at(s, slot->current);
+        if (i == (size_t)-1)
+            i = shim_index(s, slot->name, slot->version);
+    } else {
+        i = shim_index(s, slot->name, slot->version);
+        if (i != (size_t)-1 && !lazy_bound_to_shim(s, slot, i))
+            return 0;
+    }
+    if (i == (size_t)-1 || !s->shim->targets[i])
         return 0;
     *value = (ElfW(Addr))s->shim->targets[i];
     return 1;

@@ -314,13 +314,23 @@ typedef struct {
 
 static hook hooks[4];
 
+/* Runs for every slot of every object: a resolved slot is decided by its
+ * value alone (no read of its name) unless it holds one of glibc's four. */
 static int
 hook_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
 {
+    size_t n = sizeof hooks / sizeof hooks[0], i;
+
     (void)ctx;
+    if (!slot->lazy) {
+        for (i = 0; i < n && slot->current != (ElfW(Addr))hooks[i].real; i++)
+            ;
+        if (i == n)
+            return 0; /* not glibc's, or bound to an interposer: leave it */
+    }
     if (slot->name[0] != 'd' || slot->name[1] != 'l')
         return 0;
-    for (size_t i = 0; i < sizeof hooks / sizeof hooks[0]; i++) {
+    for (i = 0; i < n; i++) {
         if (strcmp(slot->name, hooks[i].name) != 0)
             continue;
         if (slot->lazy ? hooks[i].global != hooks[i].real
