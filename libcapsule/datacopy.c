@@ -40,7 +40,7 @@ static size_t n_entries, cap_entries;
 static pthread_once_t program_once = PTHREAD_ONCE_INIT;
 static capsule_dynobj program;
 static capsule_copy_reloc *program_copies;
-static size_t n_program_copies;
+static size_t n_program_copies, cap_program_copies;
 
 static int
 first_object(struct dl_phdr_info *info, size_t size, void *data)
@@ -72,11 +72,9 @@ scan_program(void)
             (program.n_symbols && sym >= program.n_symbols) ||
             program.symtab[sym].st_name >= program.strsz)
             continue;
-        capsule_copy_reloc *more =
-            realloc(program_copies, (n_program_copies + 1) * sizeof *program_copies);
-        if (!more)
+        if (capsule_grow((void **)&program_copies, &cap_program_copies, n_program_copies,
+                         sizeof *program_copies) != 0)
             return;
-        program_copies = more;
         program_copies[n_program_copies++] = (capsule_copy_reloc){
             program.strtab + program.symtab[sym].st_name,
             capsule_dynobj_symbol_version(&program, sym),
@@ -104,15 +102,9 @@ capsule_datacopy_add(capsule_ns *ns, const char *name, void *real, const capsule
     capsule_debug(CAPSULE_DEBUG_RELOC, "%s: the program's copy at %#lx is the variable (%zu bytes)",
                   name, (unsigned long)copy->where, n);
     pthread_mutex_lock(&lock);
-    if (n_entries == cap_entries) {
-        size_t cap = cap_entries ? cap_entries * 2 : 16;
-        copy_entry *more = realloc(entries, cap * sizeof *more);
-        if (!more) {
-            pthread_mutex_unlock(&lock);
-            return capsule_error_set("out of memory");
-        }
-        entries = more;
-        cap_entries = cap;
+    if (capsule_grow((void **)&entries, &cap_entries, n_entries, sizeof *entries) != 0) {
+        pthread_mutex_unlock(&lock);
+        return -1;
     }
     entries[n_entries++] = (copy_entry){ ns, name, (ElfW(Addr))real, copy->where };
     pthread_mutex_unlock(&lock);
@@ -171,15 +163,14 @@ capsule_datacopy_apply(capsule_ns *ns)
 {
     static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
     apply_ctx ctx = { ns, NULL, 0 };
+    size_t cap = 0;
 
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n_entries; i++) {
         if (entries[i].ns != ns)
             continue;
-        copy_entry *more = realloc(ctx.list, (ctx.n + 1) * sizeof *more);
-        if (!more)
+        if (capsule_grow((void **)&ctx.list, &cap, ctx.n, sizeof *ctx.list) != 0)
             break;
-        ctx.list = more;
         ctx.list[ctx.n++] = entries[i];
     }
     pthread_mutex_unlock(&lock);

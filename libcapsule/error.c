@@ -1,7 +1,9 @@
 #include "error.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static _Thread_local char error_buffer[1024];
@@ -33,4 +35,20 @@ capsule_one_line(char *line)
         if ((ch < 0x20 && !(ch == '\n' && i == len - 1)) || ch == 0x7f)
             line[i] = '?';
     }
+}
+
+int
+capsule_grow(void **array, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    if (c < *cap || c > SIZE_MAX / size)
+        return capsule_error_set("out of memory");
+    void *p = realloc(*array, c * size);
+    if (!p)
+        return capsule_error_set("out of memory");
+    *array = p;
+    *cap = c;
+    return 0;
 }

@@ -11,4 +11,9 @@ CAPSULE_HIDDEN const char *capsule_error(void);
  * hold any byte) so a message stays one line; a final newline is kept. */
 CAPSULE_HIDDEN void capsule_one_line(char *line);
 
+#include <stddef.h>
+/* Makes room for element n of *array (elements of `size` bytes, *cap of
+ * them allocated), doubling it; on failure *array is left as it was. */
+CAPSULE_HIDDEN int capsule_grow(void **array, size_t *cap, size_t n, size_t size);
+
 #endif

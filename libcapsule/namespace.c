@@ -40,20 +40,6 @@ struct capsule_ns {
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static capsule_ns *registry;
 
-static int
-grow(void **array, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 16;
-    void *p = realloc(*array, c * size);
-    if (!p)
-        return capsule_error_set("out of memory");
-    *array = p;
-    *cap = c;
-    return 0;
-}
-
 static size_t
 count_namespaces(void)
 {
@@ -152,7 +138,7 @@ load_one(capsule_ns *ns, const char *path)
 
     if (find_loaded(ns, path))
         return 0;
-    if (grow((void **)&ns->objects, &ns->cap, ns->n, sizeof *ns->objects) != 0)
+    if (capsule_grow((void **)&ns->objects, &ns->cap, ns->n, sizeof *ns->objects) != 0)
         return -1;
     /* RTLD_NOW: a symbol missing in the prefix fails here, as one capsule:
      * line, not later as ld.so's "symbol lookup error" at the first call. */
@@ -180,7 +166,7 @@ add_excludes(capsule_ns *ns, const char *const *exclude)
             known = strcmp(ns->exclude[j], exclude[i]) == 0;
         if (known)
             continue;
-        rc = grow((void **)&ns->exclude, &ns->cap_exclude, ns->n_exclude, sizeof(char *));
+        rc = capsule_grow((void **)&ns->exclude, &ns->cap_exclude, ns->n_exclude, sizeof(char *));
         if (rc == 0 && !(ns->exclude[ns->n_exclude++] = strdup(exclude[i])))
             rc = capsule_error_set("out of memory");
     }
@@ -267,7 +253,7 @@ capsule_ns_scope_add(capsule_ns *ns, void *handle)
             return;
         }
     }
-    if (grow((void **)&ns->scope, &ns->cap_scope, ns->n_scope, sizeof(void *)) == 0)
+    if (capsule_grow((void **)&ns->scope, &ns->cap_scope, ns->n_scope, sizeof(void *)) == 0)
         ns->scope[ns->n_scope++] = handle;
     pthread_mutex_unlock(&ns->lock);
 }

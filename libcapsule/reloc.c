@@ -28,14 +28,8 @@ typedef struct {
 static int
 add_pending(pending_list *l, ElfW(Addr) where, ElfW(Addr) value)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        pending *slots = realloc(l->slots, cap * sizeof *slots);
-        if (!slots)
-            return capsule_error_set("out of memory");
-        l->slots = slots;
-        l->cap = cap;
-    }
+    if (capsule_grow((void **)&l->slots, &l->cap, l->n, sizeof *l->slots) != 0)
+        return -1;
     l->slots[l->n].where = where;
     l->slots[l->n].value = value;
     l->n++;

@@ -323,19 +323,11 @@ find_path(const capsule_depset *set, const char *path)
 static int
 add_dep(capsule_depset *set, const char *soname, candidate *c, size_t parent)
 {
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 16;
-        capsule_dep *deps = realloc(set->deps, cap * sizeof *deps);
-        size_t *order = realloc(set->order, cap * sizeof *order);
-        if (deps)
-            set->deps = deps;
-        if (order)
-            set->order = order;
-        if (!deps || !order) {
-            capsule_elffile_free(&c->elf);
-            return capsule_error_set("out of memory");
-        }
-        set->cap = cap;
+    size_t cap = set->cap; /* deps and order grow together */
+    if (capsule_grow((void **)&set->deps, &cap, set->n, sizeof *set->deps) != 0 ||
+        capsule_grow((void **)&set->order, &set->cap, set->n, sizeof *set->order) != 0) {
+        capsule_elffile_free(&c->elf);
+        return -1;
     }
     capsule_dep *d = &set->deps[set->n];
     memset(d, 0, sizeof *d);
