@@ -18,6 +18,7 @@ from build import (
     FIXTURES,
     LIBCAPSULE,
     MULTIARCH,
+    SANITIZE,
     Built,
     build_demo,
     build_lib,
@@ -150,6 +151,9 @@ def test_dependency_lacking_a_symbol(built: Built, program: Path, tmp_path: Path
     assert "where=" not in proc.stdout
 
 
+@pytest.mark.skipif(SANITIZE == "valgrind", reason="valgrind 3.19 itself fails an assertion "
+                    "(get_elf_symbol_info: in_rx) reading objects linked at a non-zero address "
+                    "and mapped elsewhere; the plain and ASan runs cover it")
 def test_target_mapped_away_from_its_load_base(built: Built, program: Path,
                                               tmp_path: Path) -> None:
     # Both linked at 1 GiB: the second one loaded cannot be mapped there, and
