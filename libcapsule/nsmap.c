@@ -84,10 +84,22 @@ print_namespace(const char *when, struct link_map *head, Lmid_t guess)
     }
 }
 
+/* glibc defines _r_debug as a struct r_debug_extended, while <link.h>
+ * declares the smaller struct r_debug: hide the declared size from the
+ * compiler's bounds checks rather than read past what it believes. */
+static struct r_debug_extended *
+debug_chain(void)
+{
+    void *p = &_r_debug;
+
+    __asm__("" : "+r"(p));
+    return p;
+}
+
 void
 capsule_nsmap_print(const char *when)
 {
-    struct r_debug_extended *r = (struct r_debug_extended *)&_r_debug;
+    struct r_debug_extended *r = debug_chain();
     Lmid_t guess = 0;
 
     if (!(capsule_debug_flags & CAPSULE_DEBUG_NS))
