@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Line coverage of the Python package (coverage.py) over the Python-side suites:
-# tests/python, tests/fuzz_py, tests/meson, tests/e2e and tests/test_demo.py.
+# tests/python, tests/fuzz_py, tests/meson, tests/e2e, tests/graphics and
+# tests/test_demo.py.
 # Every Python process of the run is measured, including the Meson runs (PyPI's
 # Meson and Debian's 1.0.1, each in a fresh venv) that execute
 # capsule_module.meson_module, and the capsule-shim subprocesses. Prints the
 # per-file report and the total; extra arguments go to pytest.
-#   bash scripts/coverage.sh             # whole Python side (about 3 minutes)
+#   bash scripts/coverage.sh             # whole Python side (about 4 minutes)
 #   bash scripts/coverage.sh -k cli      # a subset
 # CAPSULE_COVERAGE_MIN=90 makes a total below 90% fail the command.
 set -euo pipefail
@@ -65,7 +66,8 @@ EOF
 
 status=0
 COVERAGE_PROCESS_START=$OUT/coveragerc PYTHONPATH=$OUT/hook${PYTHONPATH:+:$PYTHONPATH} \
-    "$PY" -m pytest -q -ra tests/python tests/fuzz_py tests/meson tests/e2e tests/test_demo.py "$@" \
+    "$PY" -m pytest -q -ra tests/python tests/fuzz_py tests/meson tests/e2e tests/graphics \
+    tests/test_demo.py "$@" \
     || status=$?
 
 "$PY" -m coverage combine -q --rcfile="$OUT/coveragerc"

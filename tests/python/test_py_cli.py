@@ -159,3 +159,29 @@ def test_closed_stdout_is_a_quiet_failure() -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 1
     assert err == b""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ldd"], "capsule-shim: ldd needs a PROGRAM to run\n"),
+    (["ldd", "--", "/nonexistent/game"],
+     "capsule-shim: program /nonexistent/game cannot be run (No such file or directory)\n"),
+    (["ldd", "--timeout", "0.3", "sleep", "30"],
+     "capsule-shim: program sleep stopped after 0.3 s without initialising any capsule shim "
+     "(are the shims first on LD_LIBRARY_PATH?)\n"),
+])
+def test_ldd_errors_are_one_line(args: list[str], message: str) -> None:
+    r = _run(*args)
+    assert (r.returncode, r.stderr) == (1, message)
+
+
+def test_ldd_reports_a_failing_program_after_its_map() -> None:
+    # A program that prints a namespace map the way libcapsule does
+    # (CAPSULE_DEBUG=ns), then fails.
+    script = ("echo \"capsule[ns]: map at exit: namespace 0 prefix (the program's)\" >&2; "
+              "echo 'capsule[ns]: map at exit: 0 /opt/game/bin/game' >&2; "
+              "echo 'GL init failed' >&2; exit 3")
+    r = _run("ldd", "sh", "-c", script)
+    assert r.returncode == 0  # nothing came from outside a prefix
+    assert r.stdout.splitlines() == ["namespace map at exit:", "namespace 0 (the program's):",
+                                     "    /opt/game/bin/game"]
+    assert r.stderr == "capsule-shim: sh exited with status 3; its last words:\nGL init failed\n"
