@@ -15,6 +15,15 @@ REPO=$PWD
 OUT=$REPO/build-coverage/python
 [ "${CAPSULE_SKIP_BOOTSTRAP:-}" = 1 ] || bash scripts/bootstrap.sh
 PY=$REPO/.venv/bin/python
+# The suites import the venv's installed copy: it must be this source, or the
+# report's line numbers belong to other code.
+installed=$("$PY" -c 'import capsule_module, os; print(os.path.dirname(capsule_module.__file__))')
+for f in capsule_module/*.py; do
+    if ! cmp -s "$f" "$installed/$(basename "$f")"; then
+        "$PY" -m pip install -q --force-reinstall --no-deps . >/dev/null
+        break
+    fi
+done
 
 rm -rf "$OUT"
 mkdir -p "$OUT/hook" "$OUT/data"
