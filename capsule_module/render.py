@@ -234,8 +234,11 @@ def _version_script(soname: str, versions: list[VersionDef]) -> str | None:
 
 
 def render_shim(libs: list[LibrarySymbols], *, soname: str, prefix: str,
-                exclude: list[str], exports: list[str]) -> RenderedShim:
-    """C source and version script of the shim for libs[0] (plus libs[1:])."""
+                exclude: list[str], exports: list[str],
+                share: list[str] | tuple[str, ...] = ()) -> RenderedShim:
+    """C source and version script of the shim for libs[0] (plus libs[1:]).
+
+    share: sonames whose one copy, the program's, the capsule uses too."""
     if not soname:
         raise CapsuleError("empty soname given for the shim")
     _check_libs(libs)
@@ -243,7 +246,8 @@ def render_shim(libs: list[LibrarySymbols], *, soname: str, prefix: str,
     values = {
         "SONAME_COMMENT": c_comment(soname), "SONAME": c_string(soname),
         "PREFIX": c_string(prefix), "EXCLUDE": _string_list(exclude),
-        "EXPORTS": _string_list(exports), "SYMBOL_COUNT": str(len(symbols)),
+        "EXPORTS": _string_list(exports), "SHARE": _string_list(list(share)),
+        "SYMBOL_COUNT": str(len(symbols)),
         "SYMBOL_TABLE": _symbol_table(symbols), "ASM_STUBS": _asm_stubs(symbols),
     }
     c_source = fill_template(_read_template("shim.c.in"), values, "shim.c.in")

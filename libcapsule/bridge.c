@@ -28,8 +28,8 @@
 #define BLOOM_WORDS 4
 #define BLOOM_SHIFT 6
 
-static uint32_t
-gnu_hash(const char *name)
+uint32_t
+capsule_gnu_hash(const char *name)
 {
     uint32_t h = 5381;
 
@@ -148,7 +148,7 @@ write_symbols(unsigned char *img, const layout *l, const capsule_bridge_entry *e
     gh[0] = (uint32_t)l->nbuckets, gh[1] = 1, gh[2] = BLOOM_WORDS, gh[3] = BLOOM_SHIFT;
     for (size_t k = 0; k < n; k++) {
         const capsule_bridge_entry *e = &entries[order[k]];
-        uint32_t h = gnu_hash(e->name), b = h % (uint32_t)l->nbuckets;
+        uint32_t h = capsule_gnu_hash(e->name), b = h % (uint32_t)l->nbuckets;
         size_t len = strlen(e->name) + 1;
         ElfW(Sym) *y = &sym[k + 1];
 
@@ -162,7 +162,7 @@ write_symbols(unsigned char *img, const layout *l, const capsule_bridge_entry *e
         bloom[(h / 64) % BLOOM_WORDS] |= (1ull << (h % 64)) | (1ull << ((h >> BLOOM_SHIFT) % 64));
         if (!buckets[b])
             buckets[b] = (uint32_t)(k + 1);
-        int last = k + 1 == n || gnu_hash(entries[order[k + 1]].name) % l->nbuckets != b;
+        int last = k + 1 == n || capsule_gnu_hash(entries[order[k + 1]].name) % l->nbuckets != b;
         chain[k] = (h & ~1u) | (uint32_t)last;
     }
 }
@@ -193,8 +193,8 @@ static int
 by_bucket(const void *a, const void *b, void *data)
 {
     const sort_ctx *c = data;
-    uint32_t x = gnu_hash(c->entries[*(const size_t *)a].name) % c->nbuckets;
-    uint32_t y = gnu_hash(c->entries[*(const size_t *)b].name) % c->nbuckets;
+    uint32_t x = capsule_gnu_hash(c->entries[*(const size_t *)a].name) % c->nbuckets;
+    uint32_t y = capsule_gnu_hash(c->entries[*(const size_t *)b].name) % c->nbuckets;
     return x < y ? -1 : x > y;
 }
 
@@ -244,7 +244,7 @@ image_fd(const unsigned char *img, size_t size, int use_memfd)
 {
     const char *dir = secure_getenv("TMPDIR");
     char tmpl[512];
-    int fd = use_memfd ? memfd_create("capsule-bridge", MFD_CLOEXEC) : -1;
+    int fd = use_memfd ? memfd_create("capsule-image", MFD_CLOEXEC) : -1;
 
     if (fd < 0) {
         snprintf(tmpl, sizeof tmpl, "%s/capsule-bridge-XXXXXX", dir && dir[0] ? dir : "/tmp");
@@ -261,8 +261,32 @@ image_fd(const unsigned char *img, size_t size, int use_memfd)
     return fd;
 }
 
+/* A name no object of the namespace has yet: ld.so matches a new path
+ * against the names of loaded objects before opening it, and an earlier
+ * image loaded through the same (since closed) descriptor number keeps its
+ * name. */
+static int
+fresh_name(int fd, Lmid_t lmid, char *path, size_t size)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        snprintf(path, size, "/proc/self/fd/%d", fd);
+        if (lmid == LM_ID_NEWLM)
+            return fd;
+        void *old = dlmopen(lmid, path, RTLD_LAZY | RTLD_NOLOAD);
+        if (!old)
+            return fd;
+        dlclose(old);
+        int higher = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+        close(fd);
+        if (higher < 0)
+            break;
+        fd = higher;
+    }
+    return -1;
+}
+
 static void *
-load_image(const unsigned char *img, size_t size, int use_memfd)
+load_image(const unsigned char *img, size_t size, int use_memfd, Lmid_t lmid)
 {
     char path[64];
     int fd = image_fd(img, size, use_memfd);
@@ -270,8 +294,12 @@ load_image(const unsigned char *img, size_t size, int use_memfd)
 
     if (fd < 0)
         return NULL;
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    handle = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+    fd = fresh_name(fd, lmid, path, sizeof path);
+    if (fd < 0) {
+        capsule_error_set("no unused name for an in-memory object");
+        return NULL;
+    }
+    handle = dlmopen(lmid, path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         const char *err = dlerror();
         err = err ? err : "unknown error";
@@ -280,6 +308,14 @@ load_image(const unsigned char *img, size_t size, int use_memfd)
     }
     close(fd);
     return handle;
+}
+
+void *
+capsule_image_load(const unsigned char *img, size_t size, Lmid_t lmid)
+{
+    void *handle = load_image(img, size, 1, lmid);
+
+    return handle ? handle : load_image(img, size, 0, lmid);
 }
 
 void *
@@ -295,9 +331,7 @@ capsule_bridge_load(const capsule_bridge_entry *entries, size_t n, Lmid_t *lmid,
         capsule_error_set("out of memory");
         return NULL;
     }
-    handle = load_image(img, l.total, 1);
-    if (!handle)
-        handle = load_image(img, l.total, 0);
+    handle = capsule_image_load(img, l.total, LM_ID_NEWLM);
     free(img);
     if (handle && (dlinfo(handle, RTLD_DI_LMID, lmid) != 0 ||
                    dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map))

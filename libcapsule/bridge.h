@@ -10,9 +10,17 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+/* Loads an ELF image made in memory into namespace lmid (LM_ID_NEWLM: a new
+ * one) through a memfd, or an unlinked temporary file where executable
+ * memfd mappings are refused. Returns the handle, or NULL with an error. */
+CAPSULE_HIDDEN void *capsule_image_load(const unsigned char *img, size_t size, Lmid_t lmid);
+/* The GNU hash of a symbol name. */
+CAPSULE_HIDDEN uint32_t capsule_gnu_hash(const char *name);
+
 #endif
 #include <dlfcn.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -32,5 +40,12 @@ typedef int (*capsule_iterate_fn)(int (*fn)(struct dl_phdr_info *, size_t, void 
  * dl_iterate_phdr) or NULL with an error. */
 CAPSULE_HIDDEN void *capsule_bridge_load(const capsule_bridge_entry *entries, size_t n,
                                          Lmid_t *lmid, capsule_iterate_fn *iterate);
+
+/* Loads an ELF image made in memory into namespace lmid (LM_ID_NEWLM: a new
+ * one) through a memfd, or an unlinked temporary file where executable
+ * memfd mappings are refused. Returns the handle, or NULL with an error. */
+CAPSULE_HIDDEN void *capsule_image_load(const unsigned char *img, size_t size, Lmid_t lmid);
+/* The GNU hash of a symbol name. */
+CAPSULE_HIDDEN uint32_t capsule_gnu_hash(const char *name);
 
 #endif

@@ -10,6 +10,7 @@
 #include "bridge.h"
 #include "debug.h"
 #include "heap.h"
+#include "share.h"
 #include "wrappers.h"
 
 #define MAX_BRIDGE 64
@@ -32,6 +33,8 @@ struct capsule_ns {
     size_t n_scope, cap_scope;
     char **exclude;
     size_t n_exclude, cap_exclude;
+    char **shared;            /* sonames whose placeholder is loaded */
+    size_t n_shared, cap_shared;
     capsule_ns *next;
 };
 
@@ -155,23 +158,113 @@ load_one(capsule_ns *ns, const char *path)
 }
 
 static int
+in_list(char *const *list, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i], name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Adds the names not in it yet to list; called with ns->lock held. */
+static int
+add_names(char ***list, size_t *n, size_t *cap, const char *const *names)
+{
+    for (size_t i = 0; names && names[i]; i++) {
+        if (in_list(*list, *n, names[i]))
+            continue;
+        if (capsule_grow((void **)list, cap, *n, sizeof(char *)) != 0)
+            return -1;
+        if (!((*list)[*n] = strdup(names[i])))
+            return capsule_error_set("out of memory");
+        (*n)++;
+    }
+    return 0;
+}
+
+static int
 add_excludes(capsule_ns *ns, const char *const *exclude)
+{
+    pthread_mutex_lock(&ns->lock);
+    int rc = add_names(&ns->exclude, &ns->n_exclude, &ns->cap_exclude, exclude);
+    pthread_mutex_unlock(&ns->lock);
+    return rc;
+}
+
+/* Places the share sonames not placed yet; registry_lock held. A shared
+ * soname is never taken from the prefix: it joins the exclude set. */
+static int
+add_shares(capsule_ns *ns, const char *const *share)
+{
+    for (size_t i = 0; share && share[i]; i++) {
+        pthread_mutex_lock(&ns->lock);
+        int known = in_list(ns->shared, ns->n_shared, share[i]);
+        pthread_mutex_unlock(&ns->lock);
+        if (known)
+            continue;
+        int rc = capsule_share_load(ns->lmid, share[i]);
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
+            continue;
+        const char *one[] = { share[i], NULL };
+        pthread_mutex_lock(&ns->lock);
+        rc = add_names(&ns->shared, &ns->n_shared, &ns->cap_shared, one);
+        if (rc == 0)
+            rc = add_names(&ns->exclude, &ns->n_exclude, &ns->cap_exclude, one);
+        pthread_mutex_unlock(&ns->lock);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
+capsule_ns_share(const char *prefix, const char *const *share, capsule_ns **out)
 {
     int rc = 0;
 
+    pthread_mutex_lock(&registry_lock);
+    capsule_ns *ns = ns_for(prefix);
+    if (!ns || add_shares(ns, share) != 0)
+        rc = -1;
+    pthread_mutex_unlock(&registry_lock);
+    *out = ns;
+    return rc;
+}
+
+int
+capsule_ns_shared(capsule_ns *ns, const char *soname)
+{
+    const char *base = strrchr(soname, '/');
+
+    base = base ? base + 1 : soname;
     pthread_mutex_lock(&ns->lock);
-    for (size_t i = 0; rc == 0 && exclude && exclude[i]; i++) {
-        int known = 0;
-        for (size_t j = 0; j < ns->n_exclude && !known; j++)
-            known = strcmp(ns->exclude[j], exclude[i]) == 0;
-        if (known)
-            continue;
-        rc = capsule_grow((void **)&ns->exclude, &ns->cap_exclude, ns->n_exclude, sizeof(char *));
-        if (rc == 0 && !(ns->exclude[ns->n_exclude++] = strdup(exclude[i])))
-            rc = capsule_error_set("out of memory");
+    int found = in_list(ns->shared, ns->n_shared, base);
+    pthread_mutex_unlock(&ns->lock);
+    return found;
+}
+
+char **
+capsule_ns_with_shared(capsule_ns *ns, const char *const *exclude)
+{
+    size_t n = 0;
+
+    while (exclude && exclude[n])
+        n++;
+    pthread_mutex_lock(&ns->lock);
+    char **list = calloc(n + ns->n_shared + 1, sizeof *list);
+    if (list) {
+        if (n)
+            memcpy(list, exclude, n * sizeof *list);
+        if (ns->n_shared)
+            memcpy(list + n, ns->shared, ns->n_shared * sizeof *list);
     }
     pthread_mutex_unlock(&ns->lock);
-    return rc;
+    if (!list)
+        capsule_error_set("out of memory");
+    return list;
 }
 
 int

@@ -20,6 +20,17 @@ typedef struct capsule_ns capsule_ns;
  * joins the namespace's set of sonames never taken from the prefix. */
 CAPSULE_HIDDEN int capsule_ns_load(const char *prefix, const capsule_depset *set,
                                    const char *const *exclude, capsule_ns **out);
+/* Creates the namespace of `prefix` (bridge first) if needed, then puts in
+ * it a placeholder for each `share` soname not placed yet (share.h): those
+ * bind to the program's copy and are never taken from the prefix. A soname
+ * the program cannot load stays an ordinary one (traced under ns). */
+CAPSULE_HIDDEN int capsule_ns_share(const char *prefix, const char *const *share,
+                                    capsule_ns **out);
+/* 1 when soname (or a path's file name) is shared in this namespace. */
+CAPSULE_HIDDEN int capsule_ns_shared(capsule_ns *ns, const char *soname);
+/* A NULL-terminated array: exclude, then the namespace's shared sonames
+ * (free the array only); NULL when out of memory. */
+CAPSULE_HIDDEN char **capsule_ns_with_shared(capsule_ns *ns, const char *const *exclude);
 /* The dlmopen handle of an object loaded from `path`, or NULL. */
 CAPSULE_HIDDEN void *capsule_ns_handle(capsule_ns *ns, const char *path);
 CAPSULE_HIDDEN Lmid_t capsule_ns_lmid(const capsule_ns *ns);

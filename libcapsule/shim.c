@@ -469,8 +469,16 @@ capsule_shim_init(capsule_shim *shim)
     roots[0] = shim->soname;
     for (size_t i = 1; i < n_roots; i++)
         roots[i] = shim->exports[i - 1];
-    if (capsule_resolve(prefix, roots, n_roots, shim->exclude, &set) != 0)
+    /* Shared sonames first: their placeholders must be in the namespace
+     * before anything from the prefix needs them. */
+    capsule_ns *ns = NULL;
+    char **exclude = NULL;
+    if (capsule_ns_share(prefix, shim->share, &ns) != 0 ||
+        !(exclude = capsule_ns_with_shared(ns, shim->exclude)))
         fail(shim, prefix, capsule_error());
+    if (capsule_resolve(prefix, roots, n_roots, (const char *const *)exclude, &set) != 0)
+        fail(shim, prefix, capsule_error());
+    free(exclude);
     free(roots);
     double t_resolved = capsule_debug_now_us();
     if (capsule_ns_load(prefix, &set, shim->exclude, &s->ns) != 0 ||

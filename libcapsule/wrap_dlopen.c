@@ -178,7 +178,9 @@ capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns, const void *ca
             return NULL;
         return dlmopen(lmid, bridge->l_name, RTLD_LAZY | RTLD_NOLOAD);
     }
-    if (taken_from_host(ns, file))
+    if (strchr(file, '/') && capsule_ns_shared(ns, file))
+        h = dlmopen(lmid, strrchr(file, '/') + 1, flags); /* the placeholder, by soname */
+    else if (taken_from_host(ns, file))
         h = dlmopen(lmid, file, flags);
     else
         h = open_in_prefix(ns, file, flags, caller);

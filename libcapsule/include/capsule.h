@@ -18,7 +18,7 @@ extern "C" {
 
 /* Bumped whenever struct capsule_shim changes layout or meaning: a shim built
  * against another ABI is refused with a clear message instead of misread. */
-#define CAPSULE_ABI_VERSION 1
+#define CAPSULE_ABI_VERSION 2
 
 #define CAPSULE_PUBLIC __attribute__((visibility("default")))
 
@@ -46,6 +46,9 @@ typedef struct capsule_shim {
                                      the prefix (on top of the glibc family) */
     const char *const *exports;   /* NULL-terminated further sonames whose
                                      symbols this shim also exports */
+    const char *const *share;     /* NULL-terminated sonames the capsule
+                                     shares with the program: their one
+                                     copy is the program's (ABI 2) */
     size_t n_symbols;
     const capsule_symbol *symbols;
     /* n_symbols slots, zero until init: the real address of symbols[i].

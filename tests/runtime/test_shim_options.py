@@ -89,7 +89,7 @@ def test_shim_of_another_abi_is_refused(built: Built, tmp_path: Path) -> None:
     proc = run([prog], {"LD_LIBRARY_PATH": str(tmp_path / "shim")})
     assert proc.returncode == 127, proc
     assert proc.stderr == ("capsule: libdemo.so.1: shim built for capsule ABI 99, this "
-                           "libcapsule has ABI 1\n")
+                           "libcapsule has ABI 2\n")
 
 
 def test_target_with_only_a_sysv_hash(built: Built, tmp_path: Path) -> None:

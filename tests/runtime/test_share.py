@@ -1,0 +1,109 @@
+"""Shared sonames: with `share`, a library the program uses (libstate.so.1,
+holding a counter) has one copy, the program's, which the capsule's prefix
+library uses too; without it the capsule loads its own copy from the prefix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from build import CC, FIXTURES, MULTIARCH, Built, Sym, build_lib, build_shim, make_prefix, sanitize_prefix, sh
+
+SUSER_SYMBOLS = [Sym("suser_bump", None), Sym("suser_counter_address", None),
+                 Sym("suser_state_address", None), Sym("suser_kind", None),
+                 Sym("suser_dlopen_counter", None), Sym("suser_bump_function", None)]
+
+
+@dataclass
+class Share:
+    prefix: Path
+    program_side: Path   # the program's libstate.so.1
+    shared: Path         # shim dir, share: libstate.so.1
+    plain: Path          # shim dir, no share
+    linked: Path         # program linked against libstate and libsuser
+    bare: Path           # program linked against libsuser only
+
+
+@pytest.fixture(scope="module")
+def share(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Share:
+    root = tmp_path_factory.mktemp("share")
+    real = root / "real"
+    state = build_lib(real, "libstate.so.1", [FIXTURES / "state.c"],
+                      version_script=FIXTURES / "state.map")
+    suser = build_lib(real, "libsuser.so.1", [FIXTURES / "suser.c"], libs=[state])
+    prefix = make_prefix(root / "prefix", [suser, state])
+    program_side = root / "program"
+    program_side.mkdir()
+    shutil.copy2(state, program_side)
+    shared = root / "shim-shared"
+    plain = root / "shim-plain"
+    build_shim(shared, built.libcapsule_dir, "libsuser.so.1", str(prefix), SUSER_SYMBOLS, [],
+               share=["libstate.so.1"])
+    build_shim(plain, built.libcapsule_dir, "libsuser.so.1", str(prefix), SUSER_SYMBOLS, [])
+    progs = []
+    for name, extra in (("linked", [state]), ("bare", ["-DSHARE_BARE"])):
+        prog = root / name
+        sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", f"-I{FIXTURES}",
+            FIXTURES / "share_prog.c", "-o", prog, suser,
+            *[e for e in extra if isinstance(e, Path)],
+            *[e for e in extra if isinstance(e, str)], f"-Wl,-rpath-link,{real}", "-ldl"])
+        progs.append(prog)
+    return Share(prefix, program_side, shared, plain, *progs)
+
+
+def run(prog: Path, path: list[Path], debug: str = "") -> dict[str, list[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
+    env["LD_LIBRARY_PATH"] = ":".join(map(str, path))
+    if debug:
+        env["CAPSULE_DEBUG"] = debug
+    proc = subprocess.run([*sanitize_prefix(), str(prog)], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, list[str]] = {"stderr": [proc.stderr]}
+    for line in proc.stdout.splitlines():
+        key, _, value = line.rpartition(" ")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def test_shared_is_the_programs_copy(share: Share) -> None:
+    out = run(share.linked, [share.shared, share.program_side])
+    assert out["program bump"] == ["1", "2"]
+    assert out["capsule bump"] == ["3", "4"]          # one counter
+    assert out["capsule address"] == out["program address"]
+    assert out["capsule counter"] == out["program counter"]  # data symbol aliased
+    assert out["capsule kind"] == ["1"]                   # IFUNC resolved
+    assert out["capsule state in"] == [str(share.program_side / "libstate.so.1")]
+    # dlopen inside the capsule, by soname or by path, gives the same copy.
+    assert out["capsule dlopen counter"] == out["program counter"]
+    assert out["capsule dlopen path counter"] == out["program counter"]
+
+
+def test_without_share_the_capsule_has_its_own_copy(share: Share) -> None:
+    out = run(share.linked, [share.plain, share.program_side])
+    assert out["program bump"] == ["1", "2"]
+    assert out["capsule bump"] == ["1", "2"]
+    assert out["capsule address"] != out["program address"]
+    assert out["capsule state in"] == [str(share.prefix / MULTIARCH / "libstate.so.1")]
+
+
+def test_shared_soname_the_program_has_not_loaded(share: Share) -> None:
+    """The program's copy is loaded into the program's namespace for the capsule."""
+    out = run(share.bare, [share.shared, share.program_side])
+    assert out["capsule bump"] == ["1", "2"]
+    assert out["capsule state in"] == [str(share.program_side / "libstate.so.1")]
+    assert out["program has libstate"] == ["yes"]
+
+
+def test_shared_soname_the_program_cannot_load(share: Share) -> None:
+    """No copy on the program's side: the capsule takes its own from the prefix."""
+    out = run(share.bare, [share.shared], debug="ns")
+    assert out["capsule bump"] == ["1", "2"]
+    assert out["capsule state in"] == [str(share.prefix / MULTIARCH / "libstate.so.1")]
+    assert out["program has libstate"] == ["no"]
+    assert "share libstate.so.1: the program has no copy" in out["stderr"][0]
