@@ -51,6 +51,7 @@ if T.TYPE_CHECKING:
         symbols: str | File | None
         exclude: list[str]
         export: list[str]
+        share: list[str]
         install: bool
         install_dir: str | None
 
@@ -131,6 +132,8 @@ class CapsuleModule(ExtensionModule):
                   validator=_sonames_error),
         KwargInfo('export', ContainerTypeInfo(list, str), listify=True, default=[],
                   validator=_sonames_error),
+        KwargInfo('share', ContainerTypeInfo(list, str), listify=True, default=[],
+                  validator=_sonames_error),
         KwargInfo('install', bool, default=False),
         KwargInfo('install_dir', (str, type(None))),
     )
@@ -139,6 +142,9 @@ class CapsuleModule(ExtensionModule):
         message = _soname_error(soname)
         if message:
             raise InvalidArguments(f'capsule.shim: {message}.')
+        if soname in kwargs['share']:
+            raise InvalidArguments(f'capsule.shim: {soname!r} cannot be both the shim and '
+                                   'in share (a shared soname is the program\'s own copy).')
         self._ensure_c()
         libs = self._read_libraries(state, soname, kwargs)
         c_file, map_file = self._write_sources(state, soname, libs, kwargs)
@@ -227,7 +233,8 @@ class CapsuleModule(ExtensionModule):
             render = self._workers.render
             rendered = render.render_shim(libs, soname=soname, prefix=kwargs['prefix'],
                                           exclude=list(kwargs['exclude']),
-                                          exports=list(kwargs['export']))
+                                          exports=list(kwargs['export']),
+                                          share=list(kwargs['share']))
             out_dir.mkdir(parents=True, exist_ok=True)
             c_path, map_path = render.write_shim(rendered, out_dir, soname)
         except CapsuleError as e:

@@ -169,6 +169,8 @@ def test_malformed_symbols_file(pypi_meson: Meson, tmp_path: Path) -> None:
     ("'lib/z.so.1'", "must be a library file name"),
     ("'libz.so.1', prefix: 'host'", "must be an absolute path"),
     ("'libz.so.1', exclude: ['a b']", "must be a library file name"),
+    ("'libz.so.1', share: ['lib/X11.so.6']", "must be a library file name"),
+    ("'libz.so.1', share: ['libz.so.1']", "cannot be both the shim and in share"),
     ("'libz.so.1', frobnicate: true", "frobnicate"),
 ])
 def test_bad_arguments(pypi_meson: Meson, tmp_path: Path, args: str, expected: str) -> None:

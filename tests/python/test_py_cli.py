@@ -58,6 +58,8 @@ def test_symbols_of_elf32_path_reports_class_32(lib32: Path) -> None:
     (["symbols"], 2, "required"),
     (["symbols", "libz.so.1", "--bogus"], 2, "unrecognized arguments"),
     (["init", "libz.so.1", "--prefix", "host"], 1, "must be an absolute path"),
+    (["init", "libz.so.1", "--share", "lib/X11.so.6"], 1, "must be a library soname"),
+    (["init", "libz.so.1", "--share", "libz.so.1"], 1, "the shim's own soname"),
 ])
 def test_errors_are_one_line(args: list[str], status: int, fragment: str) -> None:
     r = _run(*args)
@@ -89,8 +91,9 @@ def test_init_project_builds_without_the_prefix(tmp_path: Path) -> None:
     prefix need not exist on the build machine (the venv's own meson)."""
     out = tmp_path / "proj"
     r = _run("init", "libz.so.1", "--prefix", "/nonexistent/host", "--search-prefix", "/",
-             "-o", str(out))
+             "--share", "libX11.so.6", "--share", "libxcb.so.1", "-o", str(out))
     assert r.returncode == 0, r.stderr
+    assert "share: ['libX11.so.6', 'libxcb.so.1'])" in (out / "meson.build").read_text()
     build = tmp_path / "build"
     run([*meson_command(), "setup", str(build), str(out)])
     run([*meson_command(), "compile", "-C", str(build)])

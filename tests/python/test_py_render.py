@@ -175,7 +175,9 @@ def test_c_strings_survive_the_compiler(tmp_path: Path) -> None:
 def test_strange_soname_prefix_and_lists_compile(tmp_path: Path) -> None:
     lib = read_library(system_lib("libexpat.so.1"))
     rendered = render.render_shim([lib], soname='lib"x*/.so.1', prefix='/a "b"\\c\n??=',
-                                  exclude=["libq\"uote.so"], exports=["libe*/x.so"])
+                                  exclude=["libq\"uote.so"], exports=["libe*/x.so"],
+                                  share=["libs\"hare*/.so"])
+    assert '__capsule_shim_share[] = { "libs\\"hare*/.so", NULL };' in rendered.c_source
     src = tmp_path / "s.c"
     src.write_text(rendered.c_source)
     subprocess.run(["gcc", "-c", "-fPIC", "-Wall", "-Wextra", "-Werror", "-trigraphs",
