@@ -5,6 +5,7 @@ initialisation and at exit:
 
     capsule[ns]: map <when>: namespace <lmid> prefix <prefix>
     capsule[ns]: map <when>: <lmid> <path>
+    capsule[ns]: map <when>: <lmid> /proc/self/fd/<n> (shared: <soname>)
 
 This module runs a program with that topic on, keeps the last complete map
 (the one at exit, else the last one printed) and says for every object
@@ -29,6 +30,7 @@ _GLIBC = {
     "libutil.so.1", "libanl.so.1", "libnsl.so.1", "libmvec.so.1", "libBrokenLocale.so.1",
     "libc_malloc_debug.so.0", "libthread_db.so.1",
 }
+_SHARED = re.compile(r"^/proc/self/fd/\d+ \(shared: (?P<soname>[^)]+)\)$")
 PROGRAM_NS = 0
 
 
@@ -73,13 +75,15 @@ def is_glibc(path: str) -> bool:
 
 
 def classify(path: str, space: Namespace, shims: set[str]) -> str:
-    """shim, glibc, bridge, prefix, program, vdso or outside."""
+    """shim, glibc, bridge, shared, prefix, program, vdso or outside."""
     if space.prefix is None:
         if os.path.basename(path) in shims or os.path.basename(os.path.realpath(path)) in shims:
             return "shim"
         return "vdso" if path.startswith("linux-vdso") else "program"
     if is_glibc(path):
         return "glibc"
+    if _SHARED.match(path):
+        return "shared"
     if path.startswith("/proc/self/fd/") or os.path.basename(path).startswith("capsule-bridge"):
         return "bridge"
     if path.startswith(space.prefix.rstrip("/") + "/"):
@@ -93,6 +97,7 @@ _LABELS = {
     "vdso": "kernel vDSO",
     "glibc": "the process's glibc (never from the prefix)",
     "bridge": "libcapsule's bridge object, made in memory",
+    "shared": "placeholder made in memory: the capsule uses the program's copy",
     "prefix": "from the prefix",
     "outside": "OUTSIDE THE PREFIX",
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "debug.h"
+#include "share.h"
 
 #define MAX_NOTED 16
 
@@ -79,7 +80,11 @@ print_namespace(const char *when, struct link_map *head, Lmid_t guess)
             exe[n > 0 ? n : 0] = '\0';
             name = n > 0 ? exe : "(the program)";
         }
-        if (name && name[0])
+        const char *shared = capsule_share_placeholder(m);
+        if (name && name[0] && shared)
+            capsule_debug(CAPSULE_DEBUG_NS, "map %s: %ld %s (shared: %s)", when, (long)lmid, name,
+                          shared);
+        else if (name && name[0])
             capsule_debug(CAPSULE_DEBUG_NS, "map %s: %ld %s", when, (long)lmid, name);
     }
 }

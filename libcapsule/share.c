@@ -309,6 +309,41 @@ load_placeholder(Lmid_t lmid, const char *soname, table *t)
     return h;
 }
 
+/* Every placeholder loaded, for the namespace map: only ever prepended to,
+ * published with release semantics, never freed. */
+typedef struct placed {
+    const struct link_map *map;
+    char *soname;
+    struct placed *next;
+} placed;
+
+static placed *placeholders;
+
+static void
+remember(void *handle, const char *soname)
+{
+    struct link_map *map = NULL;
+    placed *p = calloc(1, sizeof *p);
+
+    if (!p || dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map || !(p->soname = strdup(soname))) {
+        free(p);
+        return; /* only the map's label is lost */
+    }
+    p->map = map;
+    p->next = placeholders;
+    __atomic_store_n(&placeholders, p, __ATOMIC_RELEASE);
+}
+
+const char *
+capsule_share_placeholder(const struct link_map *map)
+{
+    for (placed *p = __atomic_load_n(&placeholders, __ATOMIC_ACQUIRE); p; p = p->next) {
+        if (p->map == map)
+            return p->soname;
+    }
+    return NULL;
+}
+
 /* The program's copy: already loaded, or loaded now into the default namespace. */
 static void *
 program_copy(const char *soname)
@@ -360,9 +395,11 @@ capsule_share_load(Lmid_t lmid, const char *soname)
     void *h = rc == 0 ? load_placeholder(lmid, soname, &t) : NULL;
     if (rc == 0 && !h)
         rc = capsule_error_set("share %s: loading the placeholder: %s", soname, capsule_error());
-    if (h)
+    if (h) {
+        remember(h, soname);
         capsule_debug(CAPSULE_DEBUG_NS, "share %s: namespace %ld uses %s (%zu symbols)", soname,
                       (long)lmid, map->l_name, t.n);
+    }
     capsule_dynobj_fini(&o);
     free(t.syms);
     free(t.versions);

@@ -20,5 +20,8 @@
  * copy: the capsule then takes its own from the prefix, as for any other
  * soname), -1 with an error. */
 CAPSULE_HIDDEN int capsule_share_load(Lmid_t lmid, const char *soname);
+/* The soname map is the placeholder of, or NULL. */
+struct link_map;
+CAPSULE_HIDDEN const char *capsule_share_placeholder(const struct link_map *map);
 
 #endif

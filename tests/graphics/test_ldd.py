@@ -19,6 +19,8 @@ capsule[ns]: map at exit: namespace 0 prefix (the program's)
 capsule[ns]: map at exit: 0 /opt/game/bin/game
 capsule[ns]: map at exit: 0 /opt/game/shims/libEGL.so.1
 capsule[ns]: map at exit: namespace 1 prefix /run/host
+capsule[ns]: map at exit: 1 /proc/self/fd/5
+capsule[ns]: map at exit: 1 /proc/self/fd/6 (shared: libX11.so.6)
 capsule[ns]: map at exit: 1 /run/host/usr/lib/libEGL.so.1.1.0
 capsule[ns]: map at exit: 1 /lib/x86_64-linux-gnu/libc.so.6
 capsule[ns]: map at exit: 1 /opt/game/lib/libexpat.so.1
@@ -34,6 +36,8 @@ def test_the_map_at_exit_wins_and_objects_are_classified() -> None:
     assert "/opt/game/shims/libEGL.so.1    [capsule shim]" in text
     assert "/lib/x86_64-linux-gnu/libc.so.6    [the process's glibc" in text
     assert "/opt/game/lib/libexpat.so.1    [OUTSIDE THE PREFIX]" in text
+    assert "/proc/self/fd/5    [libcapsule's bridge object" in text
+    assert "/proc/self/fd/6 (shared: libX11.so.6)    [placeholder made in memory" in text
 
 
 def test_no_map_without_capsule_lines() -> None:
@@ -53,6 +57,9 @@ def test_ldd_of_a_real_program_lists_its_capsule(gfx: Graphics, tmp_path: Path) 
     # dlopen()ed later, from inside the capsule, by absolute path: remapped.
     driver = gfx.host / "usr/lib/x86_64-linux-gnu/dri/swrast_dri.so"
     assert f"{driver}    [from the prefix]" in out
+    # The X client libraries are the program's: placeholders stand for them.
+    for soname in ("libX11.so.6", "libxcb.so.1"):
+        assert f"(shared: {soname})    [placeholder made in memory" in out
 
 
 def test_ldd_of_a_program_without_shims_says_so(tmp_path: Path) -> None:

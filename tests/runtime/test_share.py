@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from build import CC, FIXTURES, MULTIARCH, Built, Sym, build_lib, build_shim, make_prefix, sanitize_prefix, sh
+from capsule_module import ldd
 
 SUSER_SYMBOLS = [Sym("suser_bump", None), Sym("suser_counter_address", None),
                  Sym("suser_state_address", None), Sym("suser_kind", None),
@@ -72,7 +73,7 @@ def run(prog: Path, path: list[Path], debug: str = "") -> dict[str, list[str]]:
 
 
 def test_shared_is_the_programs_copy(share: Share) -> None:
-    out = run(share.linked, [share.shared, share.program_side])
+    out = run(share.linked, [share.shared, share.program_side], debug="ns")
     assert out["program bump"] == ["1", "2"]
     assert out["capsule bump"] == ["3", "4"]          # one counter
     assert out["capsule address"] == out["program address"]
@@ -82,6 +83,11 @@ def test_shared_is_the_programs_copy(share: Share) -> None:
     # dlopen inside the capsule, by soname or by path, gives the same copy.
     assert out["capsule dlopen counter"] == out["program counter"]
     assert out["capsule dlopen path counter"] == out["program counter"]
+    assert "(shared: libstate.so.1)" in out["stderr"][0]       # the namespace map says so
+    nsmap = ldd.parse(out["stderr"][0])
+    assert nsmap is not None
+    inside = [p for space in nsmap.namespaces.values() if space.prefix for p in space.objects]
+    assert not [p for p in inside if p.endswith("/libstate.so.1")], inside  # no second copy
 
 
 def test_without_share_the_capsule_has_its_own_copy(share: Share) -> None:
