@@ -11,6 +11,7 @@ Prints a table; run from the repository:
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,26 @@ def measure(prog: Path, dirs: tuple[Path, Path], args: list[str], runs: int) -> 
     return [min(s) for s in samples]
 
 
+def instructions(prog: Path, libdir: Path, args: list[str]) -> int:
+    """Instructions the whole run executes, counted by callgrind: exact and
+    repeatable whatever else the machine is doing."""
+    env = {"LD_LIBRARY_PATH": str(libdir), "PATH": "/usr/bin:/bin"}
+    err = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                          str(prog), *args], env=env, capture_output=True, text=True,
+                         check=True).stderr
+    found = re.search(r"Collected : (\d+)", err)
+    if not found:
+        raise SystemExit(f"callgrind printed no total:\n{err}")
+    return int(found.group(1))
+
+
+def instructions_per_call(prog: Path, libdir: Path) -> float:
+    """The difference between two call counts cancels start-up and init."""
+    small, large = 1_000_000, 2_000_000
+    return (instructions(prog, libdir, ["calls", str(large)]) -
+            instructions(prog, libdir, ["calls", str(small)])) / (large - small)
+
+
 def table(rows: list[list[str]]) -> None:
     header = ["operation", "plain", "capsule", "ratio"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -79,6 +100,9 @@ def main() -> None:
         for label, argv, scale in cases:
             plain, capsule = (v / scale for v in measure(prog, (real, shim), argv, args.runs))
             rows.append([label, f"{plain:.3f}", f"{capsule:.3f}", f"{capsule / plain:.3f}"])
+        plain, capsule = (instructions_per_call(prog, d) for d in (real, shim))
+        rows.insert(1, ["call through the GOT, instructions/call (callgrind)", f"{plain:.3f}",
+                        f"{capsule:.3f}", f"{capsule / plain:.3f}"])
         print(f"capsule boundary benchmark (best of {args.runs} interleaved runs each)\n")
         table(rows)
 
