@@ -22,8 +22,6 @@
 
 #define BRIDGE_SONAME "libcapsule-bridge.so"
 #define STUB_SIZE 32
-#define PAGE 4096 /* p_align: x86_64 pages; a port to larger pages raises it */
-#define N_PHDR 4
 #define N_DYN 8
 #define BLOOM_WORDS 4
 #define BLOOM_SHIFT 6
@@ -91,19 +89,20 @@ plan(const capsule_bridge_entry *entries, size_t n)
         strsz += strlen(entries[i].name) + 1;
     l.strsz = strsz;
     l.nbuckets = n ? n : 1;
-    l.sym = align_up(sizeof(ElfW(Ehdr)) + N_PHDR * sizeof(ElfW(Phdr)), 8);
+    l.sym = align_up(sizeof(ElfW(Ehdr)) + CAPSULE_IMAGE_PHDRS * sizeof(ElfW(Phdr)), 8);
     l.hash = l.sym + (n + 1) * sizeof(ElfW(Sym));
     l.str = l.hash + 16 + BLOOM_WORDS * 8 + (l.nbuckets + n) * 4;
     l.code = align_up(l.str + strsz, 16);
     l.iterate = l.code + n * STUB_SIZE;
     l.text_end = l.iterate + STUB_SIZE;
-    l.dyn = align_up(l.text_end, PAGE);
+    l.dyn = align_up(l.text_end, CAPSULE_IMAGE_PAGE);
     l.total = l.dyn + N_DYN * sizeof(ElfW(Dyn));
     return l;
 }
 
-static void
-write_headers(unsigned char *img, const layout *l)
+void
+capsule_image_headers(unsigned char *img, size_t text_end, size_t dyn, size_t total,
+                      unsigned text_flags)
 {
     ElfW(Ehdr) *eh = (ElfW(Ehdr) *)img;
     ElfW(Phdr) *ph = (ElfW(Phdr) *)(img + sizeof *eh);
@@ -118,16 +117,16 @@ write_headers(unsigned char *img, const layout *l)
     eh->e_phoff = sizeof *eh;
     eh->e_ehsize = sizeof *eh;
     eh->e_phentsize = sizeof *ph;
-    eh->e_phnum = N_PHDR;
-    ph[0] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0,
-                          .p_vaddr = 0, .p_paddr = 0, .p_filesz = l->text_end,
-                          .p_memsz = l->text_end, .p_align = PAGE };
-    ph[1] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = l->dyn,
-                          .p_vaddr = l->dyn, .p_paddr = l->dyn, .p_filesz = l->total - l->dyn,
-                          .p_memsz = l->total - l->dyn, .p_align = PAGE };
-    ph[2] = (ElfW(Phdr)){ .p_type = PT_DYNAMIC, .p_flags = PF_R | PF_W, .p_offset = l->dyn,
-                          .p_vaddr = l->dyn, .p_paddr = l->dyn, .p_filesz = l->total - l->dyn,
-                          .p_memsz = l->total - l->dyn, .p_align = 8 };
+    eh->e_phnum = CAPSULE_IMAGE_PHDRS;
+    ph[0] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = text_flags, .p_offset = 0,
+                          .p_vaddr = 0, .p_paddr = 0, .p_filesz = text_end,
+                          .p_memsz = text_end, .p_align = CAPSULE_IMAGE_PAGE };
+    ph[1] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = dyn,
+                          .p_vaddr = dyn, .p_paddr = dyn, .p_filesz = total - dyn,
+                          .p_memsz = total - dyn, .p_align = CAPSULE_IMAGE_PAGE };
+    ph[2] = (ElfW(Phdr)){ .p_type = PT_DYNAMIC, .p_flags = PF_R | PF_W, .p_offset = dyn,
+                          .p_vaddr = dyn, .p_paddr = dyn, .p_filesz = total - dyn,
+                          .p_memsz = total - dyn, .p_align = 8 };
     ph[3] = (ElfW(Phdr)){ .p_type = PT_GNU_STACK, .p_flags = PF_R | PF_W, .p_align = 16 };
 }
 
@@ -214,7 +213,7 @@ build_image(const capsule_bridge_entry *entries, size_t n, layout *out)
         order[i] = i;
     sort_ctx ctx = { entries, (uint32_t)l.nbuckets };
     qsort_r(order, n, sizeof *order, by_bucket, &ctx);
-    write_headers(img, &l);
+    capsule_image_headers(img, l.text_end, l.dyn, l.total, PF_R | PF_X);
     write_symbols(img, &l, entries, n, order);
     for (size_t i = 0; i < n; i++)
         write_stub(img + l.code + i * STUB_SIZE, &entries[i]);

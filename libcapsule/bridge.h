@@ -10,13 +10,6 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-/* Loads an ELF image made in memory into namespace lmid (LM_ID_NEWLM: a new
- * one) through a memfd, or an unlinked temporary file where executable
- * memfd mappings are refused. Returns the handle, or NULL with an error. */
-CAPSULE_HIDDEN void *capsule_image_load(const unsigned char *img, size_t size, Lmid_t lmid);
-/* The GNU hash of a symbol name. */
-CAPSULE_HIDDEN uint32_t capsule_gnu_hash(const char *name);
-
 #endif
 #include <dlfcn.h>
 #include <stddef.h>
@@ -45,6 +38,13 @@ CAPSULE_HIDDEN void *capsule_bridge_load(const capsule_bridge_entry *entries, si
  * one) through a memfd, or an unlinked temporary file where executable
  * memfd mappings are refused. Returns the handle, or NULL with an error. */
 CAPSULE_HIDDEN void *capsule_image_load(const unsigned char *img, size_t size, Lmid_t lmid);
+/* Every in-memory image has the same four program headers: text (ELF
+ * header, tables, code) from offset 0 up to text_end, then a writable page
+ * from dyn to total holding the dynamic section, and a non-executable stack. */
+#define CAPSULE_IMAGE_PAGE 4096 /* x86_64 pages; a port to larger pages raises it */
+#define CAPSULE_IMAGE_PHDRS 4
+CAPSULE_HIDDEN void capsule_image_headers(unsigned char *img, size_t text_end, size_t dyn,
+                                          size_t total, unsigned text_flags);
 /* The GNU hash of a symbol name. */
 CAPSULE_HIDDEN uint32_t capsule_gnu_hash(const char *name);
 

@@ -23,8 +23,6 @@
 #include "debug.h"
 #include "dynobj.h"
 
-#define PAGE 4096
-#define N_PHDR 4
 #define N_DYN 12
 #define BLOOM_SHIFT 6
 
@@ -153,44 +151,16 @@ plan(const table *t, const char *soname)
     l.bloom_words = 1;
     while (l.bloom_words * 64 < n && l.bloom_words < 4096)
         l.bloom_words *= 2;
-    l.sym = align_up(sizeof(ElfW(Ehdr)) + N_PHDR * sizeof(ElfW(Phdr)), 8);
+    l.sym = align_up(sizeof(ElfW(Ehdr)) + CAPSULE_IMAGE_PHDRS * sizeof(ElfW(Phdr)), 8);
     l.versym = l.sym + (n + 1) * sizeof(ElfW(Sym));
     l.verdef = align_up(l.versym + (n + 1) * sizeof(ElfW(Half)), 8);
     l.hash = l.verdef + (t->n_versions + 1) * (sizeof(ElfW(Verdef)) + sizeof(ElfW(Verdaux)));
     l.hash = align_up(l.hash, 8);
     l.str = l.hash + 16 + l.bloom_words * 8 + (l.nbuckets + n) * 4;
     l.text_end = l.str + strsz;
-    l.dyn = align_up(l.text_end, PAGE);
+    l.dyn = align_up(l.text_end, CAPSULE_IMAGE_PAGE);
     l.total = l.dyn + N_DYN * sizeof(ElfW(Dyn));
     return l;
-}
-
-static void
-write_headers(unsigned char *img, const layout *l)
-{
-    ElfW(Ehdr) *eh = (ElfW(Ehdr) *)img;
-    ElfW(Phdr) *ph = (ElfW(Phdr) *)(img + sizeof *eh);
-
-    memcpy(eh->e_ident, ELFMAG, SELFMAG);
-    eh->e_ident[EI_CLASS] = CAPSULE_ELFCLASS;
-    eh->e_ident[EI_DATA] = CAPSULE_ELFDATA;
-    eh->e_ident[EI_VERSION] = EV_CURRENT;
-    eh->e_type = ET_DYN;
-    eh->e_machine = CAPSULE_MACHINE;
-    eh->e_version = EV_CURRENT;
-    eh->e_phoff = sizeof *eh;
-    eh->e_ehsize = sizeof *eh;
-    eh->e_phentsize = sizeof *ph;
-    eh->e_phnum = N_PHDR;
-    ph[0] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = PF_R, .p_filesz = l->text_end,
-                          .p_memsz = l->text_end, .p_align = PAGE };
-    ph[1] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = l->dyn,
-                          .p_vaddr = l->dyn, .p_paddr = l->dyn, .p_filesz = l->total - l->dyn,
-                          .p_memsz = l->total - l->dyn, .p_align = PAGE };
-    ph[2] = (ElfW(Phdr)){ .p_type = PT_DYNAMIC, .p_flags = PF_R | PF_W, .p_offset = l->dyn,
-                          .p_vaddr = l->dyn, .p_paddr = l->dyn, .p_filesz = l->total - l->dyn,
-                          .p_memsz = l->total - l->dyn, .p_align = 8 };
-    ph[3] = (ElfW(Phdr)){ .p_type = PT_GNU_STACK, .p_flags = PF_R | PF_W, .p_align = 16 };
 }
 
 static size_t
@@ -299,7 +269,7 @@ load_placeholder(Lmid_t lmid, const char *soname, table *t)
         capsule_error_set("out of memory");
         return NULL;
     }
-    write_headers(img, &l);
+    capsule_image_headers(img, l.text_end, l.dyn, l.total, PF_R);
     put_string(img, &l, &str, soname);
     write_verdef(img, &l, t, soname, &str);
     write_symbols(img, &l, t, &str);
