@@ -25,10 +25,7 @@ $py -m pytest -ra "$@" tests
 echo "== libcapsule runtime tests under ASan+UBSan"
 # test_boundary.py checks its programs under memcheck itself (ASan and memcheck
 # do not mix, and some of its programs are built inline without ASan).
-# test_share.py crashes inside glibc's dlsym under ASan only (its programs
-# pass plainly and under memcheck): left out of this run until understood.
-CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime -k "not fuzz" \
-    --ignore tests/runtime/test_boundary.py --ignore tests/runtime/test_share.py
+CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime -k "not fuzz" --ignore tests/runtime/test_boundary.py
 echo "== libcapsule runtime tests under valgrind memcheck"
 CAPSULE_TEST_SANITIZE=valgrind $py -m pytest -q -ra tests/runtime -k "not fuzz"
 
