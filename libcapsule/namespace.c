@@ -330,7 +330,7 @@ capsule_ns_exclude_list(capsule_ns *ns)
 {
     pthread_mutex_lock(&ns->lock);
     char **list = calloc(ns->n_exclude + 1, sizeof *list);
-    if (list)
+    if (list && ns->n_exclude) /* no list yet: exclude is NULL, memcpy's UB */
         memcpy(list, ns->exclude, ns->n_exclude * sizeof *list);
     pthread_mutex_unlock(&ns->lock);
     return list;
@@ -356,7 +356,8 @@ capsule_ns_scope(capsule_ns *ns, void **out, size_t max)
 {
     pthread_mutex_lock(&ns->lock);
     size_t n = ns->n_scope < max ? ns->n_scope : max;
-    memcpy(out, ns->scope, n * sizeof *out);
+    if (n)
+        memcpy(out, ns->scope, n * sizeof *out);
     pthread_mutex_unlock(&ns->lock);
     return n;
 }

@@ -129,6 +129,24 @@ global_scope(void)
     return h;
 }
 
+/* The caller's own dependencies, searched through a real dlopen handle. A
+ * link map is a dlsym handle only once it has been dlopen()ed by name:
+ * glibc gives the others (start-up dependencies, the dependencies of a
+ * dlopen()ed library) no search list, and dlsym on one reads past an empty
+ * list (a SEGV in do_lookup_x). RTLD_NOLOAD gives the handle, building that
+ * list when missing, without loading anything. */
+static void *
+caller_lookup(const struct link_map *map, const char *name, const char *version)
+{
+    void *h, *r;
+
+    if (!map->l_name || !map->l_name[0] || !(h = dlopen(map->l_name, RTLD_LAZY | RTLD_NOLOAD)))
+        return NULL;
+    r = lookup(h, name, version);
+    dlclose(h);
+    return r;
+}
+
 /* glibc searches the global scope, then the caller's own dependencies (a
  * library dlopen()ed RTLD_LOCAL sees its own). Both are asked here, and a
  * shim answer translated; anything else goes to glibc with the caller. */
@@ -141,7 +159,7 @@ default_lookup(capsule_dl_call *call, const char *name, const char *version)
 
     if (!r && dladdr1(call->caller, &info, (void **)&map, RTLD_DL_LINKMAP) && map &&
         (void *)map != global_scope())
-        r = lookup(map, name, version);
+        r = caller_lookup(map, name, version);
     if (!r)
         return 0;
     call->result = capsule_shims_translate(r, name, version);
