@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "debug.h"
+#include "dynobj.h"
 #include "elfarch.h"
 
 #define BRIDGE_SONAME "libcapsule-bridge.so"
@@ -25,16 +26,6 @@
 #define N_DYN 8
 #define BLOOM_WORDS 4
 #define BLOOM_SHIFT 6
-
-uint32_t
-capsule_gnu_hash(const char *name)
-{
-    uint32_t h = 5381;
-
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = h * 33 + *p;
-    return h;
-}
 
 static size_t
 align_up(size_t v, size_t a)

@@ -45,7 +45,5 @@ CAPSULE_HIDDEN void *capsule_image_load(const unsigned char *img, size_t size, L
 #define CAPSULE_IMAGE_PHDRS 4
 CAPSULE_HIDDEN void capsule_image_headers(unsigned char *img, size_t text_end, size_t dyn,
                                           size_t total, unsigned text_flags);
-/* The GNU hash of a symbol name. */
-CAPSULE_HIDDEN uint32_t capsule_gnu_hash(const char *name);
 
 #endif

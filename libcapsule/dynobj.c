@@ -277,8 +277,8 @@ symbol_matches(const capsule_dynobj *o, size_t index, const char *name, const ch
     return have && strcmp(have, version) == 0;
 }
 
-static uint32_t
-gnu_hash(const char *name)
+uint32_t
+capsule_gnu_hash(const char *name)
 {
     uint32_t h = 5381;
 
@@ -311,7 +311,7 @@ lookup_gnu(const capsule_dynobj *o, const char *name, const char *version)
     const uint32_t *buckets = (const uint32_t *)(bloom + bloom_size);
     const uint32_t *chain = buckets + nbuckets;
     const unsigned bits = sizeof(ElfW(Addr)) * 8;
-    uint32_t h = gnu_hash(name);
+    uint32_t h = capsule_gnu_hash(name);
     ElfW(Addr) word = bloom[(h / bits) & (bloom_size - 1)];
     ElfW(Addr) mask = ((ElfW(Addr))1 << (h % bits)) | ((ElfW(Addr))1 << ((h >> shift) % bits));
 

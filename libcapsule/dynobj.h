@@ -59,4 +59,7 @@ CAPSULE_HIDDEN int capsule_dynobj_contains(const capsule_dynobj *o, ElfW(Addr) a
 /* Protection flags of the PT_LOAD segment holding addr: PF_* bits, 0 if none. */
 CAPSULE_HIDDEN unsigned capsule_dynobj_segment_flags(const capsule_dynobj *o, ElfW(Addr) addr);
 
+/* The GNU hash of a symbol name. */
+CAPSULE_HIDDEN uint32_t capsule_gnu_hash(const char *name);
+
 #endif
