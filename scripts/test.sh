@@ -23,9 +23,7 @@ echo "== pytest: the whole suite"
 $py -m pytest -ra "$@" tests
 
 echo "== libcapsule runtime tests under ASan+UBSan"
-# test_boundary.py checks its programs under memcheck itself (ASan and memcheck
-# do not mix, and some of its programs are built inline without ASan).
-CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime -k "not fuzz" --ignore tests/runtime/test_boundary.py
+CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime -k "not fuzz"
 echo "== libcapsule runtime tests under valgrind memcheck"
 CAPSULE_TEST_SANITIZE=valgrind $py -m pytest -q -ra tests/runtime -k "not fuzz"
 
