@@ -1,14 +1,15 @@
 """`capsule-shim ldd`: which objects live in which namespace, from which tree.
 
 libcapsule prints its namespace map under CAPSULE_DEBUG=ns after each shim's
-initialisation and at exit:
+initialisation, after each dlopen inside a capsule, and at exit:
 
     capsule[ns]: map <when>: namespace <lmid> prefix <prefix>
     capsule[ns]: map <when>: <lmid> <path>
     capsule[ns]: map <when>: <lmid> /proc/self/fd/<n> (shared: <soname>)
 
 This module runs a program with that topic on, keeps the last complete map
-(the one at exit, else the last one printed) and says for every object
+(the one at exit, else the last one printed) plus the objects earlier maps
+had and it lacks (a driver unloaded before exit), and says for every object
 whether it is a shim, the process's glibc, a file from the capsule's prefix,
 or a file from outside it (what makes a game fail when a driver's dependency
 leaks in from the runtime).
@@ -39,6 +40,7 @@ class Namespace:
     lmid: int
     prefix: str | None              # None for the program's own namespace
     objects: list[str] = field(default_factory=list)
+    unloaded: list[str] = field(default_factory=list)  # in an earlier map only
 
 
 @dataclass
@@ -66,7 +68,20 @@ def parse(text: str) -> NamespaceMap | None:
     if not maps:
         return None
     when = "at exit" if "at exit" in maps else list(maps)[-1]
+    _note_unloaded(maps[when], [m for w, m in maps.items() if w != when])
     return NamespaceMap(when, maps[when], shims)
+
+
+def _note_unloaded(final: dict[int, Namespace], earlier: list[dict[int, Namespace]]) -> None:
+    """Adds to final's namespaces the objects only earlier maps listed."""
+    for spaces in earlier:
+        for lmid, space in spaces.items():
+            into = final.get(lmid)
+            if into is None or into.prefix != space.prefix:
+                continue
+            for path in space.objects:
+                if path not in into.objects and path not in into.unloaded:
+                    into.unloaded.append(path)
 
 
 def is_glibc(path: str) -> bool:
@@ -105,7 +120,8 @@ _LABELS = {
 
 def outside(nsmap: NamespaceMap) -> list[tuple[int, str]]:
     """(namespace, path) of every capsule object not from its prefix (glibc aside)."""
-    return [(space.lmid, path) for space in nsmap.namespaces.values() for path in space.objects
+    return [(space.lmid, path) for space in nsmap.namespaces.values()
+            for path in space.objects + space.unloaded
             if classify(path, space, nsmap.shims) == "outside"]
 
 
@@ -117,6 +133,9 @@ def format_map(nsmap: NamespaceMap) -> str:
         for path in space.objects:
             label = _LABELS[classify(path, space, nsmap.shims)]
             lines.append(f"    {path}" + (f"    [{label}]" if label else ""))
+        for path in space.unloaded:
+            label = _LABELS[classify(path, space, nsmap.shims)]
+            lines.append(f"    {path}    [{label + ', ' if label else ''}unloaded before exit]")
     leaks = outside(nsmap)
     if leaks:
         lines.append(f"{len(leaks)} object(s) in a capsule come from outside its prefix: "

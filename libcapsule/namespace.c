@@ -29,7 +29,7 @@ struct capsule_ns {
     loaded *objects;          /* registry_lock */
     size_t n, cap;
     pthread_mutex_t lock;     /* scope and exclude; a leaf lock */
-    void **scope;
+    capsule_scope_entry *scope; /* never shrinks: readers copy entries */
     size_t n_scope, cap_scope;
     char **exclude;
     size_t n_exclude, cap_exclude;
@@ -336,23 +336,40 @@ capsule_ns_exclude_list(capsule_ns *ns)
     return list;
 }
 
-void
-capsule_ns_scope_add(capsule_ns *ns, void *handle)
+static void
+scope_add(capsule_ns *ns, void *handle, const char *path)
 {
     pthread_mutex_lock(&ns->lock);
     for (size_t i = 0; i < ns->n_scope; i++) {
-        if (ns->scope[i] == handle) {
+        const capsule_scope_entry *e = &ns->scope[i];
+        if (handle ? e->handle == handle : e->path && strcmp(e->path, path) == 0) {
             pthread_mutex_unlock(&ns->lock);
             return;
         }
     }
-    if (capsule_grow((void **)&ns->scope, &ns->cap_scope, ns->n_scope, sizeof(void *)) == 0)
-        ns->scope[ns->n_scope++] = handle;
+    char *copy = path ? strdup(path) : NULL;
+    if ((!path || copy) &&
+        capsule_grow((void **)&ns->scope, &ns->cap_scope, ns->n_scope, sizeof *ns->scope) == 0)
+        ns->scope[ns->n_scope++] = (capsule_scope_entry){ handle, copy };
+    else
+        free(copy);
     pthread_mutex_unlock(&ns->lock);
 }
 
+void
+capsule_ns_scope_add(capsule_ns *ns, void *handle)
+{
+    scope_add(ns, handle, NULL);
+}
+
+void
+capsule_ns_scope_add_path(capsule_ns *ns, const char *path)
+{
+    scope_add(ns, NULL, path);
+}
+
 size_t
-capsule_ns_scope(capsule_ns *ns, void **out, size_t max)
+capsule_ns_scope(capsule_ns *ns, capsule_scope_entry *out, size_t max)
 {
     pthread_mutex_lock(&ns->lock);
     size_t n = ns->n_scope < max ? ns->n_scope : max;

@@ -44,10 +44,19 @@ CAPSULE_HIDDEN int capsule_ns_excluded(capsule_ns *ns, const char *soname);
 CAPSULE_HIDDEN char **capsule_ns_exclude_list(capsule_ns *ns);
 
 /* The capsule's own "global scope", searched by dlsym(RTLD_DEFAULT) from
- * inside after the bridge: the shims' targets, then what was dlopen()ed
- * with RTLD_GLOBAL inside, in order. add keeps a reference on the handle. */
+ * inside after the bridge: the shims' targets (handles held for the life of
+ * the process), then what was dlopen()ed with RTLD_GLOBAL inside, in order,
+ * by path and without a reference, so that its last dlclose still unloads
+ * it as it would without capsules: a lookup opens it with RTLD_NOLOAD and
+ * skips it once it is gone. Entries are never removed. */
+typedef struct {
+    void *handle;     /* a shim's target, or NULL */
+    const char *path; /* an RTLD_GLOBAL object's name, or NULL */
+} capsule_scope_entry;
+
 CAPSULE_HIDDEN void capsule_ns_scope_add(capsule_ns *ns, void *handle);
-CAPSULE_HIDDEN size_t capsule_ns_scope(capsule_ns *ns, void **out, size_t max);
+CAPSULE_HIDDEN void capsule_ns_scope_add_path(capsule_ns *ns, const char *path);
+CAPSULE_HIDDEN size_t capsule_ns_scope(capsule_ns *ns, capsule_scope_entry *out, size_t max);
 
 /* Calls fn for every object of the namespace (except the bridge), in load
  * order, until fn returns non-zero: dl_iterate_phdr's view of it, program

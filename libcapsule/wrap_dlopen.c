@@ -28,6 +28,7 @@
 
 #include "datacopy.h"
 #include "debug.h"
+#include "nsmap.h"
 #include "reloc.h"
 #include "resolve.h"
 #include "trampoline.h"
@@ -140,19 +141,16 @@ open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
     return h;
 }
 
-/* Keeps an RTLD_GLOBAL object loaded and searchable from inside. */
+/* Makes an RTLD_GLOBAL object searchable from inside for as long as it
+ * stays loaded (no reference of ours: its last dlclose unloads it, as
+ * Mesa's dlclose of its DRI driver does without capsules). */
 static void
 make_global(capsule_ns *ns, void *h)
 {
     struct link_map *map = NULL;
 
-    if (dlinfo(h, RTLD_DI_LINKMAP, &map) != 0 || !map)
-        return;
-    void *pin = dlmopen(capsule_ns_lmid(ns), map->l_name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
-    if (pin) {
-        capsule_ns_scope_add(ns, pin);
-        dlclose(pin); /* NODELETE keeps it */
-    }
+    if (dlinfo(h, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name)
+        capsule_ns_scope_add_path(ns, map->l_name);
 }
 
 static int
@@ -163,6 +161,21 @@ taken_from_host(capsule_ns *ns, const char *file)
     if (file[0] != '/')
         return 1; /* relative to the working directory, as glibc takes it */
     return capsule_ns_excluded(ns, file);
+}
+
+/* CAPSULE_DEBUG=ns: a map after every inside dlopen, so that drivers the
+ * capsule unloads again before exit still show where they came from. */
+static void
+note_in_map(void)
+{
+    static unsigned long count;
+    char when[64];
+
+    if (!(capsule_debug_flags & CAPSULE_DEBUG_NS))
+        return;
+    snprintf(when, sizeof when, "after inside dlopen %lu",
+             __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED));
+    capsule_nsmap_print(when);
 }
 
 void *
@@ -186,8 +199,10 @@ capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns, const void *ca
         h = open_in_prefix(ns, file, flags, caller);
     if (h && (mode & RTLD_GLOBAL))
         make_global(ns, h);
-    if (h)
+    if (h) {
         capsule_datacopy_apply(ns);
+        note_in_map();
+    }
     return h;
 }
 

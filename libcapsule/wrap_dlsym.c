@@ -33,17 +33,34 @@ lookup(void *handle, const char *name, const char *version)
     return version ? dlvsym(handle, name, version) : dlsym(handle, name);
 }
 
+/* An RTLD_GLOBAL object is looked up only while it is still loaded: the
+ * RTLD_NOLOAD reference lasts as long as the lookup. */
+static void *
+lookup_entry(capsule_ns *ns, const capsule_scope_entry *e, const char *name,
+             const char *version)
+{
+    if (e->handle)
+        return lookup(e->handle, name, version);
+    void *h = dlmopen(capsule_ns_lmid(ns), e->path, RTLD_LAZY | RTLD_NOLOAD);
+    if (!h)
+        return NULL;
+    void *r = lookup(h, name, version);
+    dlclose(h);
+    return r;
+}
+
 static void *
 inside_scope(capsule_ns *ns, const char *name, const char *version)
 {
-    void *scope[MAX_SCOPE], *r = lookup(capsule_ns_bridge(ns), name, version);
+    capsule_scope_entry scope[MAX_SCOPE];
+    void *r = lookup(capsule_ns_bridge(ns), name, version);
     size_t n;
 
     if (r)
         return r;
     n = capsule_ns_scope(ns, scope, MAX_SCOPE);
     for (size_t i = 0; i < n && !r; i++)
-        r = lookup(scope[i], name, version);
+        r = lookup_entry(ns, &scope[i], name, version);
     return r;
 }
 

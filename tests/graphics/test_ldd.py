@@ -56,7 +56,9 @@ def test_ldd_of_a_real_program_lists_its_capsule(gfx: Graphics, tmp_path: Path) 
     assert f"{real_egl}    [from the prefix]" in out
     # dlopen()ed later, from inside the capsule, by absolute path: remapped.
     driver = gfx.host / "usr/lib/x86_64-linux-gnu/dri/swrast_dri.so"
-    assert f"{driver}    [from the prefix]" in out
+    # (Mesa unloads it at eglTerminate, as without capsules: the map printed
+    # after the inside dlopen still shows it.)
+    assert f"{driver}    [from the prefix, unloaded before exit]" in out
     # The X client libraries are the program's: placeholders stand for them.
     for soname in ("libX11.so.6", "libxcb.so.1"):
         assert f"(shared: {soname})    [placeholder made in memory" in out

@@ -188,3 +188,25 @@ def test_ldd_reports_a_failing_program_after_its_map() -> None:
     assert r.stdout.splitlines() == ["namespace map at exit:", "namespace 0 (the program's):",
                                      "    /opt/game/bin/game"]
     assert r.stderr == "capsule-shim: sh exited with status 3; its last words:\nGL init failed\n"
+
+
+def test_ldd_keeps_objects_unloaded_before_exit() -> None:
+    # A driver dlopen()ed inside and dlclose()d again is gone from the map at
+    # exit; the map printed after the inside dlopen still tells where it came
+    # from, and one from outside the prefix is flagged.
+    lines = [
+        "map after inside dlopen 1: namespace 1 prefix /host",
+        "map after inside dlopen 1: 1 /host/usr/lib/libGL.so.1",
+        "map after inside dlopen 1: 1 /host/usr/lib/dri/swrast_dri.so",
+        "map after inside dlopen 1: 1 /usr/lib/libLLVM.so.1",
+        "map at exit: namespace 1 prefix /host",
+        "map at exit: 1 /host/usr/lib/libGL.so.1",
+    ]
+    script = "; ".join(f"echo 'capsule[ns]: {line}' >&2" for line in lines)
+    r = _run("ldd", "sh", "-c", script)
+    assert r.returncode == 1, r
+    assert r.stdout.splitlines()[:5] == [
+        "namespace map at exit:", "namespace 1 (capsule, prefix /host):",
+        "    /host/usr/lib/libGL.so.1    [from the prefix]",
+        "    /host/usr/lib/dri/swrast_dri.so    [from the prefix, unloaded before exit]",
+        "    /usr/lib/libLLVM.so.1    [OUTSIDE THE PREFIX, unloaded before exit]"]

@@ -13,7 +13,8 @@ from build import CC, FIXTURES, MULTIARCH, Sym, build_lib, build_shim, make_pref
 BOUND_FUNCTIONS = [
     "bound_add", "bound_get_counter", "bound_set_counter", "bound_counter_address",
     "bound_dep", "bound_ctor_string", "bound_dlopen", "bound_default_lookup",
-    "bound_self_lookup", "bound_plugin_cycle", "bound_alloc", "bound_free", "bound_realloc",
+    "bound_self_lookup", "bound_plugin_cycle", "bound_global_cycle",
+    "bound_alloc", "bound_free", "bound_realloc",
     "bound_usable",
 ]
 BOUND_SYMBOLS = [Sym(n, "BOUND_1") for n in BOUND_FUNCTIONS] + [

@@ -79,6 +79,16 @@ def test_inside_rtld_global_is_searched_from_inside(boundary: Boundary) -> None:
     assert got["self_malloc"] not in ("NULL", boundary.in_prefix("libbound.so.1"))
 
 
+def test_inside_rtld_global_object_unloads_at_its_last_dlclose(boundary: Boundary) -> None:
+    """As without capsules: being searchable from inside does not keep an
+    RTLD_GLOBAL object loaded (Mesa unloads its DRI driver this way)."""
+    got = values(run([boundary.programs["inside"], "libglobal.so", "globalcycle",
+                      "libglobal.so", "global"], boundary.env()))
+    assert got["cycle libglobal.so"] == "5 loaded=0 found=0"
+    # Opened again, it is found again.
+    assert got["global_id"] == "55"
+
+
 def test_inside_without_rtld_global_stays_private(boundary: Boundary) -> None:
     got = values(run([boundary.programs["inside"], "libglobal.so", "now"], boundary.env()))
     assert got["open libglobal.so"].startswith("5 ")
