@@ -5,25 +5,14 @@ dlclose()d and replaced by another at the same address is decoded afresh."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from programs import parse, run
 
-from build import CC, FIXTURES, Built, build_lib, sanitize_prefix, sh
+from build import CC, FIXTURES, Built, build_lib, sh
 
 BINDING = {"lazy": ["-Wl,-z,lazy"], "now": ["-Wl,-z,now", "-Wl,-z,relro"]}
-
-
-def run(cmd: list[str | os.PathLike[str]], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
-    return subprocess.run([*sanitize_prefix(), *map(str, cmd)], env={**full, **env},
-                          capture_output=True, text=True, timeout=60, check=False)
-
-
-def parse(stdout: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
 
 
 OWN_LIB = """\

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from programs import parse, run
 
 from build import (
     CC,
@@ -25,7 +26,6 @@ from build import (
     build_program,
     build_shim,
     make_prefix,
-    sanitize_prefix,
     sh,
 )
 
@@ -38,20 +38,9 @@ MODES = {
 PROGRAM_KINDS = {"pie": ["-fPIE", "-pie"], "nopie": ["-fno-pie", "-no-pie"]}
 
 
-def run(cmd: list[str | os.PathLike[str]], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
-    full.update(env)
-    return subprocess.run([*sanitize_prefix(), *map(str, cmd)], env=full, capture_output=True,
-                          text=True, timeout=60, check=False)
-
-
 @pytest.fixture(scope="module")
 def program(built: Built) -> Path:
     return build_program(built, built.root / "prog-default", MODES["lazy"], [])
-
-
-def parse(stdout: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
 
 
 def shim_env(b: Built, **extra: str) -> dict[str, str]:

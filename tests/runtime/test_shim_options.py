@@ -4,9 +4,9 @@ the prefix), a shim built for another ABI, a target with only a SysV hash."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
+
+from programs import parse, run
 
 from build import (
     CC,
@@ -22,19 +22,8 @@ from build import (
     build_shim,
     make_prefix,
     render_shim,
-    sanitize_prefix,
     sh,
 )
-
-
-def run(cmd: list[str | os.PathLike[str]], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
-    return subprocess.run([*sanitize_prefix(), *map(str, cmd)], env={**full, **env},
-                          capture_output=True, text=True, timeout=60, check=False)
-
-
-def parse(stdout: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
 
 
 def test_exports_bring_a_second_library(built: Built, tmp_path: Path) -> None:
