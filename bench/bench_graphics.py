@@ -36,6 +36,29 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "graphics"
 INIT_LINE = re.compile(r"capsule\[time\]: \S+: init (\d+) us")
 FRAMES = 300
+# The libraries glibc loads afresh in every namespace (libcapsule never takes
+# them from the prefix): their second copy is the capsule's fixed price.
+GLIBC_FAMILY = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
+                "libmvec.so.1", "libresolv.so.2")
+MAPPING = re.compile(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$")
+# Copies /proc/self/smaps when the process exits, for the memory breakdown.
+SMAPS_DUMPER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((destructor)) static void dump(void)
+{
+    const char *out = getenv("BENCH_SMAPS_OUT");
+    FILE *in = fopen("/proc/self/smaps", "r"), *to = out ? fopen(out, "w") : NULL;
+    char buf[8192];
+    size_t n;
+    while (in && to && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, to);
+    if (in)
+        fclose(in);
+    if (to)
+        fclose(to);
+}
+"""
 
 
 @dataclass(frozen=True)
@@ -109,6 +132,47 @@ def measure(argv: list[str], env: dict[str, str], ok: str) -> Sample:
     return Sample(seconds, usage.ru_maxrss, setup, proc.returncode >= 0 and ok in text, text)
 
 
+def smaps_rss(path: Path) -> dict[str, int]:
+    """KiB resident per mapped file (or [anon]/[heap]...) in one smaps dump."""
+    rss: dict[str, int] = {}
+    name = ""
+    for line in path.read_text().splitlines():
+        m = MAPPING.match(line)
+        if m:
+            name = m.group(1) or "[anon]"
+        elif line.startswith("Rss:"):
+            rss[name] = rss.get(name, 0) + int(line.split()[1])
+    return rss
+
+
+def capsule_parts(plain: dict[str, int], capsuled: dict[str, int], out: Path) -> tuple[int, int]:
+    """(second glibc copy, capsule runtime) KiB at exit: the parts only a capsule has."""
+    def glibc(rss: dict[str, int]) -> int:
+        return sum(v for k, v in rss.items() if Path(k).name in GLIBC_FAMILY)
+    runtime = sum(v for k, v in capsuled.items()
+                  if k.startswith(str(out) + "/") or "capsule-image" in k)
+    return glibc(capsuled) - glibc(plain), runtime
+
+
+def breakdown(case: Case, plain_env: dict[str, str], capsule_env: dict[str, str],
+              dumper: Path, out: Path) -> tuple[int, int]:
+    dumps = []
+    for env in (plain_env, capsule_env):
+        with tempfile.NamedTemporaryFile(suffix=".smaps") as f:
+            subprocess.run(case.argv, env={**os.environ, **env, "LD_PRELOAD": str(dumper),
+                                           "BENCH_SMAPS_OUT": f.name},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            dumps.append(smaps_rss(Path(f.name)))
+    return capsule_parts(dumps[0], dumps[1], out)
+
+
+def build_dumper(work: Path) -> Path:
+    source, lib = work / "smaps_dumper.c", work / "smaps_dumper.so"
+    source.write_text(SMAPS_DUMPER)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(lib), str(source)], check=True)
+    return lib
+
+
 def runs(case: Case, env: dict[str, str], n: int) -> list[Sample]:
     return [measure(case.argv, env, case.ok) for _ in range(n)]
 
@@ -134,6 +198,7 @@ def main() -> int:
         if shutil.which(tool) is None:
             raise SystemExit(f"bench_graphics: {tool} is not installed (scripts/bootstrap.sh)")
     _host, runtime, out = build(args.work.absolute())
+    dumper = build_dumper(args.work.absolute())
     png = str(args.work.absolute() / "bench.png")
     cases = [
         Case("glxinfo -B", ["glxinfo", "-B"], "llvmpipe"),
@@ -145,12 +210,13 @@ def main() -> int:
         Case("vulkaninfo --summary (headless)", ["vulkaninfo", "--summary"], "llvmpipe",
              x11=False),
     ]
-    rows, setup_rows, notes = [], [], []
+    rows, setup_rows, memory_rows, notes = [], [], [], []
     with xvfb() as display:
         for case in cases:
             base = {"DISPLAY": display if case.x11 else ""}
+            through = {**base, "LD_LIBRARY_PATH": f"{out}:{runtime}"}
             plain = runs(case, base, args.runs)
-            capsuled = runs(case, {**base, "LD_LIBRARY_PATH": f"{out}:{runtime}"}, args.runs)
+            capsuled = runs(case, through, args.runs)
             if not all(s.ok for s in plain):
                 rows.append([case.name, "fails", "-", "-", "-"])
                 notes.append(f"{case.name}: fails on the plain stack here")
@@ -167,12 +233,18 @@ def main() -> int:
                 statistics.median(s.maxrss_kib for s in plain)
             rows.append([case.name, fmt_ms(p), fmt_ms(c), f"{c / p:.3f}", f"{rss / 1024:+.1f}"])
             setup_rows.append([case.name, f"{statistics.median(s.setup_us for s in capsuled):.0f}"])
+            glibc, own = breakdown(case, base, through, dumper, out)
+            memory_rows.append([case.name, f"{rss / 1024:+.1f}", f"{glibc / 1024:.1f}",
+                                f"{own / 1024:.1f}", f"{(rss - glibc - own) / 1024:+.1f}"])
     table(f"Wall time, median of {args.runs} runs each (ms); peak memory: max RSS difference",
           ["program", "plain", "capsule", "ratio", "MiB"], rows)
     for note in notes:
         print(f"  {note}")
     table("Capsule set-up (sum of the shims' init under CAPSULE_DEBUG=time, median)",
           ["program", "us"], setup_rows)
+    table("Peak memory above plain (MiB): the capsule's second glibc copy (libc, libm... at "
+          "exit), capsule runtime (shims, libcapsule, bridge), the rest",
+          ["program", "peak", "glibc copy", "runtime", "rest"], memory_rows)
     return 0
 
 
