@@ -145,17 +145,35 @@ def smaps_rss(path: Path) -> dict[str, int]:
     return rss
 
 
-def capsule_parts(plain: dict[str, int], capsuled: dict[str, int], out: Path) -> tuple[int, int]:
-    """(second glibc copy, capsule runtime) KiB at exit: the parts only a capsule has."""
+def second_copies(rss: dict[str, int], prefix: str) -> int:
+    """KiB of the library copies a capsule added besides glibc's: the same
+    file name mapped both from the prefix and from outside it (the smaller
+    of the two is counted)."""
+    by_name: dict[str, list[int]] = {}
+    for path, kib in rss.items():
+        if path.startswith(prefix) and ".so" in path:
+            by_name.setdefault(Path(path).name, []).append(kib)
+    others = 0
+    for path, kib in rss.items():
+        if path.startswith("/") and not path.startswith(prefix) and Path(path).name in by_name:
+            others += min(kib, *by_name[Path(path).name])
+    return others
+
+
+def capsule_parts(plain: dict[str, int], capsuled: dict[str, int], out: Path,
+                  host: Path) -> tuple[int, int, int]:
+    """(second glibc, second copies of other libraries, capsule runtime) KiB
+    at exit: the parts only a capsule has."""
     def glibc(rss: dict[str, int]) -> int:
         return sum(v for k, v in rss.items() if Path(k).name in GLIBC_FAMILY)
     runtime = sum(v for k, v in capsuled.items()
                   if k.startswith(str(out) + "/") or "capsule-image" in k)
-    return glibc(capsuled) - glibc(plain), runtime
+    others = second_copies(capsuled, str(host) + "/")
+    return glibc(capsuled) - glibc(plain), others, runtime
 
 
 def breakdown(case: Case, plain_env: dict[str, str], capsule_env: dict[str, str],
-              dumper: Path, out: Path) -> tuple[int, int]:
+              dumper: Path, out: Path, host: Path) -> tuple[int, int, int]:
     dumps = []
     for env in (plain_env, capsule_env):
         with tempfile.NamedTemporaryFile(suffix=".smaps") as f:
@@ -163,7 +181,7 @@ def breakdown(case: Case, plain_env: dict[str, str], capsule_env: dict[str, str]
                                            "BENCH_SMAPS_OUT": f.name},
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             dumps.append(smaps_rss(Path(f.name)))
-    return capsule_parts(dumps[0], dumps[1], out)
+    return capsule_parts(dumps[0], dumps[1], out, host)
 
 
 def build_dumper(work: Path) -> Path:
@@ -197,7 +215,7 @@ def main() -> int:
     for tool in ("Xvfb", "glxinfo", "eglinfo", "vulkaninfo"):
         if shutil.which(tool) is None:
             raise SystemExit(f"bench_graphics: {tool} is not installed (scripts/bootstrap.sh)")
-    _host, runtime, out = build(args.work.absolute())
+    host, runtime, out = build(args.work.absolute())
     dumper = build_dumper(args.work.absolute())
     png = str(args.work.absolute() / "bench.png")
     cases = [
@@ -233,18 +251,20 @@ def main() -> int:
                 statistics.median(s.maxrss_kib for s in plain)
             rows.append([case.name, fmt_ms(p), fmt_ms(c), f"{c / p:.3f}", f"{rss / 1024:+.1f}"])
             setup_rows.append([case.name, f"{statistics.median(s.setup_us for s in capsuled):.0f}"])
-            glibc, own = breakdown(case, base, through, dumper, out)
+            glibc, copies, own = breakdown(case, base, through, dumper, out, host)
             memory_rows.append([case.name, f"{rss / 1024:+.1f}", f"{glibc / 1024:.1f}",
-                                f"{own / 1024:.1f}", f"{(rss - glibc - own) / 1024:+.1f}"])
+                                f"{copies / 1024:.1f}", f"{own / 1024:.1f}",
+                                f"{(rss - glibc - copies - own) / 1024:+.1f}"])
     table(f"Wall time, median of {args.runs} runs each (ms); peak memory: max RSS difference",
           ["program", "plain", "capsule", "ratio", "MiB"], rows)
     for note in notes:
         print(f"  {note}")
     table("Capsule set-up (sum of the shims' init under CAPSULE_DEBUG=time, median)",
           ["program", "us"], setup_rows)
-    table("Peak memory above plain (MiB): the capsule's second glibc copy (libc, libm... at "
-          "exit), capsule runtime (shims, libcapsule, bridge), the rest",
-          ["program", "peak", "glibc copy", "runtime", "rest"], memory_rows)
+    table("Peak memory above plain (MiB), and what only a capsule has at exit: its own glibc "
+          "(libc, libm...), second copies of libraries both sides load (the host's beside "
+          "the program's), the capsule runtime (shims, libcapsule, bridge); the rest",
+          ["program", "peak", "glibc", "2nd copies", "runtime", "rest"], memory_rows)
     return 0
 
 
