@@ -90,7 +90,7 @@ def namespace_leaks(stderr: str) -> list[tuple[int, str]]:
 
 
 def capsule_objects(stderr: str) -> list[str]:
-    """Every object loaded inside a capsule namespace."""
+    """Every object loaded inside a capsule namespace (also those unloaded before exit)."""
     nsmap = ldd.parse(stderr)
     assert nsmap is not None, f"no namespace map in:\n{stderr[-2000:]}"
-    return [p for s in nsmap.namespaces.values() if s.prefix for p in s.objects]
+    return [p for s in nsmap.namespaces.values() if s.prefix for p in s.objects + s.unloaded]
