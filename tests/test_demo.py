@@ -10,6 +10,7 @@ from helpers import REPO, run
 def test_demo_runs_the_program_through_the_shims(tmp_path: Path) -> None:
     out = run(["bash", REPO / "examples/demo/run.sh"],
               env={"DEMO_DIR": str(tmp_path / "demo"), "CAPSULE_SKIP_BOOTSTRAP": "1"}).stdout
+    out, graphics = out.split("== the graphics example", 1)
     plain, capsuled = out.split("== with the shims", 1)
     host = str(tmp_path / "demo" / "host")
     where = {line.split()[0]: line.split()[-1] for line in capsuled.splitlines() if "lives in" in line}
@@ -18,3 +19,10 @@ def test_demo_runs_the_program_through_the_shims(tmp_path: Path) -> None:
     assert where["XML_ParserCreate()"].startswith(host)
     assert where["printf()"].startswith("/lib/")
     assert "libz.so.1: ready" in capsuled
+    # The graphics half: fails without capsule, renders through them.
+    without, through = graphics.split("== with the shims first", 1)
+    picture = tmp_path / "demo" / "graphics" / "picture.png"
+    assert "egl_png: no EGL" in without
+    assert f"wrote {picture}" in through and "centre pixel: 13,13,38" in through
+    assert picture.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert "swrast_dri.so    [from the prefix" in through and "OUTSIDE" not in through

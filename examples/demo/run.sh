@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo end to end on a fresh machine: install what is needed, make a
 # "host" tree from this machine's zlib and expat, build shims for them with
-# capsule.shim(), and run an unchanged program through the shims.
+# capsule.shim(), and run an unchanged program through the shims; then the
+# graphics example renders a picture through capsules (examples/graphics/run.sh).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${DEMO_DIR:-$repo/build-demo}
@@ -28,3 +29,7 @@ echo "== with the shims first on the library path (LD_LIBRARY_PATH=$work/build):
 LD_LIBRARY_PATH=$work/build "$work/build/where"
 echo "== what libcapsule did (CAPSULE_DEBUG=path):"
 LD_LIBRARY_PATH=$work/build CAPSULE_DEBUG=path "$work/build/where" 2>&1 >/dev/null | head -20
+
+echo
+echo "== the graphics example: a picture through the libEGL and libGLESv2 capsules"
+GRAPHICS_DIR=$work/graphics CAPSULE_SKIP_BOOTSTRAP=1 bash "$repo/examples/graphics/run.sh"
