@@ -111,6 +111,33 @@ not_found(Lmid_t lmid, const char *prefix, const char *file, const char *why)
     return dlmopen(lmid, path, RTLD_LAZY);
 }
 
+/* ld.so matches a name against the objects already in the namespace (by
+ * path, by soname) before it searches anything, so an object loaded there
+ * is taken as it is: its tree under the prefix is not resolved again (the
+ * Vulkan loader opens every ICD over and over). Only what is loaded counts;
+ * a miss is never remembered, so a library put into the prefix after a
+ * failed dlopen is found by the next one. NULL when not loaded. */
+static void *
+reopen_loaded(capsule_ns *ns, const char *root, int flags)
+{
+    char path[PATH_MAX * 2];
+    void *h;
+
+    if (root[0] == '/') {
+        if (capsule_path_in_prefix(capsule_ns_prefix(ns), root, path, sizeof path, NULL, 0) != 0)
+            return NULL;
+    } else if (capsule_ns_find_soname(ns, root, path, sizeof path) != 0) {
+        return NULL;
+    }
+    h = dlmopen(capsule_ns_lmid(ns), path, flags | RTLD_NOLOAD);
+    if (!h) {
+        (void)dlerror(); /* not loaded (or unloaded meanwhile): no error of the caller's */
+        return NULL;
+    }
+    capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s (loaded)", root, path);
+    return h;
+}
+
 static void *
 open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
 {
@@ -123,6 +150,9 @@ open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
         plen--;
     if (file[0] == '/' && strncmp(file, prefix, plen) == 0 && file[plen] == '/')
         root = file + plen; /* already a path inside the prefix */
+    if ((h = reopen_loaded(ns, root, flags)))
+        return h;
+    double t0 = capsule_debug_now_us();
     char **exclude = capsule_ns_exclude_list(ns);
     int rc = capsule_resolve_from(prefix, root, requester_in_prefix(prefix, caller),
                                   (const char *const *)exclude, &set);
@@ -135,7 +165,10 @@ open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
         return not_found(capsule_ns_lmid(ns), prefix, file, "not resolved");
     }
     capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s", file, set.deps[d].path);
+    double t1 = capsule_debug_now_us();
     h = load_set(capsule_ns_lmid(ns), &set, d, flags);
+    capsule_debug(CAPSULE_DEBUG_TIME, "inside dlopen %s: resolve %.0f us, load %.0f us", file,
+                  t1 - t0, capsule_debug_now_us() - t1);
     capsule_depset_free(&set);
     return h;
 }
