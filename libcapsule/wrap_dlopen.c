@@ -138,6 +138,12 @@ reopen_loaded(capsule_ns *ns, const char *root, int flags)
     return h;
 }
 
+static int
+loaded_in_ns(void *ns, const char *soname, char *out, size_t size)
+{
+    return capsule_ns_find_soname(ns, soname, out, size);
+}
+
 static void *
 open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
 {
@@ -155,7 +161,7 @@ open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
     double t0 = capsule_debug_now_us();
     char **exclude = capsule_ns_exclude_list(ns);
     int rc = capsule_resolve_from(prefix, root, requester_in_prefix(prefix, caller),
-                                  (const char *const *)exclude, &set);
+                                  (const char *const *)exclude, loaded_in_ns, ns, &set);
     free(exclude);
     if (rc != 0)
         return not_found(capsule_ns_lmid(ns), prefix, file, capsule_error());
