@@ -379,6 +379,62 @@ capsule_ns_scope(capsule_ns *ns, capsule_scope_entry *out, size_t max)
     return n;
 }
 
+/* DT_SONAME of an object ld.so has loaded, or NULL. ld.so relocates the
+ * dynamic section's pointers in place on this architecture; the check
+ * against the base keeps an unrelocated one working. */
+static const char *
+loaded_soname(const struct dl_phdr_info *info)
+{
+    const ElfW(Dyn) *dyn = NULL;
+    const char *strtab = NULL;
+    size_t strsz = 0, soname = 0;
+    int have = 0;
+
+    for (size_t i = 0; i < info->dlpi_phnum && !dyn; i++) {
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    }
+    for (const ElfW(Dyn) *d = dyn; d && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_STRTAB)
+            strtab = (const char *)(d->d_un.d_ptr < info->dlpi_addr
+                                        ? d->d_un.d_ptr + info->dlpi_addr
+                                        : d->d_un.d_ptr);
+        else if (d->d_tag == DT_STRSZ)
+            strsz = d->d_un.d_val;
+        else if (d->d_tag == DT_SONAME)
+            soname = d->d_un.d_val, have = 1;
+    }
+    if (!have || !strtab || soname >= strsz || !memchr(strtab + soname, '\0', strsz - soname))
+        return NULL;
+    return strtab + soname;
+}
+
+typedef struct {
+    const char *soname;
+    char *out;
+    size_t size;
+} soname_query;
+
+static int
+match_soname(struct dl_phdr_info *info, void *data)
+{
+    soname_query *q = data;
+    const char *soname = loaded_soname(info);
+
+    if (!soname || !info->dlpi_name || info->dlpi_name[0] != '/' ||
+        strcmp(soname, q->soname) != 0)
+        return 0;
+    return snprintf(q->out, q->size, "%s", info->dlpi_name) < (int)q->size ? 1 : -1;
+}
+
+int
+capsule_ns_find_soname(capsule_ns *ns, const char *soname, char *out, size_t size)
+{
+    soname_query q = { soname, out, size };
+
+    return capsule_ns_foreach(ns, match_soname, &q) == 1 ? 0 : -1;
+}
+
 typedef struct {
     const ElfW(Dyn) *bridge;
     int (*fn)(struct dl_phdr_info *, void *);

@@ -6,6 +6,12 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+/* The file name of the object in the namespace whose DT_SONAME is soname
+ * (what ld.so matches a bare name against before searching): 0 and out
+ * filled when there is one. */
+CAPSULE_HIDDEN int capsule_ns_find_soname(capsule_ns *ns, const char *soname, char *out,
+                                          size_t size);
+
 #endif
 #include <dlfcn.h>
 #include <stddef.h>
@@ -65,5 +71,11 @@ CAPSULE_HIDDEN size_t capsule_ns_scope(capsule_ns *ns, capsule_scope_entry *out,
 struct dl_phdr_info;
 CAPSULE_HIDDEN int capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct dl_phdr_info *, void *),
                                       void *data);
+
+/* The file name of the object in the namespace whose DT_SONAME is soname
+ * (what ld.so matches a bare name against before searching): 0 and out
+ * filled when there is one. */
+CAPSULE_HIDDEN int capsule_ns_find_soname(capsule_ns *ns, const char *soname, char *out,
+                                          size_t size);
 
 #endif

@@ -122,6 +122,8 @@ capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t o
 typedef struct {
     const char *prefix;
     const char *const *exclude;
+    capsule_loaded_fn loaded;
+    void *loaded_ctx;
     capsule_ldcache *cache;
     capsule_depset *set;
     char skipped[512];  /* why the last rejected candidate was rejected */
@@ -373,6 +375,47 @@ seen(const capsule_depset *set, size_t dep, size_t requester)
     return cycle_error(set, dep, requester);
 }
 
+/* 1 when soname is already loaded and now in the set, its dependencies
+ * loaded with it (so not visited); 0 when it must be searched. */
+static int
+take_loaded(resolver *r, const char *soname, size_t parent, int *rc)
+{
+    size_t plen = prefix_len(r->prefix);
+    candidate *c = calloc(1, sizeof *c);
+
+    *rc = 0;
+    if (!c) {
+        *rc = capsule_error_set("out of memory");
+        return 1;
+    }
+    if (r->loaded(r->loaded_ctx, soname, c->path, sizeof c->path) != 0) {
+        free(c);
+        return 0;
+    }
+    /* Only what came from the prefix: anything else is searched as usual. */
+    if (strncmp(c->path, r->prefix, plen) != 0 || c->path[plen] != '/' ||
+        snprintf(c->in_prefix, sizeof c->in_prefix, "%s", c->path + plen) >=
+            (int)sizeof c->in_prefix) {
+        free(c);
+        return 0;
+    }
+    capsule_debug(CAPSULE_DEBUG_PATH, "%s -> %s (loaded)", soname, c->path);
+    size_t same = find_path(r->set, c->path);
+    if (same != CAPSULE_NO_PARENT) {
+        free(c);
+        *rc = seen(r->set, same, parent);
+        return 1;
+    }
+    *rc = add_dep(r->set, soname, c, parent);
+    free(c);
+    if (*rc == 0) {
+        size_t self = r->set->n - 1;
+        r->set->deps[self].state = DONE;
+        r->set->order[r->set->n_order++] = self; /* pinned by the load like the rest */
+    }
+    return 1;
+}
+
 static int
 visit(resolver *r, const char *soname, size_t parent, int depth)
 {
@@ -386,6 +429,10 @@ visit(resolver *r, const char *soname, size_t parent, int depth)
         return seen(set, have, parent);
     if (depth > MAX_DEPTH)
         return capsule_error_set("dependency chain deeper than %d at %s", MAX_DEPTH, soname);
+    int rc;
+    if (depth > 0 && r->loaded && !strchr(soname, '/') &&
+        take_loaded(r, soname, parent, &rc))
+        return rc;
     /* On the heap: a chain MAX_DEPTH deep must not need MAX_DEPTH path buffers
      * of stack (a shim may be dlopen()ed from a thread with a small stack). */
     c = calloc(1, sizeof *c);
@@ -409,7 +456,7 @@ visit(resolver *r, const char *soname, size_t parent, int depth)
         free(c);
         return seen(set, same, parent);
     }
-    int rc = add_dep(set, soname, c, parent);
+    rc = add_dep(set, soname, c, parent);
     free(c);
     if (rc != 0)
         return -1;
@@ -444,10 +491,11 @@ add_requester(resolver *r, const char *requester)
 
 static int
 resolve(const char *prefix, const char *const *roots, size_t n_roots, const char *requester,
-        const char *const *exclude, capsule_depset *out)
+        const char *const *exclude, capsule_loaded_fn loaded, void *ctx, capsule_depset *out)
 {
     char cache_path[PATH_MAX * 2];
-    resolver r = { .prefix = prefix, .exclude = exclude, .set = out };
+    resolver r = { .prefix = prefix, .exclude = exclude, .loaded = loaded, .loaded_ctx = ctx,
+                   .set = out };
     size_t parent;
     int rc = 0;
 
@@ -480,14 +528,15 @@ int
 capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
                 const char *const *exclude, capsule_depset *out)
 {
-    return resolve(prefix, roots, n_roots, NULL, exclude, out);
+    return resolve(prefix, roots, n_roots, NULL, exclude, NULL, NULL, out);
 }
 
 int
 capsule_resolve_from(const char *prefix, const char *root, const char *requester,
-                     const char *const *exclude, capsule_depset *out)
+                     const char *const *exclude, capsule_loaded_fn loaded, void *ctx,
+                     capsule_depset *out)
 {
-    return resolve(prefix, &root, 1, requester, exclude, out);
+    return resolve(prefix, &root, 1, requester, exclude, loaded, ctx, out);
 }
 
 void

@@ -40,11 +40,18 @@ CAPSULE_HIDDEN int capsule_path_in_prefix(const char *prefix, const char *path, 
  * family and `exclude`) under prefix. */
 CAPSULE_HIDDEN int capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
                                    const char *const *exclude, capsule_depset *out);
+/* The host path of an object already loaded whose DT_SONAME is soname,
+ * copied to out: 0 when there is one. */
+typedef int (*capsule_loaded_fn)(void *ctx, const char *soname, char *out, size_t size);
+
 /* Resolves one root as `requester` (an absolute path inside the prefix, or
  * NULL) would find it: with its DT_RPATH/DT_RUNPATH and $ORIGIN. A root
- * containing '/' is a path inside the prefix. */
+ * containing '/' is a path inside the prefix. A dependency `loaded` (when
+ * given) knows by soname is taken as it is, its own dependencies not
+ * searched: ld.so matches loaded objects before searching any directory. */
 CAPSULE_HIDDEN int capsule_resolve_from(const char *prefix, const char *root,
                                         const char *requester, const char *const *exclude,
+                                        capsule_loaded_fn loaded, void *ctx,
                                         capsule_depset *out);
 CAPSULE_HIDDEN void capsule_depset_free(capsule_depset *set);
 /* Expands $ORIGIN, $LIB and $PLATFORM in entry[0..len); -1 when it uses an

@@ -112,6 +112,39 @@ not_found(Lmid_t lmid, const char *prefix, const char *file, const char *why)
     return dlmopen(lmid, path, RTLD_LAZY);
 }
 
+/* ld.so matches a name against the objects already in the namespace (by
+ * path, by soname) before it searches anything, so an object loaded there
+ * is taken as it is: its tree under the prefix is not resolved again (the
+ * Vulkan loader opens every ICD over and over). Only what is loaded counts;
+ * a miss is never remembered, so a library put into the prefix after a
+ * failed dlopen is found by the next one. NULL when not loaded. */
+static void *
+reopen_loaded(capsule_ns *ns, const char *root, int flags)
+{
+    char path[PATH_MAX * 2];
+    void *h;
+
+    if (root[0] == '/') {
+        if (capsule_path_in_prefix(capsule_ns_prefix(ns), root, path, sizeof path, NULL, 0) != 0)
+            return NULL;
+    } else if (capsule_ns_find_soname(ns, root, path, sizeof path) != 0) {
+        return NULL;
+    }
+    h = dlmopen(capsule_ns_lmid(ns), path, flags | RTLD_NOLOAD);
+    if (!h) {
+        (void)dlerror(); /* not loaded (or unloaded meanwhile): no error of the caller's */
+        return NULL;
+    }
+    capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s (loaded)", root, path);
+    return h;
+}
+
+static int
+loaded_in_ns(void *ns, const char *soname, char *out, size_t size)
+{
+    return capsule_ns_find_soname(ns, soname, out, size);
+}
+
 static void *
 open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
 {
@@ -124,9 +157,12 @@ open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
         plen--;
     if (file[0] == '/' && strncmp(file, prefix, plen) == 0 && file[plen] == '/')
         root = file + plen; /* already a path inside the prefix */
+    if ((h = reopen_loaded(ns, root, flags)))
+        return h;
+    double t0 = capsule_debug_now_us();
     char **exclude = capsule_ns_exclude_list(ns);
     int rc = capsule_resolve_from(prefix, root, requester_in_prefix(prefix, caller),
-                                  (const char *const *)exclude, &set);
+                                  (const char *const *)exclude, loaded_in_ns, ns, &set);
     free(exclude);
     if (rc != 0)
         return not_found(capsule_ns_lmid(ns), prefix, file, capsule_error());
@@ -136,7 +172,10 @@ open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
         return not_found(capsule_ns_lmid(ns), prefix, file, "not resolved");
     }
     capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s", file, set.deps[d].path);
+    double t1 = capsule_debug_now_us();
     h = load_set(capsule_ns_lmid(ns), &set, d, flags);
+    capsule_debug(CAPSULE_DEBUG_TIME, "inside dlopen %s: resolve %.0f us, load %.0f us", file,
+                  t1 - t0, capsule_debug_now_us() - t1);
     capsule_depset_free(&set);
     return h;
 }

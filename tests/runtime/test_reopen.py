@@ -1,0 +1,135 @@
+"""dlopen inside the capsule of objects already in its namespace: the Vulkan
+loader opens every ICD (and its layers) again and again. An object, or a
+dependency, already loaded is taken as ld.so takes it (by path or soname,
+before any search) instead of resolving its tree under the prefix again;
+everything still comes from the prefix, a miss is never remembered, and
+dlclose really unloads."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from build import CC, FIXTURES, MULTIARCH, Built, Sym, build_lib, build_shim, make_prefix, sh
+
+
+@dataclass
+class Reopen:
+    prefix: Path
+    prog: Path
+    env: dict[str, str]
+    own_dep: Path
+    late: Path        # liblate.so.1, outside the prefix until a test moves it in
+
+    def lib(self, name: str) -> str:
+        return str(self.prefix / MULTIARCH / name)
+
+
+@pytest.fixture(scope="module")
+def reopen(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Reopen:
+    root = tmp_path_factory.mktemp("reopen")
+    real = root / "real"
+    shdep = build_lib(real, "libshdep.so.1", [FIXTURES / "reopen_dep.c"],
+                      flags=["-DSHDEP_VALUE=1000"])
+    late = build_lib(root / "staging", "liblate.so.1", [FIXTURES / "reopen_dep.c"],
+                     flags=["-DSHDEP_VALUE=2000"])
+    own = build_lib(root / "own", "libshdep.so.1", [FIXTURES / "reopen_dep.c"],
+                    flags=["-DSHDEP_VALUE=1"])
+    target = build_lib(real, "libreopen.so.1", [FIXTURES / "reopen.c"])
+    plugins = [build_lib(real, name, [FIXTURES / "reopen_plugin.c"], flags=[f"-DPLUGIN_ID={i}"],
+                         libs=[dep])
+               for name, i, dep in (("libpa.so", 10, shdep), ("libpb.so", 20, shdep),
+                                    ("libplate.so", 30, late))]
+    prefix = make_prefix(root / "prefix", [target, shdep, *plugins])
+    shim_dir = root / "shim"
+    build_shim(shim_dir, built.libcapsule_dir, "libreopen.so.1", str(prefix),
+               [Sym(n, None) for n in ("reopen_open", "reopen_error", "reopen_describe",
+                                       "reopen_close")], [])
+    prog = root / "reopen_prog"
+    sh([*CC, "-std=gnu11", "-Wall", "-Wextra", "-Werror", FIXTURES / "reopen_prog.c", "-o", prog,
+        target, own, "-ldl"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
+    env["LD_LIBRARY_PATH"] = f"{shim_dir}:{own.parent}"
+    return Reopen(prefix, prog, env, own, late)
+
+
+def run(r: Reopen, *steps: str, debug: str = "") -> tuple[dict[str, str], str]:
+    env = dict(r.env, CAPSULE_DEBUG=debug) if debug else r.env
+    proc = subprocess.run([str(r.prog), *steps], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc
+    lines = [line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line]
+    return {k.split(":", 1)[0] if k[0].isdigit() else k: v for k, v in lines}, proc.stderr
+
+
+def test_shared_dependency_stays_in_the_prefix(reopen: Reopen) -> None:
+    """Plugins sharing a dependency, opened again by soname and by absolute
+    path while loaded: every one, and the dependency, from the prefix; the
+    program's own libshdep.so.1 (same soname) never stands in for it."""
+    got, err = run(reopen, "open:libpa.so", "open:libpb.so",
+                   f"open:/{MULTIARCH}/libpa.so", "open:libpa.so", f"open:/{MULTIARCH}/libpb.so",
+                   "maps:libshdep.so.1", debug="path")
+    dep = reopen.lib("libshdep.so.1")
+    assert got["own"] == "1"
+    for i, (value, plugin) in enumerate([(1010, "libpa.so"), (1020, "libpb.so"),
+                                         (1010, "libpa.so"), (1010, "libpa.so"),
+                                         (1020, "libpb.so")], start=1):
+        assert got[str(i)] == f"{value} {reopen.lib(plugin)} {dep}", (i, got)
+    assert sorted(got["6"].split(",")) == sorted([dep, str(reopen.own_dep)])
+    # The second plugin took the loaded dependency; the reopens resolved nothing.
+    assert f"libshdep.so.1 -> {dep} (loaded)" in err
+    assert err.count(f"-> {reopen.lib('libpa.so')} (loaded)") == 2, err
+    assert f"/{MULTIARCH}/libpb.so -> {reopen.lib('libpb.so')} (loaded)" in err
+
+
+def test_dependency_put_in_the_prefix_after_a_miss(reopen: Reopen) -> None:
+    """A miss is never remembered (only loaded objects are): a dependency
+    installed into the prefix after a failed dlopen is found by the next
+    dlopen, as ld.so would find it."""
+    inside = reopen.prefix / MULTIARCH / "liblate.so.1"
+    if inside.exists():
+        inside.rename(reopen.late)
+    try:
+        got, _ = run(reopen, "open:libplate.so", "noload:libplate.so",
+                     f"mv:{reopen.late}:{inside}", "open:libplate.so", "maps:liblate")
+    finally:
+        if inside.exists():
+            inside.rename(reopen.late)
+    assert got["1"] == "ERR"
+    assert "not found under this prefix" in got["error"]
+    assert got["2"] == "absent"
+    assert got["4"] == f"2030 {reopen.lib('libplate.so')} {inside}"
+    assert got["5"] == str(inside)
+
+
+def test_dlclose_unloads_and_reopen_loads_from_the_prefix(reopen: Reopen) -> None:
+    got, _ = run(reopen, "open:libpa.so", "open:libpb.so", "close:libpa.so", "noload:libpa.so",
+                 "open:libpa.so", "close:libpa.so", "close:libpb.so", "noload:libpb.so",
+                 "maps:libshdep.so.1", f"open:/{MULTIARCH}/libpb.so", "maps:libshdep.so.1")
+    dep = reopen.lib("libshdep.so.1")
+    assert got["3"] == "0" and got["4"] == "absent"
+    assert got["5"] == f"1010 {reopen.lib('libpa.so')} {dep}"
+    assert got["6"] == "0" and got["7"] == "0" and got["8"] == "absent"
+    # The shared dependency left with its last user; it comes back from the prefix.
+    assert got["9"] == str(reopen.own_dep)
+    assert got["10"] == f"1020 {reopen.lib('libpb.so')} {dep}"
+    assert sorted(got["11"].split(",")) == sorted([dep, str(reopen.own_dep)])
+
+
+def test_reopen_is_the_same_object(reopen: Reopen) -> None:
+    """Without the prefix's copy of a loaded object (removed after the first
+    load), a reopen still returns the loaded one, as ld.so does."""
+    pb = reopen.prefix / MULTIARCH / "libpb.so"
+    saved = reopen.prefix.parent / "libpb.so.saved"
+    shutil.copy2(pb, saved)
+    try:
+        got, _ = run(reopen, "open:libpb.so", f"mv:{pb}:{saved}.x", "open:libpb.so")
+    finally:
+        os.replace(saved, pb)
+        Path(f"{saved}.x").unlink(missing_ok=True)
+    assert got["1"] == got["3"] == f"1020 {reopen.lib('libpb.so')} {reopen.lib('libshdep.so.1')}"
