@@ -53,6 +53,19 @@ typedef struct shim_state {
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static shim_state *shims;
 
+/* A shim symbol's name, and its version or NULL when unversioned. */
+static const char *
+symbol_name(const capsule_shim *shim, const capsule_symbol *sym)
+{
+    return shim->strings + sym->name;
+}
+
+static const char *
+symbol_version(const capsule_shim *shim, const capsule_symbol *sym)
+{
+    return sym->version ? shim->strings + sym->version : NULL;
+}
+
 static __attribute__((noreturn)) void
 fail(const capsule_shim *shim, const char *prefix, const char *cause)
 {
@@ -225,12 +238,13 @@ index_self(shim_state *s)
         return capsule_error_set("out of memory");
     for (size_t i = 0; i < s->shim->n_symbols; i++) {
         const capsule_symbol *sym = &s->shim->symbols[i];
-        long idx = capsule_dynobj_lookup(&s->self, sym->name, sym->version);
+        const char *name = symbol_name(s->shim, sym);
+        long idx = capsule_dynobj_lookup(&s->self, name, symbol_version(s->shim, sym));
         if (idx >= 0 && (size_t)idx < s->self.n_symbols)
             s->by_dynsym[idx] = (uint32_t)i + 1;
         else
             capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s not exported by the shim itself",
-                          s->shim->soname, sym->name);
+                          s->shim->soname, name);
     }
     return index_addresses(s);
 }
@@ -249,24 +263,23 @@ fill_targets(shim_state *s)
 {
     for (size_t i = 0; i < s->shim->n_symbols; i++) {
         const capsule_symbol *sym = &s->shim->symbols[i];
+        const char *name = symbol_name(s->shim, sym), *version = symbol_version(s->shim, sym);
         void *addr = NULL;
         if (sym->kind == CAPSULE_SYMBOL_TLS) {
             s->shim->targets[i] = NULL;
             capsule_debug(CAPSULE_DEBUG_RELOC, "%s: TLS symbol %s%s%s not redirected",
-                          s->shim->soname, sym->name, sym->version ? "@" : "",
-                          sym->version ? sym->version : "");
+                          s->shim->soname, name, version ? "@" : "", version ? version : "");
             continue;
         }
         for (size_t p = 0; p < s->n_providers && !addr; p++) {
-            long idx = capsule_dynobj_lookup(&s->providers[p], sym->name, sym->version);
+            long idx = capsule_dynobj_lookup(&s->providers[p], name, version);
             if (idx >= 0)
                 addr = capsule_dynobj_address(&s->providers[p], idx);
         }
         s->shim->targets[i] = addr;
         if (!addr)
             capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s%s%s: not found in the capsule",
-                          s->shim->soname, sym->name, sym->version ? "@" : "",
-                          sym->version ? sym->version : "");
+                          s->shim->soname, name, version ? "@" : "", version ? version : "");
     }
 }
 
@@ -290,8 +303,8 @@ note_global_bindings(shim_state *s)
         return capsule_error_set("out of memory");
     for (size_t i = 0; i < s->shim->n_symbols; i++) {
         const capsule_symbol *sym = &s->shim->symbols[i];
-        s->global[i] = sym->version ? dlvsym(RTLD_DEFAULT, sym->name, sym->version)
-                                    : dlsym(RTLD_DEFAULT, sym->name);
+        const char *name = symbol_name(s->shim, sym), *version = symbol_version(s->shim, sym);
+        s->global[i] = version ? dlvsym(RTLD_DEFAULT, name, version) : dlsym(RTLD_DEFAULT, name);
     }
     return 0;
 }
@@ -443,6 +456,8 @@ capsule_shim_init(capsule_shim *shim)
                  shim->abi, CAPSULE_ABI_VERSION);
         fail(shim, NULL, why);
     }
+    if (shim->n_symbols && (!shim->symbols || !shim->strings || !shim->targets))
+        fail(shim, NULL, "invalid shim description");
     capsule_debug_init();
     double t_start = capsule_debug_now_us();
     pthread_mutex_lock(&init_lock);
@@ -518,10 +533,12 @@ capsule_shim_unresolved(const capsule_shim *shim, size_t index)
     void *frames[64];
     const capsule_symbol *sym =
         shim && index < shim->n_symbols ? &shim->symbols[index] : NULL;
+    const char *version = sym ? symbol_version(shim, sym) : NULL;
 
     snprintf(line, sizeof line, "capsule: %s: %s%s%s called but not resolved\n",
-             shim ? shim->soname : "(unknown shim)", sym ? sym->name : "(unknown symbol)",
-             sym && sym->version ? "@" : "", sym && sym->version ? sym->version : "");
+             shim ? shim->soname : "(unknown shim)",
+             sym ? symbol_name(shim, sym) : "(unknown symbol)", version ? "@" : "",
+             version ? version : "");
     if (write(STDERR_FILENO, line, strlen(line)) >= 0) {
         int n = backtrace(frames, 64);
         backtrace_symbols_fd(frames, n, STDERR_FILENO);
