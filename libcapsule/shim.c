@@ -25,10 +25,10 @@
 #include "shims.h"
 #include "wrappers.h"
 
-/* A shim symbol by the address of its stub (or variable) in the shim. */
+/* A shim symbol by where its stub (or variable) starts in the shim. */
 struct by_address {
-    ElfW(Addr) addr;  /* 0: free */
-    uint32_t index;   /* shim symbol index, or UINT32_MAX when two share addr */
+    uint32_t offset;  /* from the shim's base */
+    uint32_t index;   /* shim symbol index, or UINT32_MAX when two share offset */
 };
 
 /* An initialised shim. */
@@ -38,8 +38,8 @@ typedef struct shim_state {
     capsule_ns *ns;
     capsule_dynobj self;
     uint32_t *by_dynsym;        /* shim dynsym index -> shim symbol index + 1 */
-    struct by_address *by_addr; /* open addressing, by_addr_mask + 1 entries */
-    size_t by_addr_mask;
+    struct by_address *by_addr; /* sorted by offset */
+    size_t n_by_addr;
     capsule_dynobj *providers;  /* the target, then the `exports` objects */
     void **handles;
     size_t n_providers;
@@ -165,61 +165,70 @@ load_providers(shim_state *s, const capsule_depset *set)
     return 0;
 }
 
-static size_t
-address_hash(ElfW(Addr) addr)
+static int
+by_offset(const void *a, const void *b)
 {
-    return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ull >> 17);
-}
-
-static void
-note_address(shim_state *s, ElfW(Addr) addr, uint32_t index)
-{
-    for (size_t h = address_hash(addr);; h++) {
-        struct by_address *e = &s->by_addr[h & s->by_addr_mask];
-        if (!e->addr) {
-            *e = (struct by_address){ addr, index };
-            return;
-        }
-        if (e->addr == addr) {
-            if (e->index != index)
-                e->index = UINT32_MAX;
-            return;
-        }
-    }
+    uint32_t x = ((const struct by_address *)a)->offset;
+    uint32_t y = ((const struct by_address *)b)->offset;
+    return (x > y) - (x < y);
 }
 
 /* The shim symbol whose stub or variable starts at addr, or (size_t)-1.
  * A resolved slot pointing into the shim is bound to exactly that symbol
- * (name and version as ld.so chose them): no name lookup needed. */
+ * (name and version as ld.so chose them): no name lookup needed. A sorted
+ * array rather than a hash table: 8 bytes per symbol for good (a table at
+ * half load would be 2-4 times that), and only slots that already point
+ * into the shim search it. */
 static size_t
 index_at(const shim_state *s, ElfW(Addr) addr)
 {
-    for (size_t h = address_hash(addr);; h++) {
-        const struct by_address *e = &s->by_addr[h & s->by_addr_mask];
-        if (e->addr == addr)
+    size_t lo = 0, hi = s->n_by_addr;
+
+    if (addr - s->self.base > UINT32_MAX)
+        return (size_t)-1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct by_address *e = &s->by_addr[mid];
+        if (e->offset == addr - s->self.base)
             return e->index == UINT32_MAX ? (size_t)-1 : e->index;
-        if (!e->addr)
-            return (size_t)-1;
+        if (e->offset < addr - s->self.base)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return (size_t)-1;
 }
 
+/* Symbols past 4 GiB into the shim (never seen) stay out: index_at misses
+ * them and callers fall back to a lookup by name. */
 static int
 index_addresses(shim_state *s)
 {
-    size_t n = 16;
+    size_t n = 0;
 
-    while (n < 2 * s->shim->n_symbols)
-        n *= 2;
-    s->by_addr = calloc(n, sizeof *s->by_addr);
+    s->by_addr = calloc(s->shim->n_symbols ? s->shim->n_symbols : 1, sizeof *s->by_addr);
     if (!s->by_addr)
         return capsule_error_set("out of memory");
-    s->by_addr_mask = n - 1;
-    for (size_t idx = 0; idx < s->self.n_symbols; idx++) {
+    for (size_t idx = 0; idx < s->self.n_symbols && n < s->shim->n_symbols; idx++) {
         const ElfW(Sym) *sym = &s->self.symtab[idx];
         if (s->by_dynsym[idx] && sym->st_shndx != SHN_UNDEF && sym->st_shndx != SHN_ABS &&
-            ELF64_ST_TYPE(sym->st_info) != STT_TLS)
-            note_address(s, s->self.base + sym->st_value, s->by_dynsym[idx] - 1);
+            ELF64_ST_TYPE(sym->st_info) != STT_TLS && sym->st_value <= UINT32_MAX)
+            s->by_addr[n++] = (struct by_address){ (uint32_t)sym->st_value,
+                                                   s->by_dynsym[idx] - 1 };
     }
+    qsort(s->by_addr, n, sizeof *s->by_addr, by_offset);
+    /* One entry per offset; two symbols at one offset (zero-sized
+     * variables) cannot be told apart by address. */
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (out && s->by_addr[out - 1].offset == s->by_addr[i].offset) {
+            if (s->by_addr[out - 1].index != s->by_addr[i].index)
+                s->by_addr[out - 1].index = UINT32_MAX;
+            continue;
+        }
+        s->by_addr[out++] = s->by_addr[i];
+    }
+    s->n_by_addr = out;
     return 0;
 }
 
