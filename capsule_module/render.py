@@ -27,6 +27,7 @@ _KIND_ENUM = {"func": "CAPSULE_SYMBOL_FUNC", "ifunc": "CAPSULE_SYMBOL_FUNC",
               "tls": "CAPSULE_SYMBOL_TLS"}
 _ASM_TYPE = {"func": "@function", "ifunc": "@function", "object": "@object",
              "notype": "@notype", "tls": "@tls_object"}
+_UINT32_MAX = 0xFFFFFFFF
 _DATA_SECTION = {"object": ".data", "notype": ".data", "tls": '.tbss,"awT",@nobits'}
 
 
@@ -91,6 +92,9 @@ def _check_symbol(lib: LibrarySymbols, sym: Symbol) -> None:
         raise CapsuleError(f"library {lib.soname} exports a symbol {sym.name!r} whose name "
                            f"is reserved for the shim itself (names starting with "
                            f"{RESERVED_PREFIX!r} and libcapsule's entry points)")
+    if sym.kind not in ("func", "ifunc") and sym.size > _UINT32_MAX:
+        raise CapsuleError(f"library {lib.soname} exports a symbol {sym.name!r} of "
+                           f"{sym.size} bytes: a shim supports variables up to 4 GiB")
 
 
 def merge_symbols(libs: list[LibrarySymbols]) -> list[Symbol]:
@@ -189,13 +193,42 @@ def _asm_stubs(symbols: list[Symbol]) -> str:
     return "\n".join(f"    {c_string(line + chr(10))}" for line in lines)
 
 
-def _symbol_table(symbols: list[Symbol]) -> str:
+class _StringBlob:
+    """The shim's string blob: each distinct string once, NUL-terminated, at a
+    byte offset; offset 0 is the empty string (an unversioned symbol)."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[str, int] = {"": 0}
+        self.literals = ['"\\0"']
+        self.size = 1
+
+    def add(self, text: str) -> int:
+        if text in self.offsets:
+            return self.offsets[text]
+        offset = self.offsets[text] = self.size
+        self.size += len(text.encode("utf-8", "surrogateescape")) + 1
+        if self.size > _UINT32_MAX:
+            raise CapsuleError("the shim's symbol names and versions exceed 4 GiB")
+        # Each string is its own literal, so no escape runs into the next one.
+        self.literals.append(c_string(text)[:-1] + '\\0"')
+        return offset
+
+
+def _table_size(sym: Symbol) -> int:
+    """The table's size field: what libcapsule needs (the size of data it may copy)."""
+    return 0 if sym.kind in ("func", "ifunc") else sym.size
+
+
+def _symbol_table(symbols: list[Symbol]) -> tuple[str, str]:
+    """(string blob literals, table rows) for shim.c.in."""
+    blob = _StringBlob()
     rows = []
     for sym in symbols:
-        version = c_string(sym.version) if sym.version is not None else "0"
-        rows.append(f"    {{ {c_string(sym.name)}, {version}, {_KIND_ENUM[sym.kind]}, "
-                    f"{0 if sym.default else 1}, {sym.size}u }},")
-    return "\n".join(rows)
+        name = blob.add(sym.name)
+        version = blob.add(sym.version) if sym.version is not None else 0
+        rows.append(f"    {{ {name}u, {version}u, {_table_size(sym)}u, {_KIND_ENUM[sym.kind]}, "
+                    f"{0 if sym.default else 1} }},")
+    return "\n".join(f"    {s}" for s in blob.literals), "\n".join(rows)
 
 
 def _string_list(items: list[str]) -> str:
@@ -243,12 +276,13 @@ def render_shim(libs: list[LibrarySymbols], *, soname: str, prefix: str,
         raise CapsuleError("empty soname given for the shim")
     _check_libs(libs)
     symbols = merge_symbols(libs)
+    strings, table = _symbol_table(symbols)
     values = {
         "SONAME_COMMENT": c_comment(soname), "SONAME": c_string(soname),
         "PREFIX": c_string(prefix), "EXCLUDE": _string_list(exclude),
         "EXPORTS": _string_list(exports), "SHARE": _string_list(list(share)),
         "SYMBOL_COUNT": str(len(symbols)),
-        "SYMBOL_TABLE": _symbol_table(symbols), "ASM_STUBS": _asm_stubs(symbols),
+        "SYMBOL_STRINGS": strings, "SYMBOL_TABLE": table, "ASM_STUBS": _asm_stubs(symbols),
     }
     c_source = fill_template(_read_template("shim.c.in"), values, "shim.c.in")
     return RenderedShim(c_source, _version_script(soname, merge_versions(libs)))

@@ -25,10 +25,10 @@
 #include "shims.h"
 #include "wrappers.h"
 
-/* A shim symbol by the address of its stub (or variable) in the shim. */
+/* A shim symbol by where its stub (or variable) starts in the shim. */
 struct by_address {
-    ElfW(Addr) addr;  /* 0: free */
-    uint32_t index;   /* shim symbol index, or UINT32_MAX when two share addr */
+    uint32_t offset;  /* from the shim's base */
+    uint32_t index;   /* shim symbol index, or UINT32_MAX when two share offset */
 };
 
 /* An initialised shim. */
@@ -38,8 +38,8 @@ typedef struct shim_state {
     capsule_ns *ns;
     capsule_dynobj self;
     uint32_t *by_dynsym;        /* shim dynsym index -> shim symbol index + 1 */
-    struct by_address *by_addr; /* open addressing, by_addr_mask + 1 entries */
-    size_t by_addr_mask;
+    struct by_address *by_addr; /* sorted by offset */
+    size_t n_by_addr;
     capsule_dynobj *providers;  /* the target, then the `exports` objects */
     void **handles;
     size_t n_providers;
@@ -52,6 +52,19 @@ typedef struct shim_state {
  * are made NODELETE, so a shim_state stays valid for good. */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static shim_state *shims;
+
+/* A shim symbol's name, and its version or NULL when unversioned. */
+static const char *
+symbol_name(const capsule_shim *shim, const capsule_symbol *sym)
+{
+    return shim->strings + sym->name;
+}
+
+static const char *
+symbol_version(const capsule_shim *shim, const capsule_symbol *sym)
+{
+    return sym->version ? shim->strings + sym->version : NULL;
+}
 
 static __attribute__((noreturn)) void
 fail(const capsule_shim *shim, const char *prefix, const char *cause)
@@ -152,61 +165,70 @@ load_providers(shim_state *s, const capsule_depset *set)
     return 0;
 }
 
-static size_t
-address_hash(ElfW(Addr) addr)
+static int
+by_offset(const void *a, const void *b)
 {
-    return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ull >> 17);
-}
-
-static void
-note_address(shim_state *s, ElfW(Addr) addr, uint32_t index)
-{
-    for (size_t h = address_hash(addr);; h++) {
-        struct by_address *e = &s->by_addr[h & s->by_addr_mask];
-        if (!e->addr) {
-            *e = (struct by_address){ addr, index };
-            return;
-        }
-        if (e->addr == addr) {
-            if (e->index != index)
-                e->index = UINT32_MAX;
-            return;
-        }
-    }
+    uint32_t x = ((const struct by_address *)a)->offset;
+    uint32_t y = ((const struct by_address *)b)->offset;
+    return (x > y) - (x < y);
 }
 
 /* The shim symbol whose stub or variable starts at addr, or (size_t)-1.
  * A resolved slot pointing into the shim is bound to exactly that symbol
- * (name and version as ld.so chose them): no name lookup needed. */
+ * (name and version as ld.so chose them): no name lookup needed. A sorted
+ * array rather than a hash table: 8 bytes per symbol for good (a table at
+ * half load would be 2-4 times that), and only slots that already point
+ * into the shim search it. */
 static size_t
 index_at(const shim_state *s, ElfW(Addr) addr)
 {
-    for (size_t h = address_hash(addr);; h++) {
-        const struct by_address *e = &s->by_addr[h & s->by_addr_mask];
-        if (e->addr == addr)
+    size_t lo = 0, hi = s->n_by_addr;
+
+    if (addr - s->self.base > UINT32_MAX)
+        return (size_t)-1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct by_address *e = &s->by_addr[mid];
+        if (e->offset == addr - s->self.base)
             return e->index == UINT32_MAX ? (size_t)-1 : e->index;
-        if (!e->addr)
-            return (size_t)-1;
+        if (e->offset < addr - s->self.base)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return (size_t)-1;
 }
 
+/* Symbols past 4 GiB into the shim (never seen) stay out: index_at misses
+ * them and callers fall back to a lookup by name. */
 static int
 index_addresses(shim_state *s)
 {
-    size_t n = 16;
+    size_t n = 0;
 
-    while (n < 2 * s->shim->n_symbols)
-        n *= 2;
-    s->by_addr = calloc(n, sizeof *s->by_addr);
+    s->by_addr = calloc(s->shim->n_symbols ? s->shim->n_symbols : 1, sizeof *s->by_addr);
     if (!s->by_addr)
         return capsule_error_set("out of memory");
-    s->by_addr_mask = n - 1;
-    for (size_t idx = 0; idx < s->self.n_symbols; idx++) {
+    for (size_t idx = 0; idx < s->self.n_symbols && n < s->shim->n_symbols; idx++) {
         const ElfW(Sym) *sym = &s->self.symtab[idx];
         if (s->by_dynsym[idx] && sym->st_shndx != SHN_UNDEF && sym->st_shndx != SHN_ABS &&
-            ELF64_ST_TYPE(sym->st_info) != STT_TLS)
-            note_address(s, s->self.base + sym->st_value, s->by_dynsym[idx] - 1);
+            ELF64_ST_TYPE(sym->st_info) != STT_TLS && sym->st_value <= UINT32_MAX)
+            s->by_addr[n++] = (struct by_address){ (uint32_t)sym->st_value,
+                                                   s->by_dynsym[idx] - 1 };
     }
+    qsort(s->by_addr, n, sizeof *s->by_addr, by_offset);
+    /* One entry per offset; two symbols at one offset (zero-sized
+     * variables) cannot be told apart by address. */
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (out && s->by_addr[out - 1].offset == s->by_addr[i].offset) {
+            if (s->by_addr[out - 1].index != s->by_addr[i].index)
+                s->by_addr[out - 1].index = UINT32_MAX;
+            continue;
+        }
+        s->by_addr[out++] = s->by_addr[i];
+    }
+    s->n_by_addr = out;
     return 0;
 }
 
@@ -225,12 +247,13 @@ index_self(shim_state *s)
         return capsule_error_set("out of memory");
     for (size_t i = 0; i < s->shim->n_symbols; i++) {
         const capsule_symbol *sym = &s->shim->symbols[i];
-        long idx = capsule_dynobj_lookup(&s->self, sym->name, sym->version);
+        const char *name = symbol_name(s->shim, sym);
+        long idx = capsule_dynobj_lookup(&s->self, name, symbol_version(s->shim, sym));
         if (idx >= 0 && (size_t)idx < s->self.n_symbols)
             s->by_dynsym[idx] = (uint32_t)i + 1;
         else
             capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s not exported by the shim itself",
-                          s->shim->soname, sym->name);
+                          s->shim->soname, name);
     }
     return index_addresses(s);
 }
@@ -249,24 +272,23 @@ fill_targets(shim_state *s)
 {
     for (size_t i = 0; i < s->shim->n_symbols; i++) {
         const capsule_symbol *sym = &s->shim->symbols[i];
+        const char *name = symbol_name(s->shim, sym), *version = symbol_version(s->shim, sym);
         void *addr = NULL;
         if (sym->kind == CAPSULE_SYMBOL_TLS) {
             s->shim->targets[i] = NULL;
             capsule_debug(CAPSULE_DEBUG_RELOC, "%s: TLS symbol %s%s%s not redirected",
-                          s->shim->soname, sym->name, sym->version ? "@" : "",
-                          sym->version ? sym->version : "");
+                          s->shim->soname, name, version ? "@" : "", version ? version : "");
             continue;
         }
         for (size_t p = 0; p < s->n_providers && !addr; p++) {
-            long idx = capsule_dynobj_lookup(&s->providers[p], sym->name, sym->version);
+            long idx = capsule_dynobj_lookup(&s->providers[p], name, version);
             if (idx >= 0)
                 addr = capsule_dynobj_address(&s->providers[p], idx);
         }
         s->shim->targets[i] = addr;
         if (!addr)
             capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s%s%s: not found in the capsule",
-                          s->shim->soname, sym->name, sym->version ? "@" : "",
-                          sym->version ? sym->version : "");
+                          s->shim->soname, name, version ? "@" : "", version ? version : "");
     }
 }
 
@@ -290,8 +312,8 @@ note_global_bindings(shim_state *s)
         return capsule_error_set("out of memory");
     for (size_t i = 0; i < s->shim->n_symbols; i++) {
         const capsule_symbol *sym = &s->shim->symbols[i];
-        s->global[i] = sym->version ? dlvsym(RTLD_DEFAULT, sym->name, sym->version)
-                                    : dlsym(RTLD_DEFAULT, sym->name);
+        const char *name = symbol_name(s->shim, sym), *version = symbol_version(s->shim, sym);
+        s->global[i] = version ? dlvsym(RTLD_DEFAULT, name, version) : dlsym(RTLD_DEFAULT, name);
     }
     return 0;
 }
@@ -443,6 +465,8 @@ capsule_shim_init(capsule_shim *shim)
                  shim->abi, CAPSULE_ABI_VERSION);
         fail(shim, NULL, why);
     }
+    if (shim->n_symbols && (!shim->symbols || !shim->strings || !shim->targets))
+        fail(shim, NULL, "invalid shim description");
     capsule_debug_init();
     double t_start = capsule_debug_now_us();
     pthread_mutex_lock(&init_lock);
@@ -518,10 +542,12 @@ capsule_shim_unresolved(const capsule_shim *shim, size_t index)
     void *frames[64];
     const capsule_symbol *sym =
         shim && index < shim->n_symbols ? &shim->symbols[index] : NULL;
+    const char *version = sym ? symbol_version(shim, sym) : NULL;
 
     snprintf(line, sizeof line, "capsule: %s: %s%s%s called but not resolved\n",
-             shim ? shim->soname : "(unknown shim)", sym ? sym->name : "(unknown symbol)",
-             sym && sym->version ? "@" : "", sym && sym->version ? sym->version : "");
+             shim ? shim->soname : "(unknown shim)",
+             sym ? symbol_name(shim, sym) : "(unknown symbol)", version ? "@" : "",
+             version ? version : "");
     if (write(STDERR_FILENO, line, strlen(line)) >= 0) {
         int n = backtrace(frames, 64);
         backtrace_symbols_fd(frames, n, STDERR_FILENO);

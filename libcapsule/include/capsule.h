@@ -11,14 +11,18 @@
 #define CAPSULE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Bumped whenever struct capsule_shim changes layout or meaning: a shim built
- * against another ABI is refused with a clear message instead of misread. */
-#define CAPSULE_ABI_VERSION 2
+ * against another ABI is refused with a clear message instead of misread.
+ * `abi` and `soname` stay the first two members in every ABI, so that check
+ * and its message work for any shim.
+ * ABI 3: symbol names and versions are offsets into one string blob. */
+#define CAPSULE_ABI_VERSION 3
 
 #define CAPSULE_PUBLIC __attribute__((visibility("default")))
 
@@ -29,13 +33,16 @@ enum capsule_symbol_kind {
 };
 
 /* One symbol the shim exports, as the target (or an `export` soname)
- * defines it. */
+ * defines it. Names and versions are offsets into capsule_shim.strings, not
+ * pointers: the table then needs no load-time relocation and stays in
+ * read-only, file-backed pages (thousands of entries in a libGL shim). */
 typedef struct capsule_symbol {
-    const char *name;
-    const char *version;   /* version node, or NULL when unversioned */
+    uint32_t name;         /* offset of the name in strings */
+    uint32_t version;      /* offset of the version node; 0 (strings[0] is
+                              the empty string) when unversioned */
+    uint32_t size;         /* st_size of a data or TLS symbol; 0 for functions */
     unsigned char kind;    /* enum capsule_symbol_kind */
     unsigned char hidden;  /* 1 for name@VERSION, 0 for name@@VERSION */
-    size_t size;
 } capsule_symbol;
 
 typedef struct capsule_shim {
@@ -48,9 +55,12 @@ typedef struct capsule_shim {
                                      symbols this shim also exports */
     const char *const *share;     /* NULL-terminated sonames the capsule
                                      shares with the program: their one
-                                     copy is the program's (ABI 2) */
+                                     copy is the program's */
     size_t n_symbols;
-    const capsule_symbol *symbols;
+    const capsule_symbol *symbols;  /* n_symbols entries */
+    /* NUL-terminated strings the symbols' offsets point into; starts with
+     * the empty string (offset 0). */
+    const char *strings;
     /* n_symbols slots, zero until init: the real address of symbols[i].
      * The shim's stub i jumps through targets[i], so a caller that reached
      * the stub directly (a pointer taken before init, dlsym on the shim)

@@ -85,13 +85,13 @@ def test_symbols_file_change_regenerates(meson: Meson, tree: Path, tmp_path: Pat
     shim = build / "fromsymbols" / "libz.so.1"
     assert exported(shim) == exported(tree / MULTIARCH / "libz.so.1")
     generated = build / "fromsymbols" / "capsule-shims" / "libz.so.1.c"
-    assert '"crc32"' in generated.read_text()
+    assert '"crc32\\0"' in generated.read_text()
 
     lib.symbols[:] = [s for s in lib.symbols if s.name != "crc32"]
     symbols.write_text(symbolsfile.dump(lib))
     out = meson.ninja(build)
     assert REGENERATED in out.stdout
-    assert '"crc32"' not in generated.read_text()
+    assert '"crc32\\0"' not in generated.read_text()
     assert "crc32" not in {name for name, _, _ in exported(shim)}
 
 

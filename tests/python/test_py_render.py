@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import struct
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 from py_support import HERE, REPO, system_lib
 
 from capsule_module import render
@@ -104,8 +106,42 @@ def test_shim_table_matches_asm(tmp_path: Path) -> None:
     r = render.render_shim([lib], soname="libz.so.1", prefix="/host", exclude=[], exports=[])
     assert f"#define __CAPSULE_SHIM_SYMBOL_COUNT {len(lib.symbols)}" in r.c_source
     assert r.c_source.count('"CAPSULE_STUB ') == len(lib.symbols)  # all functions
-    assert '{ "crc32_z", "ZLIB_1.2.9", CAPSULE_SYMBOL_FUNC, 0, ' in r.c_source
+    assert '    "crc32_z\\0"\n' in r.c_source and '    "ZLIB_1.2.9\\0"\n' in r.c_source
+    assert r.c_source.count('    "ZLIB_1.2.9\\0"\n') == 1  # each string once
     assert r.version_script is not None and "ZLIB_1.2.0.2 { } ZLIB_1.2.0;" in r.version_script
+
+
+def _static_bytes(elf: ELFFile, name: str) -> bytes:
+    """The file bytes of a local symbol (as built, before any relocation)."""
+    sym = next(s for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name == name)
+    section = elf.get_section(sym["st_shndx"])
+    start = sym["st_value"] - section["sh_addr"]
+    return section.data()[start:start + sym["st_size"]]
+
+
+def test_compiled_table_is_relocation_free_and_decodes(tmp_path: Path) -> None:
+    """The table and its strings, read back from the built shim: every row names
+    its symbol by offsets, and no load-time relocation touches them (ABI 3)."""
+    lib = read_library(system_lib("libGL.so.1"))
+    shim = _build_shim([lib], tmp_path)
+    with shim.open("rb") as f:
+        elf = ELFFile(f)
+        strings = _static_bytes(elf, "__capsule_shim_strings")
+        table = _static_bytes(elf, "__capsule_shim_symbols")
+        relocs = sum(s.num_relocations() for s in elf.iter_sections()
+                     if s["sh_type"] == "SHT_RELA")
+    assert strings[:1] == b"\0"
+
+    def text(offset: int) -> str:
+        return strings[offset:strings.index(b"\0", offset)].decode()
+    rows = list(struct.iter_unpack("<IIIBBxx", table))
+    assert rows[-1] == (0, 0, 0, 0, 0) and len(rows) == len(lib.symbols) + 1
+    kinds = {"func": 0, "ifunc": 0, "object": 1, "notype": 1, "tls": 2}
+    want = [(s.name, s.version or "", 0 if s.kind in ("func", "ifunc") else s.size,
+             kinds[s.kind], 0 if s.default else 1) for s in render.merge_symbols([lib])]
+    assert [(text(n), text(v), size, k, h) for n, v, size, k, h in rows[:-1]] == want
+    # A few pointers (soname, prefix, lists, the shim itself), none per symbol.
+    assert relocs < 32, relocs
 
 
 def test_export_libraries_merge_first_wins(kinds_lib: Path, tmp_path: Path) -> None:

@@ -146,9 +146,18 @@ def render_shim(soname: str, prefix: str, symbols: list[Sym], *, exclude: list[s
     template = (REPO / "shim-templates" / "shim.c.in").read_text()
     kinds = {"func": "CAPSULE_SYMBOL_FUNC", "object": "CAPSULE_SYMBOL_DATA",
              "tls": "CAPSULE_SYMBOL_TLS"}
+    # The string blob: "" at offset 0 (unversioned), then every string once.
+    offsets: dict[str, int] = {"": 0}
+    size = 1
+    for text in (t for s in symbols for t in (s.name, s.version or "")):
+        if text not in offsets:
+            offsets[text] = size
+            size += len(text.encode()) + 1
+    strings = "\n".join(f"    {c_string(o)[:-1]}\\0\"" for o in offsets)
     rows = "\n".join(
-        f"    {{ {c_string(s.name)}, {c_string(s.version) if s.version else '0'}, "
-        f"{kinds[s.kind]}, {int(s.hidden)}, {s.size} }}," for s in symbols)
+        f"    {{ {offsets[s.name]}, {offsets[s.version or '']}, "
+        f"{0 if s.kind == 'func' else s.size}, {kinds[s.kind]}, {int(s.hidden)} }},"
+        for s in symbols)
     asm = "\n".join(f"    {c_string(line + chr(10))}" for i, s in enumerate(symbols)
                     for line in _asm_for(i, s))
     subs = {
@@ -159,6 +168,7 @@ def render_shim(soname: str, prefix: str, symbols: list[Sym], *, exclude: list[s
         "@EXPORTS@": "".join(f"{c_string(e)}, " for e in exports),
         "@SHARE@": "".join(f"{c_string(e)}, " for e in share),
         "@SYMBOL_COUNT@": str(len(symbols)),
+        "@SYMBOL_STRINGS@": strings,
         "@SYMBOL_TABLE@": rows,
         "@ASM_STUBS@": asm,
     }

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 from programs import parse, run
 
 from build import (
@@ -21,6 +22,7 @@ from build import (
     MULTIARCH,
     SANITIZE,
     Built,
+    Sym,
     build_demo,
     build_lib,
     build_program,
@@ -182,6 +184,24 @@ def test_unresolved_symbol_aborts_with_its_name(built: Built, program: Path,
     assert proc.returncode == -signal.SIGABRT, proc
     assert proc.stderr.splitlines()[0] == \
         "capsule: libdemo.so.1: demo_missing@DEMO_2 called but not resolved"
+
+
+def test_stubs_forward_to_the_real_definitions(built: Built, tmp_path: Path) -> None:
+    """A stub reached directly (a pointer taken from the shim) jumps to its
+    symbol's real definition, each version to its own."""
+    with (built.shim_dir / "libdemo.so.1").open("rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        stubs = {s.name: s["st_value"] for s in symtab.iter_symbols()
+                 if s.name.startswith("__capsule_stub_")}
+    assert DEMO_SYMBOLS[0] == Sym("demo_add", "DEMO_2")
+    assert DEMO_SYMBOLS[1] == Sym("demo_add", "DEMO_1", hidden=True)
+    prog = tmp_path / "stubcall"
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{FIXTURES}",
+        FIXTURES / "stubcall_prog.c", "-o", prog, built.demo, f"-Wl,-rpath,{built.demo.parent}"])
+    proc = run([prog, f"{stubs['__capsule_stub_0']:x}", f"{stubs['__capsule_stub_1']:x}"],
+               shim_env(built))
+    assert proc.returncode == 0, proc
+    assert parse(proc.stdout) == {"v2": "5", "v1": "1005"}, proc
 
 
 def test_wrong_class_target_is_skipped(built: Built, program: Path, tmp_path: Path) -> None:

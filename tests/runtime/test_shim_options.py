@@ -1,6 +1,6 @@
 """What a shim description can ask for, and older objects: `exports` (more
 sonames whose symbols the shim exports), `exclude` (sonames never taken from
-the prefix), a shim built for another ABI, a target with only a SysV hash."""
+the prefix), shims built for other ABIs, a target with only a SysV hash."""
 
 from __future__ import annotations
 
@@ -64,7 +64,21 @@ def test_exclude_keeps_a_soname_out_of_the_prefix(built: Built, tmp_path: Path) 
     assert proc.returncode == 0 and parse(proc.stdout)["dep"] == "42", proc
 
 
-def test_shim_of_another_abi_is_refused(built: Built, tmp_path: Path) -> None:
+def test_shim_of_abi_2_is_refused(built: Built, tmp_path: Path) -> None:
+    shim = build_lib(tmp_path / "shim", "libdemo.so.1", [FIXTURES / "shim_abi2.c"],
+                     sanitize=True, libs=[f"-L{built.libcapsule_dir}", "-lcapsule",
+                                          f"-Wl,-rpath,{built.libcapsule_dir}"])
+    main = tmp_path / "main.c"
+    main.write_text("int main(void) { return 0; }\n")
+    prog = tmp_path / "prog"
+    sh([*CC, main, "-o", prog, "-Wl,--no-as-needed", shim, f"-Wl,-rpath,{shim.parent}"])
+    proc = run([prog], {})
+    assert proc.returncode == 127, proc
+    assert proc.stderr == ("capsule: libdemo.so.1: shim built for capsule ABI 2, this "
+                           "libcapsule has ABI 3\n")
+
+
+def test_shim_of_a_newer_abi_is_refused(built: Built, tmp_path: Path) -> None:
     src = tmp_path / "libdemo.so.1.shim.c"
     text = render_shim("libdemo.so.1", str(built.prefix), DEMO_SYMBOLS)
     src.write_text(text.replace(".abi = CAPSULE_ABI_VERSION", ".abi = 99"))
@@ -78,7 +92,7 @@ def test_shim_of_another_abi_is_refused(built: Built, tmp_path: Path) -> None:
     proc = run([prog], {"LD_LIBRARY_PATH": str(tmp_path / "shim")})
     assert proc.returncode == 127, proc
     assert proc.stderr == ("capsule: libdemo.so.1: shim built for capsule ABI 99, this "
-                           "libcapsule has ABI 2\n")
+                           "libcapsule has ABI 3\n")
 
 
 def test_target_with_only_a_sysv_hash(built: Built, tmp_path: Path) -> None:
