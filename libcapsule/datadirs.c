@@ -84,7 +84,12 @@ struct datadirs_ctx {
     size_t plen;
     int resolved;      /* atomic: real[] is filled */
     void *real[N_FN];  /* the namespace's libc functions */
+    datadirs_ctx *next;
 };
+
+/* Every context, so it stays reachable from libcapsule's own data (the
+ * bridge's code is its only other holder). */
+static datadirs_ctx *contexts;
 
 /* ---- the directory list ---- */
 
@@ -397,6 +402,7 @@ capsule_datadirs_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out, size_
     if (!(c = calloc(1, sizeof *c)))
         return 0;
     c->ns = ns, c->prefix = prefix, c->plen = plen;
+    c->next = contexts, contexts = c; /* namespaces are made under one lock */
     for (size_t i = 0; i < N_FN && n < max; i++) {
         /* A name this glibc lacks (the capsule's libc is the same file) is
          * left to fail as it would without capsules. */
