@@ -199,34 +199,33 @@ lookup(void *handle, enum fn_id id)
                              : dlsym(handle, names[id].name);
 }
 
-static void
+/* Fills real[] from the namespace's libc; 0 when the namespace has none. */
+static int
 resolve(datadirs_ctx *c)
 {
     int saved = errno;
     void *libc = dlmopen(capsule_ns_lmid(c->ns), "libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
 
-    /* The process's libc is the same file (the glibc family is never taken
-     * from the prefix): the fallback when the namespace has none yet. */
-    if (!libc)
-        capsule_debug(CAPSULE_DEBUG_PATH, "namespace %ld has no libc.so.6 yet: data file "
-                      "functions go to the program's", (long)capsule_ns_lmid(c->ns));
-    for (int i = 0; i < N_FN; i++) {
-        void *f = libc ? lookup(libc, (enum fn_id)i) : NULL;
-        if (!f)
-            f = lookup(RTLD_DEFAULT, (enum fn_id)i);
-        __atomic_store_n(&c->real[i], f, __ATOMIC_RELAXED);
-    }
-    if (libc)
+    if (libc) {
+        for (int i = 0; i < N_FN; i++) {
+            void *f = lookup(libc, (enum fn_id)i);
+            /* The process's libc is the same file (the glibc family is never
+             * taken from the prefix), so this does not happen. */
+            __atomic_store_n(&c->real[i], f ? f : lookup(RTLD_DEFAULT, (enum fn_id)i),
+                             __ATOMIC_RELAXED);
+        }
         dlclose(libc);
-    __atomic_store_n(&c->resolved, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&c->resolved, 1, __ATOMIC_RELEASE);
+    }
     errno = saved;
+    return libc != NULL;
 }
 
 static void *
 real(datadirs_ctx *c, enum fn_id id)
 {
-    if (!__atomic_load_n(&c->resolved, __ATOMIC_ACQUIRE))
-        resolve(c);
+    if (!__atomic_load_n(&c->resolved, __ATOMIC_ACQUIRE) && !resolve(c))
+        return lookup(RTLD_DEFAULT, id); /* no libc in the namespace yet: the program's */
     return __atomic_load_n(&c->real[id], __ATOMIC_RELAXED);
 }
 
