@@ -8,12 +8,13 @@
 #include <string.h>
 
 #include "bridge.h"
+#include "datadirs.h"
 #include "debug.h"
 #include "heap.h"
 #include "share.h"
 #include "wrappers.h"
 
-#define MAX_BRIDGE 64
+#define MAX_BRIDGE 96
 
 typedef struct {
     char *path;
@@ -84,6 +85,7 @@ create_bridge(capsule_ns *ns)
     size_t n = capsule_heap_bridge_entries(entries, MAX_BRIDGE);
 
     n += capsule_wrap_bridge_entries(ns, entries + n, MAX_BRIDGE - n);
+    n += capsule_datadirs_bridge_entries(ns, entries + n, MAX_BRIDGE - n);
     return capsule_bridge_load(entries, n, &ns->lmid, &ns->iterate);
 }
 

@@ -33,14 +33,16 @@ from elftools.elf.elffile import ELFFile
 
 MULTIARCH = "usr/lib/x86_64-linux-gnu"
 SYSTEM_DIRS = (Path("/usr/lib/x86_64-linux-gnu"), Path("/lib/x86_64-linux-gnu"))
-# The loaders' data: glvnd's EGL vendor list, the Vulkan ICD and layer
-# manifests, Mesa's driver configuration.
+# The loaders' data, which libcapsule reads from the host tree inside the
+# capsule: glvnd's EGL vendor list, the Vulkan ICD and layer manifests,
+# Mesa's driver configuration, libdrm's AMD device names.
 DATA_DIRS = (
     "usr/share/glvnd/egl_vendor.d",
     "usr/share/vulkan/icd.d",
     "usr/share/vulkan/implicit_layer.d",
     "usr/share/vulkan/explicit_layer.d",
     "usr/share/drirc.d",
+    "usr/share/libdrm",
 )
 # What programs link or dlopen (the shimmed sonames), and what the loaders
 # dlopen inside the capsule (glvnd vendor libraries; the DRI drivers, Vulkan

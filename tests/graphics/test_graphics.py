@@ -199,3 +199,54 @@ def test_works_on_the_incompatible_runtime_through_capsules(
     assert [p for p in objects if Path(p).name in SHARED_X11] == []  # one copy: the program's
     assert str(gfx.host / "usr/lib/x86_64-linux-gnu/libLLVM-15.so.1") in inside or \
         program.bounded, inside
+
+
+# ---- the loaders' data files come from the host tree ----
+
+HIDDEN_DATA = ("/usr/share/vulkan/icd.d", "/usr/share/glvnd/egl_vendor.d")
+
+
+@pytest.fixture(scope="module")
+def hide_data(tmp_path_factory: pytest.TempPathFactory) -> Callable[[list[str]], list[str]]:
+    """A command prefix that runs argv in a private mount namespace where
+    the process's own Vulkan ICD manifests and glvnd EGL vendor files are
+    hidden under an empty directory (the host tree keeps its copies)."""
+    empty = tmp_path_factory.mktemp("empty-data-dir")
+    mounts = " && ".join(f'mount --bind "$0" {d}' for d in HIDDEN_DATA)
+    script = f'{mounts} && exec "$@"'
+
+    def wrap(argv: list[str]) -> list[str]:
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                str(empty), *argv]
+
+    if not all(Path(d).is_dir() for d in HIDDEN_DATA):
+        pytest.skip(f"this machine lacks one of {HIDDEN_DATA}")
+    try:
+        probe = subprocess.run(wrap(["ls", "-A", *HIDDEN_DATA]), capture_output=True,
+                               text=True, timeout=30, check=False)
+    except FileNotFoundError:
+        pytest.skip("unshare (util-linux) is not installed")
+    if probe.returncode != 0 or sorted(probe.stdout.split()) != sorted(f"{d}:" for d in HIDDEN_DATA):
+        pytest.skip(f"cannot bind-mount over {HIDDEN_DATA} in a private mount namespace "
+                    f"(needs root or user namespaces): {probe.stderr.strip()[-300:]}")
+    return wrap
+
+
+DATA_PROGRAMS = [p for p in PROGRAMS if p.name in ("eglinfo", "vulkaninfo_headless")]
+
+
+@pytest.mark.parametrize("program", DATA_PROGRAMS, ids=[p.name for p in DATA_PROGRAMS])
+def test_loader_data_files_come_from_the_host_tree(
+        program: Program, gfx: Graphics, display: str, tmp_path: Path,
+        hide_data: Callable[[list[str]], list[str]]) -> None:
+    """With the process's own manifests hidden, glvnd still finds Mesa and the
+    Vulkan loader lavapipe: they read the host tree's files inside the capsule.
+    With an unrelated CAPSULE_DATA_DIRS they read the hidden directories and
+    find nothing: the remap is what makes the difference."""
+    argv = hide_data(program.argv(gfx, tmp_path))
+    env = program.env({**gfx.with_shims(), "CAPSULE_DEBUG": "path"}, display)
+    o = launch(argv, env, bounded=program.bounded)
+    assert program.works(o), f"{o.returncode}\n{o.stdout[-2000:]}\n{o.stderr[-3000:]}"
+    assert f"-> {gfx.host}/usr/share/" in o.stderr
+    o = launch(argv, {**env, "CAPSULE_DATA_DIRS": "/nonexistent"}, bounded=program.bounded)
+    assert not program.works(o), o.stdout[-2000:]
