@@ -251,49 +251,50 @@ typedef ssize_t readlink_fn(const char *, char *, size_t);
 /* open's mode is read only for O_CREAT/O_TMPFILE: passing the register on
  * whatever it holds is what the variadic callee expects. */
 #define WRAP_FOPEN(fn, id)                                                                         \
-    CAPSULE_HIDDEN FILE *fn(const char *path, const char *mode, datadirs_ctx *c)                          \
+    CAPSULE_HIDDEN FILE *fn(const char *path, const char *mode, datadirs_ctx *c)                   \
     {                                                                                              \
         char buf[PATH_MAX];                                                                        \
         return CALL(fopen_fn, id, reroot(c, path, buf), mode);                                     \
     }
 #define WRAP_OPEN(fn, id)                                                                          \
-    CAPSULE_HIDDEN int fn(const char *path, int flags, mode_t mode, datadirs_ctx *c)                       \
+    CAPSULE_HIDDEN int fn(const char *path, int flags, mode_t mode, datadirs_ctx *c)               \
     {                                                                                              \
         char buf[PATH_MAX];                                                                        \
         return CALL(open_fn, id, reroot(c, path, buf), flags, mode);                               \
     }
 #define WRAP_OPEN2(fn, id)                                                                         \
-    CAPSULE_HIDDEN int fn(const char *path, int flags, datadirs_ctx *c)                                    \
+    CAPSULE_HIDDEN int fn(const char *path, int flags, datadirs_ctx *c)                            \
     {                                                                                              \
         char buf[PATH_MAX];                                                                        \
         return CALL(open2_fn, id, reroot(c, path, buf), flags);                                    \
     }
 #define WRAP_OPENAT(fn, id)                                                                        \
-    CAPSULE_HIDDEN int fn(int dirfd, const char *path, int flags, mode_t mode, datadirs_ctx *c)            \
+    CAPSULE_HIDDEN int fn(int dirfd, const char *path, int flags, mode_t mode, datadirs_ctx *c)    \
     {                                                                                              \
         char buf[PATH_MAX];                                                                        \
         return CALL(openat_fn, id, dirfd, reroot(c, path, buf), flags, mode);                      \
     }
 #define WRAP_OPENAT2(fn, id)                                                                       \
-    CAPSULE_HIDDEN int fn(int dirfd, const char *path, int flags, datadirs_ctx *c)                         \
+    CAPSULE_HIDDEN int fn(int dirfd, const char *path, int flags, datadirs_ctx *c)                 \
     {                                                                                              \
         char buf[PATH_MAX];                                                                        \
         return CALL(openat2_fn, id, dirfd, reroot(c, path, buf), flags);                           \
     }
 #define WRAP_SCANDIR(fn, id)                                                                       \
-    CAPSULE_HIDDEN int fn(const char *path, void *list, void *filter, void *compar, datadirs_ctx *c)      \
+    CAPSULE_HIDDEN int fn(const char *path, void *list, void *filter, void *compar,              \
+                          datadirs_ctx *c)                                                         \
     {                                                                                              \
         char buf[PATH_MAX];                                                                        \
         return CALL(scandir_fn, id, reroot(c, path, buf), list, filter, compar);                   \
     }
 #define WRAP_STAT(fn, id)                                                                          \
-    CAPSULE_HIDDEN int fn(const char *path, void *st, datadirs_ctx *c)                                     \
+    CAPSULE_HIDDEN int fn(const char *path, void *st, datadirs_ctx *c)                             \
     {                                                                                              \
         char buf[PATH_MAX];                                                                        \
         return CALL(stat_fn, id, reroot(c, path, buf), st);                                        \
     }
 #define WRAP_FSTATAT(fn, id)                                                                       \
-    CAPSULE_HIDDEN int fn(int dirfd, const char *path, void *st, int flags, datadirs_ctx *c)               \
+    CAPSULE_HIDDEN int fn(int dirfd, const char *path, void *st, int flags, datadirs_ctx *c)       \
     {                                                                                              \
         char buf[PATH_MAX];                                                                        \
         return CALL(fstatat_fn, id, dirfd, reroot(c, path, buf), st, flags);                       \
