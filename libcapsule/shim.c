@@ -450,13 +450,11 @@ capsule_shims_object(ElfW(Addr) base, const char *name, const char *version, voi
     return 0;
 }
 
-void
-capsule_shim_init(capsule_shim *shim)
+/* A shim built by another capsule or not built by capsule at all is
+ * refused before anything in it is trusted. */
+static void
+check_description(const capsule_shim *shim)
 {
-    capsule_depset set;
-    shim_state *s;
-    const char *prefix;
-
     if (!shim || !shim->soname)
         fail(&(capsule_shim){ .soname = "(unknown shim)" }, NULL, "invalid shim description");
     if (shim->abi != CAPSULE_ABI_VERSION) {
@@ -467,72 +465,109 @@ capsule_shim_init(capsule_shim *shim)
     }
     if (shim->n_symbols && (!shim->symbols || !shim->strings || !shim->targets))
         fail(shim, NULL, "invalid shim description");
-    capsule_debug_init();
-    double t_start = capsule_debug_now_us();
-    pthread_mutex_lock(&init_lock);
-    prefix = choose_prefix(shim);
+}
+
+/* The state of a shim, with its prefix chosen (environment or built-in) and
+ * made canonical; kept for good. */
+static shim_state *
+new_state(capsule_shim *shim)
+{
+    const char *prefix = choose_prefix(shim);
+    shim_state *s;
+
     capsule_debug(CAPSULE_DEBUG_PATH, "%s: init, prefix %s", shim->soname, prefix);
     char *real = canonical_prefix(prefix);
     if (!real)
         fail(shim, prefix, capsule_error());
     if (strcmp(real, prefix) != 0)
         capsule_debug(CAPSULE_DEBUG_PATH, "%s: prefix %s is %s", shim->soname, prefix, real);
-    prefix = real; /* kept for good, as the shim state is */
-    s = calloc(1, sizeof *s);
-    if (!s)
-        fail(shim, prefix, "out of memory");
+    if (!(s = calloc(1, sizeof *s)))
+        fail(shim, real, "out of memory");
     s->shim = shim;
-    s->prefix = prefix;
+    s->prefix = real;
+    return s;
+}
 
+/* The target and the `exports` sonames with their dependencies, resolved
+ * under the prefix. Shared sonames come first: their placeholders must be
+ * in the namespace before anything from the prefix needs them. */
+static void
+resolve_roots(shim_state *s, capsule_depset *set)
+{
+    const capsule_shim *shim = s->shim;
     size_t n_roots = 1;
+    capsule_ns *ns = NULL;
+    char **exclude = NULL;
+
     while (shim->exports && shim->exports[n_roots - 1])
         n_roots++;
     const char **roots = calloc(n_roots, sizeof *roots);
     if (!roots)
-        fail(shim, prefix, "out of memory");
+        fail(shim, s->prefix, "out of memory");
     roots[0] = shim->soname;
     for (size_t i = 1; i < n_roots; i++)
         roots[i] = shim->exports[i - 1];
-    /* Shared sonames first: their placeholders must be in the namespace
-     * before anything from the prefix needs them. */
-    capsule_ns *ns = NULL;
-    char **exclude = NULL;
-    if (capsule_ns_share(prefix, shim->share, &ns) != 0 ||
-        !(exclude = capsule_ns_with_shared(ns, shim->exclude)))
-        fail(shim, prefix, capsule_error());
-    if (capsule_resolve(prefix, roots, n_roots, (const char *const *)exclude, &set) != 0)
-        fail(shim, prefix, capsule_error());
+    if (capsule_ns_share(s->prefix, shim->share, &ns) != 0 ||
+        !(exclude = capsule_ns_with_shared(ns, shim->exclude)) ||
+        capsule_resolve(s->prefix, roots, n_roots, (const char *const *)exclude, set) != 0)
+        fail(shim, s->prefix, capsule_error());
     free(exclude);
     free(roots);
-    double t_resolved = capsule_debug_now_us();
-    if (capsule_ns_load(prefix, &set, shim->exclude, &s->ns) != 0 ||
-        load_providers(s, &set) != 0 || index_self(s) != 0)
-        fail(shim, prefix, capsule_error());
-    capsule_depset_free(&set);
+}
+
+/* Loads the namespace and learns every address the pass needs. */
+static void
+load_capsule(shim_state *s, capsule_depset *set)
+{
+    if (capsule_ns_load(s->prefix, set, s->shim->exclude, &s->ns) != 0 ||
+        load_providers(s, set) != 0 || index_self(s) != 0)
+        fail(s->shim, s->prefix, capsule_error());
+    capsule_depset_free(set);
     fill_targets(s);
-    double t_loaded = capsule_debug_now_us();
     pin_self(s);
     if (note_global_bindings(s) != 0 || adopt_program_copies(s) != 0)
-        fail(shim, prefix, capsule_error());
-    /* Published before the pass: dlsym from other threads translates
-     * lookups that land in this shim from now on. */
-    s->next = shims;
-    __atomic_store_n(&shims, s, __ATOMIC_RELEASE);
-    if (redirect(s) != 0)
-        fail(shim, prefix, capsule_error());
-    double t_done = capsule_debug_now_us();
-    capsule_debug(CAPSULE_DEBUG_TIME,
-                  "%s: init %.0f us (resolve %.0f, load %.0f, relocate %.0f)", shim->soname,
-                  t_done - t_start, t_resolved - t_start, t_loaded - t_resolved,
-                  t_done - t_loaded);
-    capsule_nsmap_note(capsule_ns_lmid(s->ns), prefix);
-    pthread_mutex_unlock(&init_lock);
+        fail(s->shim, s->prefix, capsule_error());
+}
+
+static void
+announce_ready(const capsule_shim *shim)
+{
     capsule_debug(CAPSULE_DEBUG_PATH, "%s: ready", shim->soname);
     if (capsule_debug_flags & CAPSULE_DEBUG_NS) {
         char when[300];
         snprintf(when, sizeof when, "%s ready", shim->soname);
         capsule_nsmap_print(when);
     }
+}
+
+void
+capsule_shim_init(capsule_shim *shim)
+{
+    capsule_depset set;
+
+    check_description(shim);
+    capsule_debug_init();
+    double t_start = capsule_debug_now_us();
+    pthread_mutex_lock(&init_lock);
+    shim_state *s = new_state(shim);
+    resolve_roots(s, &set);
+    double t_resolved = capsule_debug_now_us();
+    load_capsule(s, &set);
+    double t_loaded = capsule_debug_now_us();
+    /* Published before the pass: dlsym from other threads translates
+     * lookups that land in this shim from now on. */
+    s->next = shims;
+    __atomic_store_n(&shims, s, __ATOMIC_RELEASE);
+    if (redirect(s) != 0)
+        fail(shim, s->prefix, capsule_error());
+    double t_done = capsule_debug_now_us();
+    capsule_debug(CAPSULE_DEBUG_TIME,
+                  "%s: init %.0f us (resolve %.0f, load %.0f, relocate %.0f)", shim->soname,
+                  t_done - t_start, t_resolved - t_start, t_loaded - t_resolved,
+                  t_done - t_loaded);
+    capsule_nsmap_note(capsule_ns_lmid(s->ns), s->prefix);
+    pthread_mutex_unlock(&init_lock);
+    announce_ready(shim);
 }
 
 void
