@@ -135,53 +135,49 @@ relocated_symbols(const capsule_rel *table, size_t n)
     return count;
 }
 
-int
-capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
-                    const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr, size_t phnum)
-{
-    const ElfW(Verdef) *verdef = NULL;
-    const ElfW(Verneed) *verneed = NULL;
-    size_t n_verdef = 0, n_verneed = 0, relasz = 0, pltrelsz = 0;
-    ElfW(Addr) syment = sizeof(ElfW(Sym)), relaent = sizeof(capsule_rel);
-    ElfW(Sxword) pltrel = CAPSULE_DT_PLTREL_WANTED;
+/* The dynamic entries that are only needed while decoding. */
+typedef struct {
+    const ElfW(Verdef) *verdef;
+    const ElfW(Verneed) *verneed;
+    size_t n_verdef, n_verneed, relasz, pltrelsz;
+    ElfW(Addr) syment, relaent;
+    ElfW(Sxword) pltrel;
+} dynamic_sizes;
 
-    memset(o, 0, sizeof *o);
-    o->name = name && name[0] ? name : "(main program)";
-    o->base = base;
-    o->dynamic = dynamic;
-    o->phdr = phdr;
-    o->phnum = phnum;
-    if (phdr)
-        decode_phdrs(o);
-    for (const ElfW(Dyn) *d = dynamic; d && d->d_tag != DT_NULL; d++) {
+static void
+read_dynamic(capsule_dynobj *o, dynamic_sizes *z)
+{
+    *z = (dynamic_sizes){ .syment = sizeof(ElfW(Sym)), .relaent = sizeof(capsule_rel),
+                          .pltrel = CAPSULE_DT_PLTREL_WANTED };
+    for (const ElfW(Dyn) *d = o->dynamic; d && d->d_tag != DT_NULL; d++) {
         switch (d->d_tag) {
         case DT_SYMTAB: o->symtab = dyn_pointer(o, d->d_un.d_ptr); break;
         case DT_STRTAB: o->strtab = dyn_pointer(o, d->d_un.d_ptr); break;
         case DT_STRSZ: o->strsz = d->d_un.d_val; break;
-        case DT_SYMENT: syment = d->d_un.d_val; break;
+        case DT_SYMENT: z->syment = d->d_un.d_val; break;
         case DT_GNU_HASH: o->gnu_hash = dyn_pointer(o, d->d_un.d_ptr); break;
         case DT_HASH: o->sysv_hash = dyn_pointer(o, d->d_un.d_ptr); break;
         case DT_VERSYM: o->versym = dyn_pointer(o, d->d_un.d_ptr); break;
-        case DT_VERDEF: verdef = dyn_pointer(o, d->d_un.d_ptr); break;
-        case DT_VERDEFNUM: n_verdef = d->d_un.d_val; break;
-        case DT_VERNEED: verneed = dyn_pointer(o, d->d_un.d_ptr); break;
-        case DT_VERNEEDNUM: n_verneed = d->d_un.d_val; break;
+        case DT_VERDEF: z->verdef = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_VERDEFNUM: z->n_verdef = d->d_un.d_val; break;
+        case DT_VERNEED: z->verneed = dyn_pointer(o, d->d_un.d_ptr); break;
+        case DT_VERNEEDNUM: z->n_verneed = d->d_un.d_val; break;
         case DT_RELA: o->rela = dyn_pointer(o, d->d_un.d_ptr); break;
-        case DT_RELASZ: relasz = d->d_un.d_val; break;
-        case DT_RELAENT: relaent = d->d_un.d_val; break;
+        case DT_RELASZ: z->relasz = d->d_un.d_val; break;
+        case DT_RELAENT: z->relaent = d->d_un.d_val; break;
         case DT_JMPREL: o->jmprel = dyn_pointer(o, d->d_un.d_ptr); break;
-        case DT_PLTRELSZ: pltrelsz = d->d_un.d_val; break;
-        case DT_PLTREL: pltrel = (ElfW(Sxword))d->d_un.d_val; break;
+        case DT_PLTRELSZ: z->pltrelsz = d->d_un.d_val; break;
+        case DT_PLTREL: z->pltrel = (ElfW(Sxword))d->d_un.d_val; break;
         default: break;
         }
     }
-    if (syment != sizeof(ElfW(Sym)) || relaent != sizeof(capsule_rel) ||
-        pltrel != CAPSULE_DT_PLTREL_WANTED)
-        return capsule_error_set("%s: unexpected dynamic entry sizes", o->name);
-    if (!o->symtab || !o->strtab)
-        return 0; /* nothing to look up or relocate */
-    o->n_rela = o->rela ? relasz / sizeof(capsule_rel) : 0;
-    o->n_jmprel = o->jmprel ? pltrelsz / sizeof(capsule_rel) : 0;
+}
+
+/* How many .dynsym entries may be read: what the hash table covers, and at
+ * least every index a relocation uses. */
+static void
+count_symbols(capsule_dynobj *o)
+{
     if (o->gnu_hash && o->gnu_hash[0] && o->gnu_hash[2] &&
         !(o->gnu_hash[2] & (o->gnu_hash[2] - 1)))
         o->n_symbols = gnu_hash_count(o->gnu_hash);
@@ -194,7 +190,32 @@ capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
      * relocations use many more. Those indexes are what ld.so itself reads. */
     o->n_symbols = max_size(o->n_symbols, relocated_symbols(o->rela, o->n_rela));
     o->n_symbols = max_size(o->n_symbols, relocated_symbols(o->jmprel, o->n_jmprel));
-    return decode_versions(o, verdef, n_verdef, verneed, n_verneed);
+}
+
+int
+capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
+                    const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr, size_t phnum)
+{
+    dynamic_sizes z;
+
+    memset(o, 0, sizeof *o);
+    o->name = name && name[0] ? name : "(main program)";
+    o->base = base;
+    o->dynamic = dynamic;
+    o->phdr = phdr;
+    o->phnum = phnum;
+    if (phdr)
+        decode_phdrs(o);
+    read_dynamic(o, &z);
+    if (z.syment != sizeof(ElfW(Sym)) || z.relaent != sizeof(capsule_rel) ||
+        z.pltrel != CAPSULE_DT_PLTREL_WANTED)
+        return capsule_error_set("%s: unexpected dynamic entry sizes", o->name);
+    if (!o->symtab || !o->strtab)
+        return 0; /* nothing to look up or relocate */
+    o->n_rela = o->rela ? z.relasz / sizeof(capsule_rel) : 0;
+    o->n_jmprel = o->jmprel ? z.pltrelsz / sizeof(capsule_rel) : 0;
+    count_symbols(o);
+    return decode_versions(o, z.verdef, z.n_verdef, z.verneed, z.n_verneed);
 }
 
 const ElfW(Dyn) *
