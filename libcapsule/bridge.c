@@ -23,7 +23,7 @@
 
 #define BRIDGE_SONAME "libcapsule-bridge.so"
 #define STUB_SIZE 32
-#define N_DYN 8
+#define N_DYN 8 /* capsule_image_dynamic's six, DT_NULL and a spare */
 #define BLOOM_WORDS 4
 #define BLOOM_SHIFT 6
 
@@ -157,21 +157,19 @@ write_symbols(unsigned char *img, const layout *l, const capsule_bridge_entry *e
     }
 }
 
-static void
-write_dynamic(unsigned char *img, const layout *l)
+ElfW(Dyn) *
+capsule_image_dynamic(unsigned char *img, size_t dyn, size_t hash, size_t str, size_t sym,
+                      size_t strsz)
 {
-    ElfW(Dyn) *d = (ElfW(Dyn) *)(img + l->dyn);
-    const ElfW(Dyn) dyn[N_DYN] = {
-        { .d_tag = DT_GNU_HASH, .d_un.d_ptr = l->hash },
-        { .d_tag = DT_STRTAB, .d_un.d_ptr = l->str },
-        { .d_tag = DT_SYMTAB, .d_un.d_ptr = l->sym },
-        { .d_tag = DT_STRSZ, .d_un.d_val = l->strsz },
-        { .d_tag = DT_SYMENT, .d_un.d_val = sizeof(ElfW(Sym)) },
-        { .d_tag = DT_SONAME, .d_un.d_val = 1 },
-        { .d_tag = DT_NULL },
-        { .d_tag = DT_NULL },
-    };
-    memcpy(d, dyn, sizeof dyn);
+    ElfW(Dyn) *d = (ElfW(Dyn) *)(img + dyn);
+
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_GNU_HASH, .d_un.d_ptr = hash };
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_STRTAB, .d_un.d_ptr = str };
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_SYMTAB, .d_un.d_ptr = sym };
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_STRSZ, .d_un.d_val = strsz };
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_SYMENT, .d_un.d_val = sizeof(ElfW(Sym)) };
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_SONAME, .d_un.d_val = 1 };
+    return d;
 }
 
 typedef struct {
@@ -209,7 +207,7 @@ build_image(const capsule_bridge_entry *entries, size_t n, layout *out)
     for (size_t i = 0; i < n; i++)
         write_stub(img + l.code + i * STUB_SIZE, &entries[i]);
     write_call_stub(img + l.iterate, (const void *)dl_iterate_phdr);
-    write_dynamic(img, &l);
+    capsule_image_dynamic(img, l.dyn, l.hash, l.str, l.sym, l.strsz);
     free(order);
     *out = l;
     return img;

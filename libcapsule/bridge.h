@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+#include <link.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,5 +46,11 @@ CAPSULE_HIDDEN void *capsule_image_load(const unsigned char *img, size_t size, L
 #define CAPSULE_IMAGE_PHDRS 4
 CAPSULE_HIDDEN void capsule_image_headers(unsigned char *img, size_t text_end, size_t dyn,
                                           size_t total, unsigned text_flags);
+/* Writes at img + dyn the dynamic entries every in-memory image starts
+ * with (its GNU hash, string and symbol tables at those offsets, and
+ * DT_SONAME at string offset 1); returns the next entry, for the image's
+ * own. The image is zeroed beforehand, so unwritten entries are DT_NULL. */
+CAPSULE_HIDDEN ElfW(Dyn) *capsule_image_dynamic(unsigned char *img, size_t dyn, size_t hash,
+                                                size_t str, size_t sym, size_t strsz);
 
 #endif

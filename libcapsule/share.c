@@ -23,7 +23,7 @@
 #include "debug.h"
 #include "dynobj.h"
 
-#define N_DYN 12
+#define N_DYN 12 /* capsule_image_dynamic's six, three for versions, DT_NULLs */
 #define BLOOM_SHIFT 6
 
 typedef struct {
@@ -240,22 +240,11 @@ write_symbols(unsigned char *img, const layout *l, table *t, size_t *str)
 static void
 write_dynamic(unsigned char *img, const layout *l, size_t n_versions)
 {
-    ElfW(Dyn) *d = (ElfW(Dyn) *)(img + l->dyn);
-    const ElfW(Dyn) dyn[N_DYN] = {
-        { .d_tag = DT_GNU_HASH, .d_un.d_ptr = l->hash },
-        { .d_tag = DT_STRTAB, .d_un.d_ptr = l->str },
-        { .d_tag = DT_SYMTAB, .d_un.d_ptr = l->sym },
-        { .d_tag = DT_STRSZ, .d_un.d_val = l->strsz },
-        { .d_tag = DT_SYMENT, .d_un.d_val = sizeof(ElfW(Sym)) },
-        { .d_tag = DT_SONAME, .d_un.d_val = 1 },
-        { .d_tag = DT_VERSYM, .d_un.d_ptr = l->versym },
-        { .d_tag = DT_VERDEF, .d_un.d_ptr = l->verdef },
-        { .d_tag = DT_VERDEFNUM, .d_un.d_val = n_versions + 1 },
-        { .d_tag = DT_NULL },
-        { .d_tag = DT_NULL },
-        { .d_tag = DT_NULL },
-    };
-    memcpy(d, dyn, sizeof dyn);
+    ElfW(Dyn) *d = capsule_image_dynamic(img, l->dyn, l->hash, l->str, l->sym, l->strsz);
+
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_VERSYM, .d_un.d_ptr = l->versym };
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_VERDEF, .d_un.d_ptr = l->verdef };
+    *d = (ElfW(Dyn)){ .d_tag = DT_VERDEFNUM, .d_un.d_val = n_versions + 1 };
 }
 
 static void *
