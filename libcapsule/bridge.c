@@ -121,24 +121,49 @@ capsule_image_headers(unsigned char *img, size_t text_end, size_t dyn, size_t to
     ph[3] = (ElfW(Phdr)){ .p_type = PT_GNU_STACK, .p_flags = PF_R | PF_W, .p_align = 16 };
 }
 
+void
+capsule_image_gnu_hash(uint32_t *gh, size_t n, uint32_t nbuckets, uint32_t bloom_words,
+                       uint32_t (*hash_at)(const void *ctx, size_t k), const void *ctx)
+{
+    uint64_t *bloom = (uint64_t *)(gh + 4);
+    uint32_t *buckets = (uint32_t *)(bloom + bloom_words);
+    uint32_t *chain = buckets + nbuckets;
+
+    gh[0] = nbuckets, gh[1] = 1, gh[2] = bloom_words, gh[3] = BLOOM_SHIFT;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t h = hash_at(ctx, k), b = h % nbuckets;
+        bloom[(h / 64) % bloom_words] |= (1ull << (h % 64)) | (1ull << ((h >> BLOOM_SHIFT) % 64));
+        if (!buckets[b])
+            buckets[b] = (uint32_t)(k + 1);
+        int last = k + 1 == n || hash_at(ctx, k + 1) % nbuckets != b;
+        chain[k] = (h & ~1u) | (uint32_t)last;
+    }
+}
+
+typedef struct {
+    const capsule_bridge_entry *entries;
+    const size_t *order;
+} in_order;
+
+static uint32_t
+entry_hash(const void *ctx, size_t k)
+{
+    const in_order *o = ctx;
+    return capsule_gnu_hash(o->entries[o->order[k]].name);
+}
+
 /* Symbols sorted by GNU hash bucket, as the table requires. */
 static void
 write_symbols(unsigned char *img, const layout *l, const capsule_bridge_entry *entries,
               size_t n, const size_t *order)
 {
     ElfW(Sym) *sym = (ElfW(Sym) *)(img + l->sym);
-    uint32_t *gh = (uint32_t *)(img + l->hash);
-    uint64_t *bloom = (uint64_t *)(gh + 4);
-    uint32_t *buckets = (uint32_t *)(bloom + BLOOM_WORDS);
-    uint32_t *chain = buckets + l->nbuckets;
     char *str = (char *)img + l->str;
     size_t s = 1 + sizeof BRIDGE_SONAME;
 
     memcpy(str + 1, BRIDGE_SONAME, sizeof BRIDGE_SONAME);
-    gh[0] = (uint32_t)l->nbuckets, gh[1] = 1, gh[2] = BLOOM_WORDS, gh[3] = BLOOM_SHIFT;
     for (size_t k = 0; k < n; k++) {
         const capsule_bridge_entry *e = &entries[order[k]];
-        uint32_t h = capsule_gnu_hash(e->name), b = h % (uint32_t)l->nbuckets;
         size_t len = strlen(e->name) + 1;
         ElfW(Sym) *y = &sym[k + 1];
 
@@ -149,12 +174,9 @@ write_symbols(unsigned char *img, const layout *l, const capsule_bridge_entry *e
         y->st_value = l->code + order[k] * STUB_SIZE;
         y->st_size = STUB_SIZE;
         s += len;
-        bloom[(h / 64) % BLOOM_WORDS] |= (1ull << (h % 64)) | (1ull << ((h >> BLOOM_SHIFT) % 64));
-        if (!buckets[b])
-            buckets[b] = (uint32_t)(k + 1);
-        int last = k + 1 == n || capsule_gnu_hash(entries[order[k + 1]].name) % l->nbuckets != b;
-        chain[k] = (h & ~1u) | (uint32_t)last;
     }
+    capsule_image_gnu_hash((uint32_t *)(img + l->hash), n, (uint32_t)l->nbuckets, BLOOM_WORDS,
+                           entry_hash, &(in_order){ entries, order });
 }
 
 ElfW(Dyn) *

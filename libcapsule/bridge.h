@@ -50,6 +50,13 @@ CAPSULE_HIDDEN void capsule_image_headers(unsigned char *img, size_t text_end, s
  * with (its GNU hash, string and symbol tables at those offsets, and
  * DT_SONAME at string offset 1); returns the next entry, for the image's
  * own. The image is zeroed beforehand, so unwritten entries are DT_NULL. */
+/* Writes at gh a GNU hash table for symbols 1..n of an image, whose hashes
+ * hash_at(ctx, 0..n-1) are sorted by bucket; the table is
+ * 16 + bloom_words * 8 + (nbuckets + n) * 4 bytes, zeroed beforehand. */
+CAPSULE_HIDDEN void capsule_image_gnu_hash(uint32_t *gh, size_t n, uint32_t nbuckets,
+                                           uint32_t bloom_words,
+                                           uint32_t (*hash_at)(const void *ctx, size_t k),
+                                           const void *ctx);
 CAPSULE_HIDDEN ElfW(Dyn) *capsule_image_dynamic(unsigned char *img, size_t dyn, size_t hash,
                                                 size_t str, size_t sym, size_t strsz);
 

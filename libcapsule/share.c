@@ -24,7 +24,6 @@
 #include "dynobj.h"
 
 #define N_DYN 12 /* capsule_image_dynamic's six, three for versions, DT_NULLs */
-#define BLOOM_SHIFT 6
 
 typedef struct {
     const char *name;
@@ -204,24 +203,23 @@ by_bucket(const void *a, const void *b, void *data)
     return x < y ? -1 : x > y;
 }
 
+static uint32_t
+alias_hash(const void *ctx, size_t k)
+{
+    return ((const table *)ctx)->syms[k].hash;
+}
+
 static void
 write_symbols(unsigned char *img, const layout *l, table *t, size_t *str)
 {
     ElfW(Sym) *sym = (ElfW(Sym) *)(img + l->sym);
     ElfW(Half) *versym = (ElfW(Half) *)(img + l->versym);
-    uint32_t *gh = (uint32_t *)(img + l->hash);
-    uint64_t *bloom = (uint64_t *)(gh + 4);
-    uint32_t *buckets = (uint32_t *)(bloom + l->bloom_words);
-    uint32_t *chain = buckets + l->nbuckets;
     uint32_t nb = (uint32_t)l->nbuckets;
-    size_t n = t->n;
 
-    qsort_r(t->syms, n, sizeof *t->syms, by_bucket, &nb);
-    gh[0] = nb, gh[1] = 1, gh[2] = (uint32_t)l->bloom_words, gh[3] = BLOOM_SHIFT;
-    for (size_t k = 0; k < n; k++) {
+    qsort_r(t->syms, t->n, sizeof *t->syms, by_bucket, &nb);
+    for (size_t k = 0; k < t->n; k++) {
         const alias *a = &t->syms[k];
         ElfW(Sym) *y = &sym[k + 1];
-        uint32_t h = a->hash, b = h % nb;
 
         y->st_name = (uint32_t)put_string(img, l, str, a->name);
         y->st_info = a->info;
@@ -229,12 +227,9 @@ write_symbols(unsigned char *img, const layout *l, table *t, size_t *str)
         y->st_value = a->value;
         y->st_size = a->size;
         versym[k + 1] = a->version;
-        bloom[(h / 64) % l->bloom_words] |= (1ull << (h % 64)) | (1ull << ((h >> BLOOM_SHIFT) % 64));
-        if (!buckets[b])
-            buckets[b] = (uint32_t)(k + 1);
-        int last = k + 1 == n || t->syms[k + 1].hash % nb != b;
-        chain[k] = (h & ~1u) | (uint32_t)last;
     }
+    capsule_image_gnu_hash((uint32_t *)(img + l->hash), t->n, nb, (uint32_t)l->bloom_words,
+                           alias_hash, t);
 }
 
 static void
