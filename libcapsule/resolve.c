@@ -132,6 +132,7 @@ typedef struct {
 typedef struct {
     char path[PATH_MAX * 2];
     char in_prefix[PATH_MAX];
+    char found_as[PATH_MAX];
     capsule_elffile elf;
 } candidate;
 
@@ -146,6 +147,7 @@ try_candidate(resolver *r, const char *in_path, candidate *c)
     }
     int rc = capsule_elffile_read(c->path, &c->elf);
     if (rc == CAPSULE_ELF_OK) {
+        snprintf(c->found_as, sizeof c->found_as, "%s", in_path); /* fits: in_path did */
         capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s -> %s: found", in_path, c->path);
         return 0;
     }
@@ -336,11 +338,12 @@ add_dep(capsule_depset *set, const char *soname, candidate *c, size_t parent)
     d->soname = strdup(soname);
     d->path = strdup(c->path);
     d->in_prefix = strdup(c->in_prefix);
+    d->found_as = strdup(c->found_as[0] ? c->found_as : c->in_prefix);
     d->elf = c->elf;
     d->parent = parent;
     d->state = VISITING;
     set->n++;
-    if (!d->soname || !d->path || !d->in_prefix)
+    if (!d->soname || !d->path || !d->in_prefix || !d->found_as)
         return capsule_error_set("out of memory");
     return 0;
 }
@@ -411,6 +414,7 @@ take_loaded(resolver *r, const char *soname, size_t parent, int *rc)
     if (*rc == 0) {
         size_t self = r->set->n - 1;
         r->set->deps[self].state = DONE;
+        r->set->deps[self].loaded = 1;
         r->set->order[r->set->n_order++] = self; /* pinned by the load like the rest */
     }
     return 1;
@@ -546,6 +550,7 @@ capsule_depset_free(capsule_depset *set)
         free(set->deps[i].soname);
         free(set->deps[i].path);
         free(set->deps[i].in_prefix);
+        free(set->deps[i].found_as);
         capsule_elffile_free(&set->deps[i].elf);
     }
     free(set->deps);
