@@ -57,9 +57,44 @@ prefix_len(const char *prefix)
     return len;
 }
 
-int
-capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
-                       char *in_prefix, size_t in_size)
+/* Directories inside the prefix already seen to be real directories (no
+ * symlink) during one resolution: every candidate of a search lies in the
+ * same few directories, whose components need one lstat each, not one per
+ * candidate. A tree changed during the resolution is seen as it was. */
+#define MEMO_DIRS 32
+
+typedef struct {
+    char *dirs[MEMO_DIRS];
+    size_t n;
+} dir_memo;
+
+static int
+memo_has(const dir_memo *m, const char *dir)
+{
+    for (size_t i = 0; m && i < m->n; i++) {
+        if (strcmp(m->dirs[i], dir) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void
+memo_add(dir_memo *m, const char *dir)
+{
+    if (m && m->n < MEMO_DIRS && (m->dirs[m->n] = strdup(dir)))
+        m->n++;
+}
+
+static void
+memo_free(dir_memo *m)
+{
+    while (m->n > 0)
+        free(m->dirs[--m->n]);
+}
+
+static int
+path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
+               char *in_prefix, size_t in_size, dir_memo *memo)
 {
     char cur[PATH_MAX] = "", rest[PATH_MAX], host[PATH_MAX * 2], target[PATH_MAX];
     size_t plen = prefix_len(prefix);
@@ -90,9 +125,15 @@ capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t o
         cur[clen + 1 + len] = '\0';
 
         struct stat st;
+        if (memo_has(memo, cur))
+            continue;
         if (snprintf(host, sizeof host, "%.*s%s", (int)plen, prefix, cur) >= (int)sizeof host)
             return capsule_error_set("%s: path too long", path);
-        if (lstat(host, &st) != 0 || !S_ISLNK(st.st_mode))
+        if (lstat(host, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && *p)
+            memo_add(memo, cur);
+        if (!S_ISLNK(st.st_mode))
             continue;
         if (++links > MAX_SYMLINKS)
             return capsule_error_set("%s: too many levels of symbolic links", path);
@@ -117,6 +158,13 @@ capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t o
     return 0;
 }
 
+int
+capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
+                       char *in_prefix, size_t in_size)
+{
+    return path_in_prefix(prefix, path, out, out_size, in_prefix, in_size, NULL);
+}
+
 /* ---- searching one soname ---- */
 
 typedef struct {
@@ -126,6 +174,7 @@ typedef struct {
     void *loaded_ctx;
     capsule_ldcache *cache;
     capsule_depset *set;
+    dir_memo dirs;
     char skipped[512];  /* why the last rejected candidate was rejected */
 } resolver;
 
@@ -140,8 +189,8 @@ typedef struct {
 static int
 try_candidate(resolver *r, const char *in_path, candidate *c)
 {
-    if (capsule_path_in_prefix(r->prefix, in_path, c->path, sizeof c->path, c->in_prefix,
-                               sizeof c->in_prefix) != 0) {
+    if (path_in_prefix(r->prefix, in_path, c->path, sizeof c->path, c->in_prefix,
+                       sizeof c->in_prefix, &r->dirs) != 0) {
         capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s: %s", in_path, capsule_error());
         return 1;
     }
@@ -519,6 +568,7 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
             rc = visit(&r, roots[i], parent, 0);
     }
     capsule_ldcache_close(r.cache);
+    memo_free(&r.dirs);
     if (rc != 0) {
         char why[1024];
         snprintf(why, sizeof why, "%s", capsule_error());
