@@ -177,9 +177,12 @@ static void
 free_cached(cached *e)
 {
     for (size_t i = 0; i < e->n; i++) {
-        free(e->paths[i]);
-        free(e->sonames[i]);
-        free(e->dirs[i]);
+        if (e->paths)
+            free(e->paths[i]);
+        if (e->sonames)
+            free(e->sonames[i]);
+        if (e->dirs)
+            free(e->dirs[i]);
     }
     free(e->paths);
     free(e->sonames);
@@ -236,37 +239,47 @@ still_valid(capsule_ns *ns, const cached *e, size_t n_exclude)
     return 1;
 }
 
-/* A copy of the load plan remembered for the key, or NULL (an entry that
- * is no longer valid is dropped). */
+static void free_plan(char **plan, size_t n);
+
+/* Puts e back unless another thread remembered the key meanwhile. */
+static void
+put_back(cached *e)
+{
+    pthread_mutex_lock(&cache_lock);
+    cached *other = unlink_cached(e->ns, e->name, e->requester);
+    e->next = cache;
+    cache = e;
+    n_cached++;
+    pthread_mutex_unlock(&cache_lock);
+    if (other)
+        free_cached(other);
+}
+
+/* A copy of the load plan remembered for the key, or NULL. The entry is
+ * taken out while it is checked (the checks walk the namespace under
+ * ld.so's lock: never under cache_lock), and dropped if no longer valid. */
 static char **
 cached_plan(capsule_ns *ns, const char *name, const char *requester, size_t n_exclude,
             size_t *n)
 {
-    char **plan = NULL;
-
     pthread_mutex_lock(&cache_lock);
     cached *e = unlink_cached(ns, name, requester);
-    if (e && still_valid(ns, e, n_exclude) && (plan = calloc(e->n, sizeof *plan))) {
-        for (size_t i = 0; i < e->n; i++)
-            plan[i] = e->paths[i]; /* borrowed: the entry goes back in below */
-        *n = e->n;
-    }
-    if (e && plan) {
-        e->next = cache;
-        cache = e;
-        n_cached++;
-        for (size_t i = 0; i < e->n && plan; i++) {
-            if (!(plan[i] = strdup(e->paths[i]))) {
-                while (i > 0)
-                    free(plan[--i]);
-                free(plan);
-                plan = NULL;
-            }
-        }
-    } else if (e) {
-        free_cached(e);
-    }
     pthread_mutex_unlock(&cache_lock);
+    if (!e)
+        return NULL;
+    if (!still_valid(ns, e, n_exclude)) {
+        free_cached(e);
+        return NULL;
+    }
+    char **plan = calloc(e->n, sizeof *plan);
+    for (size_t i = 0; plan && i < e->n; i++) {
+        if (!(plan[i] = strdup(e->paths[i]))) {
+            free_plan(plan, i);
+            plan = NULL;
+        }
+    }
+    *n = e->n;
+    put_back(e);
     return plan;
 }
 
@@ -319,13 +332,12 @@ remember(capsule_ns *ns, const char *name, const char *requester, size_t n_exclu
     for (size_t i = 0; ok && i < n; i++) {
         const capsule_dep *d = &set->deps[index[i]];
         const char *slash = strrchr(d->found_as, '/');
-        size_t plen = strlen(capsule_ns_prefix(ns));
-        if (plen + (size_t)(slash - d->found_as) + 2 > sizeof path) {
+        int dlen = slash == d->found_as ? 1 : (int)(slash - d->found_as);
+        if (!slash || snprintf(path, sizeof path, "%s%.*s", capsule_ns_prefix(ns), dlen,
+                               d->found_as) >= (int)sizeof path) {
             ok = 0;
             break;
         }
-        snprintf(path, sizeof path, "%s%.*s", capsule_ns_prefix(ns),
-                 (int)(slash == d->found_as ? 1 : slash - d->found_as), d->found_as);
         e->dirs[i] = strdup(path);
         e->sonames[i] = d->elf.soname ? strdup(d->elf.soname) : NULL;
         ok = e->dirs[i] && (!d->elf.soname || e->sonames[i]);
@@ -347,11 +359,8 @@ remember(capsule_ns *ns, const char *name, const char *requester, size_t n_exclu
     pthread_mutex_unlock(&cache_lock);
     if (plan)
         free_plan(plan, n);
-    if (e) {
-        if (!e->paths) /* not remembered before the paths were taken over */
-            e->n = 0;
+    if (e)
         free_cached(e);
-    }
 }
 
 static void *
