@@ -3,7 +3,9 @@ loader opens every ICD (and its layers) again and again. An object, or a
 dependency, already loaded is taken as ld.so takes it (by path or soname,
 before any search) instead of resolving its tree under the prefix again;
 everything still comes from the prefix, a miss is never remembered, and
-dlclose really unloads."""
+dlclose really unloads (except glibc's libraries, held for good as in the
+program). A resolution that loaded is reused after the last dlclose while
+the tree it came from is unchanged."""
 
 from __future__ import annotations
 
@@ -48,6 +50,9 @@ def reopen(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Reopen:
                          libs=[dep])
                for name, i, dep in (("libpa.so", 10, shdep), ("libpb.so", 20, shdep),
                                     ("libplate.so", 30, late))]
+    # Needs libm, which ld.so takes from the host (glibc is never taken from a prefix).
+    plugins.append(build_lib(real, "libpm.so", [FIXTURES / "reopen_plugin.c"],
+                             flags=["-DPLUGIN_ID=40"], libs=[shdep, "-Wl,--no-as-needed", "-lm"]))
     prefix = make_prefix(root / "prefix", [target, shdep, *plugins])
     shim_dir = root / "shim"
     build_shim(shim_dir, built.libcapsule_dir, "libreopen.so.1", str(prefix),
@@ -194,3 +199,16 @@ def test_reused_resolution_of_a_removed_object(reopen: Reopen) -> None:
     assert "not found under this prefix" in got["error"]
     assert got["6"] == f"1020 {reopen.lib('libpb.so')} {reopen.lib('libshdep.so.1')}"
     assert "(cached)" not in err
+
+
+def test_glibc_libraries_stay_loaded(reopen: Reopen) -> None:
+    """libm, loaded from the host for a plugin, stays in the namespace after
+    the plugin's last dlclose, as the program keeps its own glibc libraries:
+    each reopen does not search for it and load it again."""
+    got, err = run(reopen, "maps:libm.so.6", "open:libpm.so", "close:libpm.so", "noload:libpm.so",
+                   "maps:libm.so.6", "open:libpm.so", debug="ns")
+    assert got["1"] == ""  # neither the program nor libreopen.so.1 needs libm
+    assert got["4"] == "absent"
+    assert got["5"].endswith("/libm.so.6"), got
+    assert got["6"] == f"1040 {reopen.lib('libpm.so')} {reopen.lib('libshdep.so.1')}"
+    assert err.count("keeping ") == 1 and "libm.so.6" in err, err
