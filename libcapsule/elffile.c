@@ -5,24 +5,58 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "elfarch.h"
 #include "mapfile.h"
 
 /* Large enough for any real library (libLLVM is ~100 MiB). */
 #define MAX_SIZE ((size_t)1 << 32)
+/* The ELF header and, in every real library, the program headers. */
+#define HEAD_SIZE 4096u
+/* Real dynamic sections hold a few dozen entries. */
+#define MAX_DYNAMIC ((size_t)1 << 20)
+/* Strings wanted within this many bytes of one another are read at once. */
+#define SPAN_MAX ((uint64_t)64 << 10)
+#define CHUNK 256u
 
+/* The file is read with pread, only the parts needed: header, program
+ * headers, dynamic section, and the few strings it names. */
 typedef struct {
-    const unsigned char *map;
-    size_t size;
-    const ElfW(Phdr) *phdr;
+    int fd;
+    size_t size;                /* of the file */
+    _Alignas(ElfW(Phdr)) unsigned char head[HEAD_SIZE];
+    size_t head_len;
+    const ElfW(Phdr) *phdr;     /* in head or phdr_buf */
+    ElfW(Phdr) *phdr_buf;
     size_t phnum;
+    unsigned char *span;        /* strings read at once: file offset span_off */
+    size_t span_off, span_len;
 } image;
+
+/* Reads exactly len bytes at off (inside the file); -1 otherwise. */
+static int
+read_at(const image *im, uint64_t off, void *buf, size_t len)
+{
+    size_t done = 0;
+
+    if (off > im->size || len > im->size - off)
+        return -1;
+    while (done < len) {
+        ssize_t n = pread(im->fd, (char *)buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1; /* an error, or the file shrank under us */
+        done += (size_t)n;
+    }
+    return 0;
+}
 
 static int
 check_header(const image *im, const char *path)
 {
-    const unsigned char *id = im->map;
+    const unsigned char *id = im->head;
     ElfW(Ehdr) eh;
 
     if (im->size < EI_NIDENT || memcmp(id, ELFMAG, SELFMAG) != 0)
@@ -42,7 +76,7 @@ check_header(const image *im, const char *path)
                CAPSULE_ELF_WRONG_ARCH;
     if (im->size < sizeof eh)
         return capsule_error_set("%s: truncated ELF header", path), CAPSULE_ELF_BAD;
-    memcpy(&eh, im->map, sizeof eh);
+    memcpy(&eh, im->head, sizeof eh);
     if (eh.e_machine != CAPSULE_MACHINE)
         return capsule_error_set("%s: wrong machine (e_machine %u)", path, eh.e_machine),
                CAPSULE_ELF_WRONG_ARCH;
@@ -52,6 +86,27 @@ check_header(const image *im, const char *path)
         eh.e_phnum > (im->size - eh.e_phoff) / sizeof(ElfW(Phdr)) ||
         eh.e_phoff % _Alignof(ElfW(Phdr)) != 0)
         return capsule_error_set("%s: bad program header table", path), CAPSULE_ELF_BAD;
+    return CAPSULE_ELF_OK;
+}
+
+/* Program headers from the head already read, or read now. */
+static int
+read_phdrs(image *im, const char *path)
+{
+    ElfW(Ehdr) eh;
+
+    memcpy(&eh, im->head, sizeof eh);
+    im->phnum = eh.e_phnum;
+    size_t len = im->phnum * sizeof(ElfW(Phdr)); /* e_phnum < 65536: no overflow */
+    if (eh.e_phoff + len <= im->head_len) {
+        im->phdr = (const ElfW(Phdr) *)(im->head + eh.e_phoff); /* aligned: checked */
+        return CAPSULE_ELF_OK;
+    }
+    if (len && !(im->phdr_buf = malloc(len)))
+        return capsule_error_set("out of memory"), CAPSULE_ELF_BAD;
+    if (len && read_at(im, eh.e_phoff, im->phdr_buf, len) != 0)
+        return capsule_error_set("%s: cannot read the program headers", path), CAPSULE_ELF_BAD;
+    im->phdr = im->phdr_buf;
     return CAPSULE_ELF_OK;
 }
 
@@ -73,19 +128,80 @@ vaddr_to_offset(const image *im, uint64_t vaddr, uint64_t len, size_t *off)
     return -1;
 }
 
+/* The NUL-terminated string at strtab + index, within strsz bytes of the
+ * table (which lies inside the file): from the span when it holds it
+ * whole, else read piece by piece. NULL when unterminated or unreadable. */
 static char *
 dyn_string(const image *im, size_t strtab, size_t strsz, uint64_t index)
 {
     if (index >= strsz)
         return NULL;
-    const char *s = (const char *)im->map + strtab + index;
-    size_t max = strsz - (size_t)index;
-    size_t len = strnlen(s, max);
-    return len < max ? strndup(s, len) : NULL;
+    size_t off = strtab + (size_t)index, max = strsz - (size_t)index;
+    if (im->span && off >= im->span_off && off - im->span_off < im->span_len) {
+        const char *s = (const char *)im->span + (off - im->span_off);
+        size_t avail = im->span_len - (off - im->span_off);
+        size_t len = strnlen(s, avail < max ? avail : max);
+        if (len < avail && len < max)
+            return strndup(s, len);
+        if (len == max)
+            return NULL; /* runs past the table */
+    }
+    char *buf = NULL;
+    size_t have = 0;
+    while (have < max) {
+        size_t want = max - have < CHUNK ? max - have : CHUNK;
+        char *grown = realloc(buf, have + want + 1);
+        if (!grown || read_at(im, off + have, grown + have, want) != 0) {
+            free(grown ? grown : buf);
+            return NULL;
+        }
+        buf = grown;
+        size_t len = strnlen(buf + have, want);
+        if (len < want)
+            return buf; /* NUL found: buf holds the string */
+        have += want;
+    }
+    free(buf);
+    return NULL;
 }
 
 static int
-read_dynamic(const image *im, const char *path, capsule_elffile *out)
+wanted(ElfW(Sxword) tag)
+{
+    return tag == DT_NEEDED || tag == DT_SONAME || tag == DT_RPATH || tag == DT_RUNPATH;
+}
+
+/* Reads the bytes around every wanted string at once when they lie close
+ * together (they do in real libraries: the start of .dynstr); failing that,
+ * dyn_string reads each alone. */
+static void
+read_span(image *im, const ElfW(Dyn) *d, size_t n, size_t strtab, size_t strsz)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+
+    for (size_t i = 0; i < n && d[i].d_tag != DT_NULL; i++) {
+        if (!wanted(d[i].d_tag) || d[i].d_un.d_val >= strsz)
+            continue;
+        lo = d[i].d_un.d_val < lo ? d[i].d_un.d_val : lo;
+        hi = d[i].d_un.d_val > hi ? d[i].d_un.d_val : hi;
+    }
+    if (lo == UINT64_MAX || hi - lo > SPAN_MAX)
+        return;
+    size_t len = strsz - (size_t)lo < hi - lo + CHUNK * 4 ? strsz - (size_t)lo
+                                                          : (size_t)(hi - lo) + CHUNK * 4;
+    if (!(im->span = malloc(len)))
+        return;
+    if (read_at(im, strtab + lo, im->span, len) != 0) {
+        free(im->span);
+        im->span = NULL;
+        return;
+    }
+    im->span_off = strtab + (size_t)lo;
+    im->span_len = len;
+}
+
+static int
+read_dynamic(image *im, const char *path, capsule_elffile *out)
 {
     const ElfW(Phdr) *dyn = NULL;
 
@@ -98,9 +214,17 @@ read_dynamic(const image *im, const char *path, capsule_elffile *out)
     if (dyn->p_offset > im->size || dyn->p_filesz > im->size - dyn->p_offset ||
         dyn->p_offset % _Alignof(ElfW(Dyn)) != 0)
         return capsule_error_set("%s: dynamic section outside the file", path), CAPSULE_ELF_BAD;
+    if (dyn->p_filesz > MAX_DYNAMIC)
+        return capsule_error_set("%s: dynamic section too large", path), CAPSULE_ELF_BAD;
 
-    const ElfW(Dyn) *d = (const ElfW(Dyn) *)(im->map + dyn->p_offset);
-    size_t n = dyn->p_filesz / sizeof *d, n_needed = 0;
+    size_t n = dyn->p_filesz / sizeof(ElfW(Dyn)), n_needed = 0;
+    ElfW(Dyn) *d = malloc(n ? n * sizeof *d : 1);
+    if (!d)
+        return capsule_error_set("out of memory"), CAPSULE_ELF_BAD;
+    if (read_at(im, dyn->p_offset, d, n * sizeof *d) != 0) {
+        free(d);
+        return capsule_error_set("%s: cannot read the dynamic section", path), CAPSULE_ELF_BAD;
+    }
     uint64_t strtab = 0, strsz = 0;
     int have_strtab = 0;
     for (size_t i = 0; i < n && d[i].d_tag != DT_NULL; i++) {
@@ -112,13 +236,17 @@ read_dynamic(const image *im, const char *path, capsule_elffile *out)
             n_needed++;
     }
     size_t stroff = 0;
-    if (!have_strtab || vaddr_to_offset(im, strtab, strsz, &stroff) != 0)
+    if (!have_strtab || vaddr_to_offset(im, strtab, strsz, &stroff) != 0) {
+        free(d);
         return capsule_error_set("%s: bad dynamic string table", path), CAPSULE_ELF_BAD;
+    }
 
+    int rc = CAPSULE_ELF_OK;
+    read_span(im, d, n, stroff, (size_t)strsz);
     out->needed = calloc(n_needed + 1, sizeof *out->needed);
     if (!out->needed)
-        return capsule_error_set("out of memory"), CAPSULE_ELF_BAD;
-    for (size_t i = 0; i < n && d[i].d_tag != DT_NULL; i++) {
+        rc = (capsule_error_set("out of memory"), CAPSULE_ELF_BAD);
+    for (size_t i = 0; rc == CAPSULE_ELF_OK && i < n && d[i].d_tag != DT_NULL; i++) {
         char **slot = NULL;
         if (d[i].d_tag == DT_NEEDED)
             slot = &out->needed[out->n_needed++];
@@ -133,33 +261,41 @@ read_dynamic(const image *im, const char *path, capsule_elffile *out)
         free(*slot);
         *slot = dyn_string(im, stroff, (size_t)strsz, d[i].d_un.d_val);
         if (!*slot)
-            return capsule_error_set("%s: bad string in dynamic section", path), CAPSULE_ELF_BAD;
+            rc = (capsule_error_set("%s: bad string in dynamic section", path), CAPSULE_ELF_BAD);
     }
-    return CAPSULE_ELF_OK;
+    free(d);
+    return rc;
 }
 
 int
 capsule_elffile_read(const char *path, capsule_elffile *out)
 {
-    image im;
+    image *im;
     int r;
 
     memset(out, 0, sizeof *out);
-    memset(&im, 0, sizeof im);
-    r = capsule_map_file(path, MAX_SIZE, &im.map, &im.size);
-    if (r == 1)
-        return capsule_error_set("%s: %s", path, strerror(ENOENT)), CAPSULE_ELF_MISSING;
-    if (r != 0)
+    if (!(im = calloc(1, sizeof *im))) /* 4 KiB: not on a small thread stack */
+        return capsule_error_set("out of memory"), CAPSULE_ELF_BAD;
+    r = capsule_open_file(path, MAX_SIZE, &im->fd, &im->size);
+    if (r != 0) {
+        free(im);
+        if (r == 1)
+            return capsule_error_set("%s: %s", path, strerror(ENOENT)), CAPSULE_ELF_MISSING;
         return CAPSULE_ELF_BAD;
-    r = check_header(&im, path);
-    if (r == CAPSULE_ELF_OK) {
-        ElfW(Ehdr) eh;
-        memcpy(&eh, im.map, sizeof eh);
-        im.phdr = (const ElfW(Phdr) *)(im.map + eh.e_phoff);
-        im.phnum = eh.e_phnum;
-        r = read_dynamic(&im, path, out);
     }
-    capsule_unmap_file(im.map, im.size);
+    im->head_len = im->size < HEAD_SIZE ? im->size : HEAD_SIZE;
+    if (read_at(im, 0, im->head, im->head_len) != 0)
+        r = (capsule_error_set("%s: cannot read the ELF header", path), CAPSULE_ELF_BAD);
+    else
+        r = check_header(im, path);
+    if (r == CAPSULE_ELF_OK)
+        r = read_phdrs(im, path);
+    if (r == CAPSULE_ELF_OK)
+        r = read_dynamic(im, path, out);
+    close(im->fd);
+    free(im->phdr_buf);
+    free(im->span);
+    free(im);
     if (r != CAPSULE_ELF_OK)
         capsule_elffile_free(out);
     return r;

@@ -32,12 +32,12 @@ map_fd(int fd, size_t size)
 }
 
 int
-capsule_map_file(const char *path, size_t max_size, const unsigned char **data, size_t *size)
+capsule_open_file(const char *path, size_t max_size, int *fd_out, size_t *size)
 {
     struct stat st;
     int fd;
 
-    *data = NULL;
+    *fd_out = -1;
     *size = 0;
     /* O_NONBLOCK: a FIFO planted under the prefix must not hang start-up
      * (an open for reading blocks until a writer appears). */
@@ -56,12 +56,26 @@ capsule_map_file(const char *path, size_t max_size, const unsigned char **data, 
         close(fd);
         return capsule_error_set("%s: %s", path, st.st_size <= 0 ? "empty file" : "file too large");
     }
-    *data = map_fd(fd, (size_t)st.st_size);
+    *fd_out = fd;
+    *size = (size_t)st.st_size;
+    return 0;
+}
+
+int
+capsule_map_file(const char *path, size_t max_size, const unsigned char **data, size_t *size)
+{
+    int fd, rc = capsule_open_file(path, max_size, &fd, size);
+
+    *data = NULL;
+    if (rc != 0)
+        return rc;
+    *data = map_fd(fd, *size);
     int err = errno;
     close(fd);
-    if (!*data)
+    if (!*data) {
+        *size = 0;
         return capsule_error_set("%s: cannot read: %s", path, strerror(err));
-    *size = (size_t)st.st_size;
+    }
     return 0;
 }
 

@@ -15,5 +15,9 @@
 CAPSULE_HIDDEN int capsule_map_file(const char *path, size_t max_size, const unsigned char **data,
                                     size_t *size);
 CAPSULE_HIDDEN void capsule_unmap_file(const unsigned char *data, size_t size);
+/* The same checks and results, leaving the file open (*fd, to be closed)
+ * for reading only the parts needed: mapping and unmapping a file costs
+ * more than a few preads (TLB flushes, page faults). */
+CAPSULE_HIDDEN int capsule_open_file(const char *path, size_t max_size, int *fd, size_t *size);
 
 #endif

@@ -36,6 +36,8 @@ struct capsule_ns {
     size_t n_exclude, cap_exclude;
     char **shared;            /* sonames whose placeholder is loaded */
     size_t n_shared, cap_shared;
+    char **kept;              /* glibc's libraries held for good (ns->lock) */
+    size_t n_kept, cap_kept;
     capsule_ns *next;
 };
 
@@ -463,4 +465,65 @@ capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct dl_phdr_info *, void *), voi
     each_ctx c = { ns->bridge_map->l_ld, fn, data };
 
     return ns->iterate(each_object, &c);
+}
+
+/* ---- glibc's libraries stay ---- */
+
+typedef struct {
+    capsule_ns *ns;
+    char **found;
+    size_t n, cap;
+} glibc_query;
+
+/* Collects glibc's libraries not kept yet; the dlmopen comes after the
+ * walk, which runs under ld.so's lock on the lists of loaded objects. */
+static int
+collect_glibc(struct dl_phdr_info *info, void *data)
+{
+    glibc_query *q = data;
+    const char *soname = loaded_soname(info);
+    char *copy;
+
+    /* Not ld.so: the namespace's entry for it is a proxy of the one shared
+     * copy, and a reference taken on that proxy trips an assertion in
+     * _dl_fini at exit. libc.so.6 is the bridge's dependency already. */
+    if (!soname || !capsule_is_glibc_family(soname) || strncmp(soname, "ld-linux", 8) == 0 ||
+        strcmp(soname, "libc.so.6") == 0 || !info->dlpi_name || info->dlpi_name[0] != '/')
+        return 0;
+    pthread_mutex_lock(&q->ns->lock);
+    int known = in_list(q->ns->kept, q->ns->n_kept, info->dlpi_name);
+    pthread_mutex_unlock(&q->ns->lock);
+    if (known || capsule_grow((void **)&q->found, &q->cap, q->n, sizeof *q->found) != 0 ||
+        !(copy = strdup(info->dlpi_name)))
+        return 0; /* out of memory: only a later reload is slower */
+    q->found[q->n++] = copy;
+    return 0;
+}
+
+void
+capsule_ns_keep_glibc(capsule_ns *ns)
+{
+    glibc_query q = { ns, NULL, 0, 0 };
+
+    capsule_ns_foreach(ns, collect_glibc, &q);
+    for (size_t i = 0; i < q.n; i++) {
+        /* The reference is never dropped: the object stays, as in the program. */
+        void *h = dlmopen(ns->lmid, q.found[i], RTLD_LAZY | RTLD_NOLOAD);
+        const char *one[] = { q.found[i], NULL };
+        if (!h) {
+            (void)dlerror();
+            free(q.found[i]);
+            continue;
+        }
+        pthread_mutex_lock(&ns->lock);
+        if (in_list(ns->kept, ns->n_kept, q.found[i]) ||
+            add_names(&ns->kept, &ns->n_kept, &ns->cap_kept, one) != 0)
+            dlclose(h); /* kept meanwhile by another thread, or out of memory */
+        else
+            capsule_debug(CAPSULE_DEBUG_NS, "namespace %ld: keeping %s", (long)ns->lmid,
+                          q.found[i]);
+        pthread_mutex_unlock(&ns->lock);
+        free(q.found[i]);
+    }
+    free(q.found);
 }

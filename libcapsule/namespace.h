@@ -6,12 +6,6 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-/* The file name of the object in the namespace whose DT_SONAME is soname
- * (what ld.so matches a bare name against before searching): 0 and out
- * filled when there is one. */
-CAPSULE_HIDDEN int capsule_ns_find_soname(capsule_ns *ns, const char *soname, char *out,
-                                          size_t size);
-
 #endif
 #include <dlfcn.h>
 #include <stddef.h>
@@ -77,5 +71,14 @@ CAPSULE_HIDDEN int capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct dl_phdr_i
  * filled when there is one. */
 CAPSULE_HIDDEN int capsule_ns_find_soname(capsule_ns *ns, const char *soname, char *out,
                                           size_t size);
+
+/* Holds, for the life of the process, the libraries of glibc's family
+ * (libpthread, libm, libdl...) loaded in the namespace so far. ld.so loads
+ * them from the host's system path when an object from the prefix needs
+ * them; the program keeps its own copies loaded for good, but in the
+ * namespace the last dlclose of that object would unload them, and every
+ * reload searched LD_LIBRARY_PATH and ld.so.cache and loaded them again
+ * (the Vulkan loader reopens its layers seven times). */
+CAPSULE_HIDDEN void capsule_ns_keep_glibc(capsule_ns *ns);
 
 #endif

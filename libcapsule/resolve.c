@@ -57,9 +57,44 @@ prefix_len(const char *prefix)
     return len;
 }
 
-int
-capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
-                       char *in_prefix, size_t in_size)
+/* Directories inside the prefix already seen to be real directories (no
+ * symlink) during one resolution: every candidate of a search lies in the
+ * same few directories, whose components need one lstat each, not one per
+ * candidate. A tree changed during the resolution is seen as it was. */
+#define MEMO_DIRS 32
+
+typedef struct {
+    char *dirs[MEMO_DIRS];
+    size_t n;
+} dir_memo;
+
+static int
+memo_has(const dir_memo *m, const char *dir)
+{
+    for (size_t i = 0; m && i < m->n; i++) {
+        if (strcmp(m->dirs[i], dir) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void
+memo_add(dir_memo *m, const char *dir)
+{
+    if (m && m->n < MEMO_DIRS && (m->dirs[m->n] = strdup(dir)))
+        m->n++;
+}
+
+static void
+memo_free(dir_memo *m)
+{
+    while (m->n > 0)
+        free(m->dirs[--m->n]);
+}
+
+static int
+path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
+               char *in_prefix, size_t in_size, dir_memo *memo)
 {
     char cur[PATH_MAX] = "", rest[PATH_MAX], host[PATH_MAX * 2], target[PATH_MAX];
     size_t plen = prefix_len(prefix);
@@ -90,9 +125,15 @@ capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t o
         cur[clen + 1 + len] = '\0';
 
         struct stat st;
+        if (memo_has(memo, cur))
+            continue;
         if (snprintf(host, sizeof host, "%.*s%s", (int)plen, prefix, cur) >= (int)sizeof host)
             return capsule_error_set("%s: path too long", path);
-        if (lstat(host, &st) != 0 || !S_ISLNK(st.st_mode))
+        if (lstat(host, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && *p)
+            memo_add(memo, cur);
+        if (!S_ISLNK(st.st_mode))
             continue;
         if (++links > MAX_SYMLINKS)
             return capsule_error_set("%s: too many levels of symbolic links", path);
@@ -117,6 +158,13 @@ capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t o
     return 0;
 }
 
+int
+capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
+                       char *in_prefix, size_t in_size)
+{
+    return path_in_prefix(prefix, path, out, out_size, in_prefix, in_size, NULL);
+}
+
 /* ---- searching one soname ---- */
 
 typedef struct {
@@ -126,12 +174,14 @@ typedef struct {
     void *loaded_ctx;
     capsule_ldcache *cache;
     capsule_depset *set;
+    dir_memo dirs;
     char skipped[512];  /* why the last rejected candidate was rejected */
 } resolver;
 
 typedef struct {
     char path[PATH_MAX * 2];
     char in_prefix[PATH_MAX];
+    char found_as[PATH_MAX];
     capsule_elffile elf;
 } candidate;
 
@@ -139,13 +189,14 @@ typedef struct {
 static int
 try_candidate(resolver *r, const char *in_path, candidate *c)
 {
-    if (capsule_path_in_prefix(r->prefix, in_path, c->path, sizeof c->path, c->in_prefix,
-                               sizeof c->in_prefix) != 0) {
+    if (path_in_prefix(r->prefix, in_path, c->path, sizeof c->path, c->in_prefix,
+                       sizeof c->in_prefix, &r->dirs) != 0) {
         capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s: %s", in_path, capsule_error());
         return 1;
     }
     int rc = capsule_elffile_read(c->path, &c->elf);
     if (rc == CAPSULE_ELF_OK) {
+        snprintf(c->found_as, sizeof c->found_as, "%s", in_path); /* fits: in_path did */
         capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s -> %s: found", in_path, c->path);
         return 0;
     }
@@ -336,11 +387,12 @@ add_dep(capsule_depset *set, const char *soname, candidate *c, size_t parent)
     d->soname = strdup(soname);
     d->path = strdup(c->path);
     d->in_prefix = strdup(c->in_prefix);
+    d->found_as = strdup(c->found_as[0] ? c->found_as : c->in_prefix);
     d->elf = c->elf;
     d->parent = parent;
     d->state = VISITING;
     set->n++;
-    if (!d->soname || !d->path || !d->in_prefix)
+    if (!d->soname || !d->path || !d->in_prefix || !d->found_as)
         return capsule_error_set("out of memory");
     return 0;
 }
@@ -411,6 +463,7 @@ take_loaded(resolver *r, const char *soname, size_t parent, int *rc)
     if (*rc == 0) {
         size_t self = r->set->n - 1;
         r->set->deps[self].state = DONE;
+        r->set->deps[self].loaded = 1;
         r->set->order[r->set->n_order++] = self; /* pinned by the load like the rest */
     }
     return 1;
@@ -515,6 +568,7 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
             rc = visit(&r, roots[i], parent, 0);
     }
     capsule_ldcache_close(r.cache);
+    memo_free(&r.dirs);
     if (rc != 0) {
         char why[1024];
         snprintf(why, sizeof why, "%s", capsule_error());
@@ -546,6 +600,7 @@ capsule_depset_free(capsule_depset *set)
         free(set->deps[i].soname);
         free(set->deps[i].path);
         free(set->deps[i].in_prefix);
+        free(set->deps[i].found_as);
         capsule_elffile_free(&set->deps[i].elf);
     }
     free(set->deps);

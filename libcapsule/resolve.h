@@ -14,9 +14,11 @@ typedef struct capsule_dep {
     char *soname;       /* the name it was asked for by */
     char *path;         /* where it is on this machine (prefix + in_prefix) */
     char *in_prefix;    /* absolute path inside the prefix, symlinks resolved */
+    char *found_as;     /* the path inside the prefix it was found by, before symlinks */
     capsule_elffile elf;
     size_t parent;      /* the object that first needed it, or CAPSULE_NO_PARENT */
     int state;          /* resolution bookkeeping */
+    int loaded;         /* taken as already loaded (capsule_loaded_fn), not searched */
 } capsule_dep;
 
 typedef struct capsule_depset {
