@@ -1,0 +1,272 @@
+/* Successful resolutions of dlopen inside a capsule, reused (reuse.h).
+ *
+ * The Vulkan loader opens and closes its implicit layer again and again:
+ * each close unloads it, so each open would resolve its tree under the
+ * prefix afresh. A resolution that loaded is remembered per namespace,
+ * requested name and requester, and reused while nothing it depends on
+ * visibly changed: the prefix's ld.so.cache, every object's file and the
+ * directory each was found in (same device, inode, size, mtime, or still
+ * absent), the namespace's exclude list, and no other object of a
+ * dependency's soname loaded in the namespace meanwhile. A load that fails
+ * drops the entry and resolves afresh; a miss is never remembered.
+ *
+ * Staleness accepted: a library added to a directory searched before the
+ * one that matched (an RPATH/RUNPATH directory, a standard directory not
+ * listed in ld.so.cache) without ldconfig rewriting ld.so.cache, or a
+ * directory on a path re-pointed by a symlink, is not seen until one of the
+ * checks above changes. Installing a library normally renames it into its
+ * directory and runs ldconfig, which the checks see. */
+#define _GNU_SOURCE
+#include "reuse.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_CACHED 256
+
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    int present;
+} stamp;
+
+typedef struct cached {
+    struct cached *next;
+    const capsule_ns *ns;
+    char *name, *requester; /* requester: NULL for none */
+    size_t n_exclude;
+    stamp ldcache;
+    size_t n;                /* objects, load order, the root last */
+    char **paths;            /* host paths */
+    char **sonames;          /* DT_SONAME or NULL */
+    char **dirs;             /* host directory each was found in */
+    stamp *files, *dir_stamps;
+} cached;
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static cached *cache;
+static size_t n_cached;
+
+static void
+take_stamp(const char *path, stamp *out)
+{
+    struct stat st;
+
+    memset(out, 0, sizeof *out);
+    if (stat(path, &st) != 0)
+        return;
+    *out = (stamp){ st.st_dev, st.st_ino, st.st_size, st.st_mtim, 1 };
+}
+
+static int
+same_stamp(const char *path, const stamp *then)
+{
+    stamp now;
+
+    take_stamp(path, &now);
+    return now.present == then->present && now.dev == then->dev && now.ino == then->ino &&
+           now.size == then->size && now.mtime.tv_sec == then->mtime.tv_sec &&
+           now.mtime.tv_nsec == then->mtime.tv_nsec;
+}
+
+static void
+ldcache_path(const char *prefix, char *out, size_t size)
+{
+    if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", out, size, NULL, 0) != 0)
+        snprintf(out, size, "%s", "/nonexistent/ld.so.cache"); /* a stable "absent" */
+}
+
+static void
+free_cached(cached *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        if (e->paths)
+            free(e->paths[i]);
+        if (e->sonames)
+            free(e->sonames[i]);
+        if (e->dirs)
+            free(e->dirs[i]);
+    }
+    free(e->paths);
+    free(e->sonames);
+    free(e->dirs);
+    free(e->files);
+    free(e->dir_stamps);
+    free(e->name);
+    free(e->requester);
+    free(e);
+}
+
+static int
+same_key(const cached *e, const capsule_ns *ns, const char *name, const char *requester)
+{
+    return e->ns == ns && strcmp(e->name, name) == 0 &&
+           (requester ? e->requester && strcmp(e->requester, requester) == 0 : !e->requester);
+}
+
+/* Unlinks the entry for the key; cache_lock held. */
+static cached *
+unlink_cached(const capsule_ns *ns, const char *name, const char *requester)
+{
+    for (cached **p = &cache; *p; p = &(*p)->next) {
+        if (same_key(*p, ns, name, requester)) {
+            cached *e = *p;
+            *p = e->next;
+            n_cached--;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static int
+still_valid(capsule_ns *ns, const cached *e, size_t n_exclude)
+{
+    char path[PATH_MAX * 2];
+
+    if (e->n_exclude != n_exclude)
+        return 0;
+    ldcache_path(capsule_ns_prefix(ns), path, sizeof path);
+    if (!same_stamp(path, &e->ldcache))
+        return 0;
+    for (size_t i = 0; i < e->n; i++) {
+        if (!same_stamp(e->paths[i], &e->files[i]) ||
+            !same_stamp(e->dirs[i], &e->dir_stamps[i]))
+            return 0;
+        /* ld.so would match a DT_NEEDED against another object of that soname. */
+        if (i + 1 < e->n && e->sonames[i] &&
+            capsule_ns_find_soname(ns, e->sonames[i], path, sizeof path) == 0 &&
+            strcmp(path, e->paths[i]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Puts e back unless another thread remembered the key meanwhile. */
+static void
+put_back(cached *e)
+{
+    pthread_mutex_lock(&cache_lock);
+    cached *other = unlink_cached(e->ns, e->name, e->requester);
+    e->next = cache;
+    cache = e;
+    n_cached++;
+    pthread_mutex_unlock(&cache_lock);
+    if (other)
+        free_cached(other);
+}
+
+/* The entry is taken out while it is checked (the checks walk the
+ * namespace under ld.so's lock: never under cache_lock), and dropped if no
+ * longer valid. */
+char **
+capsule_reuse_plan(capsule_ns *ns, const char *name, const char *requester, size_t n_exclude,
+            size_t *n)
+{
+    pthread_mutex_lock(&cache_lock);
+    cached *e = unlink_cached(ns, name, requester);
+    pthread_mutex_unlock(&cache_lock);
+    if (!e)
+        return NULL;
+    if (!still_valid(ns, e, n_exclude)) {
+        free_cached(e);
+        return NULL;
+    }
+    char **plan = calloc(e->n, sizeof *plan);
+    for (size_t i = 0; plan && i < e->n; i++) {
+        if (!(plan[i] = strdup(e->paths[i]))) {
+            capsule_plan_free(plan, i);
+            plan = NULL;
+        }
+    }
+    *n = e->n;
+    put_back(e);
+    return plan;
+}
+
+void
+capsule_plan_free(char **plan, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(plan[i]);
+    free(plan);
+}
+
+void
+capsule_reuse_forget(const capsule_ns *ns, const char *name, const char *requester)
+{
+    pthread_mutex_lock(&cache_lock);
+    cached *e = unlink_cached(ns, name, requester);
+    pthread_mutex_unlock(&cache_lock);
+    if (e)
+        free_cached(e);
+}
+
+/* Remembers a resolution whose load succeeded; `plan` (n objects, the root
+ * last) is taken over. Sets with objects taken as already loaded are not
+ * remembered: their resolution depended on what was loaded then. */
+void
+capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, size_t n_exclude,
+         const capsule_depset *set, char **plan, size_t n, const size_t *index)
+{
+    char path[PATH_MAX * 2];
+    cached *e = calloc(1, sizeof *e);
+    int ok = e != NULL;
+
+    for (size_t i = 0; ok && i < n; i++)
+        ok = !set->deps[index[i]].loaded;
+    if (ok) {
+        e->ns = ns;
+        e->n_exclude = n_exclude;
+        e->n = n;
+        e->paths = plan;
+        plan = NULL;
+        e->name = strdup(name);
+        e->requester = requester ? strdup(requester) : NULL;
+        e->sonames = calloc(n, sizeof *e->sonames);
+        e->dirs = calloc(n, sizeof *e->dirs);
+        e->files = calloc(n, sizeof *e->files);
+        e->dir_stamps = calloc(n, sizeof *e->dir_stamps);
+        ok = e->name && (!requester || e->requester) && e->sonames && e->dirs && e->files &&
+             e->dir_stamps;
+    }
+    for (size_t i = 0; ok && i < n; i++) {
+        const capsule_dep *d = &set->deps[index[i]];
+        const char *slash = strrchr(d->found_as, '/');
+        int dlen = slash == d->found_as ? 1 : (int)(slash - d->found_as);
+        if (!slash || snprintf(path, sizeof path, "%s%.*s", capsule_ns_prefix(ns), dlen,
+                               d->found_as) >= (int)sizeof path) {
+            ok = 0;
+            break;
+        }
+        e->dirs[i] = strdup(path);
+        e->sonames[i] = d->elf.soname ? strdup(d->elf.soname) : NULL;
+        ok = e->dirs[i] && (!d->elf.soname || e->sonames[i]);
+        take_stamp(e->paths[i], &e->files[i]);
+        take_stamp(e->dirs[i], &e->dir_stamps[i]);
+    }
+    if (ok) {
+        ldcache_path(capsule_ns_prefix(ns), path, sizeof path);
+        take_stamp(path, &e->ldcache);
+    }
+    pthread_mutex_lock(&cache_lock);
+    if (ok && n_cached < MAX_CACHED) {
+        cached *old = unlink_cached(ns, name, requester);
+        e->next = cache;
+        cache = e;
+        n_cached++;
+        e = old;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    if (plan)
+        capsule_plan_free(plan, n);
+    if (e)
+        free_cached(e);
+}
+
