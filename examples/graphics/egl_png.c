@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 static const char *vertex_src =
@@ -124,6 +125,14 @@ static EGLDisplay surfaceless_display(void)
     return get_display(EGL_PLATFORM_SURFACELESS_MESA, EGL_DEFAULT_DISPLAY, NULL);
 }
 
+static double now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 static int render(int size)
 {
     static const GLfloat triangle[] = { -1.0f, -1.0f, 3.0f, -1.0f, -1.0f, 3.0f };
@@ -175,8 +184,10 @@ int main(int argc, char **argv)
         return fail("cannot make a surfaceless GLES 2 context current");
     printf("EGL %d.%d vendor: %s\n", major, minor, eglQueryString(dpy, EGL_VENDOR));
     printf("renderer: %s\n", (const char *)glGetString(GL_RENDERER));
+    double start = now_ms();
     if (!render(size))
         return fail("rendering failed");
+    printf("render: %.3f ms\n", now_ms() - start);
     unsigned char *pixels = malloc((size_t)size * size * 4);
     if (!pixels)
         return fail("out of memory");

@@ -5,7 +5,8 @@
  *
  *   glx_frames [FRAMES]      (default 60)
  *
- * Prints the renderer, the pixels it read and "frames: N ok"; exit 0 only
+ * Prints the renderer, the time the frame loop took (for bench/), the pixels
+ * it read and "frames: N ok"; exit 0 only
  * when every check passed. Uses only GL 1.1 and GLX 1.3, linked directly
  * (libGL.so.1 from glvnd), as an old game would. */
 #include <GL/gl.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SIZE 64
 
@@ -36,6 +38,14 @@ static void draw_frame(int i)
     glVertex2f(0.5f, 0.5f);
     glVertex2f(-0.5f, 0.5f);
     glEnd();
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
 static int pixel_is(const unsigned char *px, int r, int g, int b)
@@ -68,12 +78,14 @@ int main(int argc, char **argv)
         return fail("glXMakeCurrent failed");
     printf("renderer: %s\n", (const char *)glGetString(GL_RENDERER));
     glViewport(0, 0, SIZE, SIZE);
+    double start = now_ms();
     for (int i = 0; i < frames; i++) {
         draw_frame(i);
         if (i + 1 < frames)
             glXSwapBuffers(dpy, win);
     }
     glFinish();
+    printf("frame loop: %.3f ms\n", now_ms() - start);
     glReadPixels(1, 1, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE, corner);
     glReadPixels(SIZE / 2, SIZE / 2, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE, centre);
     printf("corner pixel: %d,%d,%d centre pixel: %d,%d,%d\n", corner[0], corner[1], corner[2],
