@@ -228,7 +228,7 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--work", type=Path, default=REPO / "build-bench-graphics")
     args = parser.parse_args()
     for tool in ("Xvfb", "glxinfo", "eglinfo", "vulkaninfo"):
