@@ -31,10 +31,17 @@ def run_tests(basetemp: Path, pytest_args: list[str]) -> int:
     return subprocess.run(cmd, env=env, cwd=REPO, check=False).returncode
 
 
+def gcda_files(basetemp: Path) -> list[Path]:
+    """Every .gcda under basetemp. os.walk skips what it cannot list (the
+    tests leave paths longer than PATH_MAX behind), where rglob raises."""
+    return [Path(top) / name for top, _, names in os.walk(basetemp)
+            for name in names if name.endswith(".gcda")]
+
+
 def line_counts(basetemp: Path) -> dict[Path, dict[int, int]]:
     """source -> line -> executions, summed over every .gcda under basetemp."""
     counts: dict[Path, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for gcda in basetemp.rglob("*.gcda"):
+    for gcda in gcda_files(basetemp):
         with tempfile.TemporaryDirectory() as out:
             subprocess.run(["gcov", "--json-format", "--object-directory", str(gcda.parent),
                             str(gcda)], cwd=out, capture_output=True, check=True)
