@@ -183,49 +183,47 @@ count(char *const *list)
     return n;
 }
 
+/* The plan remembered for root, loaded again; NULL (the entry dropped) when
+ * there is none or it no longer loads. */
 static void *
-open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
+open_reused(capsule_ns *ns, const char *file, const char *root, const char *requester,
+            size_t n_exclude, int flags)
 {
-    const char *prefix = capsule_ns_prefix(ns), *root = file;
-    size_t plen = strlen(prefix), n;
-    capsule_depset set;
-    size_t *index;
-    char **plan;
-    void *h;
-
-    while (plen > 1 && prefix[plen - 1] == '/')
-        plen--;
-    if (file[0] == '/' && strncmp(file, prefix, plen) == 0 && file[plen] == '/')
-        root = file + plen; /* already a path inside the prefix */
-    if ((h = reopen_loaded(ns, root, flags)))
-        return h;
     double t0 = capsule_debug_now_us();
-    const char *requester = requester_in_prefix(prefix, caller);
-    char **exclude = capsule_ns_exclude_list(ns);
-    size_t n_exclude = count(exclude);
-    plan = flags & RTLD_NOLOAD ? NULL : capsule_reuse_plan(ns, root, requester, n_exclude, &n);
-    if (plan) {
-        double t1 = capsule_debug_now_us();
-        h = load_paths(capsule_ns_lmid(ns), plan, n, flags);
-        capsule_debug(CAPSULE_DEBUG_TIME, "inside dlopen %s: cached %.0f us, load %.0f us",
-                      file, t1 - t0, capsule_debug_now_us() - t1);
-        if (h) {
-            capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s (cached)", file,
-                          plan[n - 1]);
-            capsule_plan_free(plan, n);
-            free(exclude);
-            capsule_ns_keep_glibc(ns);
-            return h;
-        }
-        (void)dlerror(); /* resolved afresh below, which says why if it fails again */
-        capsule_plan_free(plan, n);
+    size_t n;
+    char **plan = capsule_reuse_plan(ns, root, requester, n_exclude, &n);
+
+    if (!plan)
+        return NULL;
+    double t1 = capsule_debug_now_us();
+    void *h = load_paths(capsule_ns_lmid(ns), plan, n, flags);
+    capsule_debug(CAPSULE_DEBUG_TIME, "inside dlopen %s: cached %.0f us, load %.0f us", file,
+                  t1 - t0, capsule_debug_now_us() - t1);
+    if (h) {
+        capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s (cached)", file, plan[n - 1]);
+        capsule_ns_keep_glibc(ns);
+    } else {
+        (void)dlerror(); /* resolved afresh next, which says why if it fails again */
         capsule_reuse_forget(ns, root, requester);
-        t0 = capsule_debug_now_us();
     }
-    int rc = capsule_resolve_from(prefix, root, requester, (const char *const *)exclude,
-                                  loaded_in_ns, ns, &set);
-    free(exclude);
-    if (rc != 0)
+    capsule_plan_free(plan, n);
+    return h;
+}
+
+/* Resolves root under the prefix, loads it leaves first and remembers the
+ * plan when it loaded. */
+static void *
+open_resolved(capsule_ns *ns, const char *file, const char *root, const char *requester,
+              char **exclude, size_t n_exclude, int flags)
+{
+    const char *prefix = capsule_ns_prefix(ns);
+    double t0 = capsule_debug_now_us();
+    capsule_depset set;
+    size_t *index, n;
+    char **plan;
+
+    if (capsule_resolve_from(prefix, root, requester, (const char *const *)exclude,
+                             loaded_in_ns, ns, &set) != 0)
         return not_found(capsule_ns_lmid(ns), prefix, file, capsule_error());
     size_t d = capsule_depset_find(&set, root);
     if (d == CAPSULE_NO_PARENT) {
@@ -238,7 +236,7 @@ open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
         return not_found(capsule_ns_lmid(ns), prefix, file, "out of memory");
     }
     double t1 = capsule_debug_now_us();
-    h = load_paths(capsule_ns_lmid(ns), plan, n, flags);
+    void *h = load_paths(capsule_ns_lmid(ns), plan, n, flags);
     capsule_debug(CAPSULE_DEBUG_TIME, "inside dlopen %s: resolve %.0f us, load %.0f us", file,
                   t1 - t0, capsule_debug_now_us() - t1);
     if (h && !(flags & RTLD_NOLOAD)) {
@@ -249,6 +247,32 @@ open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
     }
     free(index);
     capsule_depset_free(&set);
+    return h;
+}
+
+/* dlopen inside for a name not taken from the host: an object already
+ * loaded, else a remembered plan, else a fresh resolution. */
+static void *
+open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
+{
+    const char *prefix = capsule_ns_prefix(ns), *root = file;
+    size_t plen = strlen(prefix);
+    void *h;
+
+    while (plen > 1 && prefix[plen - 1] == '/')
+        plen--;
+    if (file[0] == '/' && strncmp(file, prefix, plen) == 0 && file[plen] == '/')
+        root = file + plen; /* already a path inside the prefix */
+    if ((h = reopen_loaded(ns, root, flags)))
+        return h;
+    const char *requester = requester_in_prefix(prefix, caller);
+    char **exclude = capsule_ns_exclude_list(ns);
+    size_t n_exclude = count(exclude);
+    if (!(flags & RTLD_NOLOAD))
+        h = open_reused(ns, file, root, requester, n_exclude, flags);
+    if (!h)
+        h = open_resolved(ns, file, root, requester, exclude, n_exclude, flags);
+    free(exclude);
     return h;
 }
 
