@@ -386,6 +386,23 @@ DATADIRS_FUNCTIONS(AS_DECL)
 #define AS_ENTRY(id, name, version, fn, reg) [id] = (const void *)capsule_dd_entry_##fn,
 static const void *const entries[N_FN] = { DATADIRS_FUNCTIONS(AS_ENTRY) };
 
+/* Which of the names this glibc defines, asked once of the program's libc
+ * (the capsule's is the same file): a name it lacks is left to fail inside
+ * as it would without capsules. */
+static unsigned char in_glibc[N_FN];
+
+static void
+init_once(void)
+{
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+
+    dirs_init_once();
+    for (int i = 0; i < N_FN; i++)
+        in_glibc[i] = lookup(libc ? libc : RTLD_DEFAULT, (enum fn_id)i) != NULL;
+    if (libc)
+        dlclose(libc);
+}
+
 size_t
 capsule_datadirs_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out, size_t max)
 {
@@ -394,7 +411,7 @@ capsule_datadirs_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out, size_
     size_t plen = strlen(prefix), n = 0;
     datadirs_ctx *c;
 
-    pthread_once(&once, dirs_init_once);
+    pthread_once(&once, init_once);
     while (plen > 0 && prefix[plen - 1] == '/')
         plen--;
     if (plen == 0 || n_dirs == 0)
@@ -404,11 +421,8 @@ capsule_datadirs_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out, size_
     c->ns = ns, c->prefix = prefix, c->plen = plen;
     c->next = contexts, contexts = c; /* namespaces are made under one lock */
     for (size_t i = 0; i < N_FN && n < max; i++) {
-        /* A name this glibc lacks (the capsule's libc is the same file) is
-         * left to fail as it would without capsules. */
-        if (!lookup(RTLD_DEFAULT, (enum fn_id)i))
-            continue;
-        out[n++] = (capsule_bridge_entry){ names[i].name, entries[i], c };
+        if (in_glibc[i])
+            out[n++] = (capsule_bridge_entry){ names[i].name, entries[i], c };
     }
     if (n < N_FN)
         capsule_debug(CAPSULE_DEBUG_PATH, "data file wrappers: %zu of %d", n, (int)N_FN);

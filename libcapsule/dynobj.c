@@ -218,6 +218,28 @@ capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
     return decode_versions(o, z.verdef, z.n_verdef, z.verneed, z.n_verneed);
 }
 
+/* ld.so relocates the dynamic section's pointers in place on this
+ * architecture; the check against the base keeps an unrelocated one working. */
+const char *
+capsule_dyn_string(const ElfW(Dyn) *dynamic, ElfW(Addr) base, ElfW(Sxword) tag)
+{
+    const char *strtab = NULL;
+    size_t strsz = 0, off = 0;
+    int have = 0;
+
+    for (const ElfW(Dyn) *d = dynamic; d && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_STRTAB)
+            strtab = (const char *)(d->d_un.d_ptr < base ? d->d_un.d_ptr + base : d->d_un.d_ptr);
+        else if (d->d_tag == DT_STRSZ)
+            strsz = d->d_un.d_val;
+        else if (d->d_tag == tag)
+            off = d->d_un.d_val, have = 1;
+    }
+    if (!have || !strtab || off >= strsz || !memchr(strtab + off, '\0', strsz - off))
+        return NULL;
+    return strtab + off;
+}
+
 const ElfW(Dyn) *
 capsule_phdr_dynamic(const struct dl_phdr_info *info)
 {

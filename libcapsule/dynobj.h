@@ -40,6 +40,10 @@ CAPSULE_HIDDEN int capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW
 CAPSULE_HIDDEN void capsule_dynobj_fini(capsule_dynobj *o);
 /* The dynamic section dl_iterate_phdr's entry lists, or NULL. */
 CAPSULE_HIDDEN const ElfW(Dyn) *capsule_phdr_dynamic(const struct dl_phdr_info *info);
+/* The string a loaded object's dynamic entry `tag` names (DT_SONAME,
+ * DT_RUNPATH ...), or NULL when it has none or it lies outside DT_STRSZ. */
+CAPSULE_HIDDEN const char *capsule_dyn_string(const ElfW(Dyn) *dynamic, ElfW(Addr) base,
+                                              ElfW(Sxword) tag);
 /* Decodes an object from its link map entry, with the program headers ld.so
  * gives dl_iterate_phdr for the default namespace; other namespaces' objects
  * get none (enough for symbol lookup). An ELF header at l_addr is never

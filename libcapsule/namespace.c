@@ -10,6 +10,7 @@
 #include "bridge.h"
 #include "datadirs.h"
 #include "debug.h"
+#include "dynobj.h"
 #include "heap.h"
 #include "share.h"
 #include "wrappers.h"
@@ -383,34 +384,10 @@ capsule_ns_scope(capsule_ns *ns, capsule_scope_entry *out, size_t max)
     return n;
 }
 
-/* DT_SONAME of an object ld.so has loaded, or NULL. ld.so relocates the
- * dynamic section's pointers in place on this architecture; the check
- * against the base keeps an unrelocated one working. */
 static const char *
 loaded_soname(const struct dl_phdr_info *info)
 {
-    const ElfW(Dyn) *dyn = NULL;
-    const char *strtab = NULL;
-    size_t strsz = 0, soname = 0;
-    int have = 0;
-
-    for (size_t i = 0; i < info->dlpi_phnum && !dyn; i++) {
-        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
-            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-    }
-    for (const ElfW(Dyn) *d = dyn; d && d->d_tag != DT_NULL; d++) {
-        if (d->d_tag == DT_STRTAB)
-            strtab = (const char *)(d->d_un.d_ptr < info->dlpi_addr
-                                        ? d->d_un.d_ptr + info->dlpi_addr
-                                        : d->d_un.d_ptr);
-        else if (d->d_tag == DT_STRSZ)
-            strsz = d->d_un.d_val;
-        else if (d->d_tag == DT_SONAME)
-            soname = d->d_un.d_val, have = 1;
-    }
-    if (!have || !strtab || soname >= strsz || !memchr(strtab + soname, '\0', strsz - soname))
-        return NULL;
-    return strtab + soname;
+    return capsule_dyn_string(capsule_phdr_dynamic(info), info->dlpi_addr, DT_SONAME);
 }
 
 typedef struct {

@@ -31,6 +31,7 @@
 
 #include "datacopy.h"
 #include "debug.h"
+#include "dynobj.h"
 #include "nsmap.h"
 #include "reloc.h"
 #include "resolve.h"
@@ -343,23 +344,6 @@ capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns, const void *ca
 
 /* ---- outside ---- */
 
-static const char *
-dyn_string(const struct link_map *map, ElfW(Sxword) tag)
-{
-    const char *strtab = NULL;
-    ElfW(Addr) off = 0;
-    int have = 0;
-
-    for (const ElfW(Dyn) *d = map->l_ld; d && d->d_tag != DT_NULL; d++) {
-        if (d->d_tag == DT_STRTAB)
-            strtab = (const char *)(d->d_un.d_ptr < map->l_addr ? d->d_un.d_ptr + map->l_addr
-                                                                : d->d_un.d_ptr);
-        else if (d->d_tag == tag)
-            off = d->d_un.d_val, have = 1;
-    }
-    return have && strtab ? strtab + off : NULL;
-}
-
 static void
 origin_of(const struct link_map *map, char *out, size_t size)
 {
@@ -409,8 +393,8 @@ open_as(const char *file, int mode, const void *caller)
         return h;
     if (!dladdr1(caller, &info, (void **)&map, RTLD_DL_LINKMAP) || !map)
         return dlopen(file, mode);
-    const char *runpath = dyn_string(map, DT_RUNPATH);
-    const char *rpath = runpath ? NULL : dyn_string(map, DT_RPATH);
+    const char *runpath = capsule_dyn_string(map->l_ld, map->l_addr, DT_RUNPATH);
+    const char *rpath = runpath ? NULL : capsule_dyn_string(map->l_ld, map->l_addr, DT_RPATH);
     if (runpath || rpath) {
         origin_of(map, origin, sizeof origin);
         if (runpath && (h = try_dirs(secure_getenv("LD_LIBRARY_PATH"), origin, file, mode)))
