@@ -6,13 +6,15 @@ initialisation, after each dlopen inside a capsule, and at exit:
     capsule[ns]: map <when>: namespace <lmid> prefix <prefix>
     capsule[ns]: map <when>: <lmid> <path>
     capsule[ns]: map <when>: <lmid> /proc/self/fd/<n> (shared: <soname>)
+    capsule[ns]: map <when>: <lmid> /proc/self/fd/<n> (glibc: <soname>)
 
 This module runs a program with that topic on, keeps the last complete map
 (the one at exit, else the last one printed) plus the objects earlier maps
 had and it lacks (a driver unloaded before exit), and says for every object
-whether it is a shim, the process's glibc, a file from the capsule's prefix,
-or a file from outside it (what makes a game fail when a driver's dependency
-leaks in from the runtime).
+whether it is a shim, a placeholder of the process's glibc, a file from the
+capsule's prefix, or a file from outside it (what makes a game fail when a
+driver's dependency leaks in from the runtime; a real glibc library inside a
+capsule is one too: the capsule runs on the program's one glibc).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _GLIBC = {
     "libc_malloc_debug.so.0", "libthread_db.so.1",
 }
 _SHARED = re.compile(r"^/proc/self/fd/\d+ \(shared: (?P<soname>[^)]+)\)$")
+_GLIBC_PLACEHOLDER = re.compile(r"^/proc/self/fd/\d+ \(glibc: (?P<soname>[^)]+)\)$")
 PROGRAM_NS = 0
 
 
@@ -86,17 +89,21 @@ def _note_unloaded(final: dict[int, Namespace], earlier: list[dict[int, Namespac
 
 def is_glibc(path: str) -> bool:
     base = os.path.basename(path)
-    return base in _GLIBC or base.startswith("ld-linux")
+    return base in _GLIBC or base.startswith(("ld-linux", "libnss_"))
 
 
 def classify(path: str, space: Namespace, shims: set[str]) -> str:
-    """shim, glibc, bridge, shared, prefix, program, vdso or outside."""
+    """shim, glibc, second-glibc, bridge, shared, prefix, program, vdso or outside."""
     if space.prefix is None:
         if os.path.basename(path) in shims or os.path.basename(os.path.realpath(path)) in shims:
             return "shim"
         return "vdso" if path.startswith("linux-vdso") else "program"
-    if is_glibc(path):
+    if _GLIBC_PLACEHOLDER.match(path):
         return "glibc"
+    if os.path.basename(path).startswith("ld-linux"):
+        return "ldso"
+    if is_glibc(path):
+        return "second-glibc"
     if _SHARED.match(path):
         return "shared"
     if path.startswith("/proc/self/fd/") or os.path.basename(path).startswith("capsule-bridge"):
@@ -110,7 +117,9 @@ _LABELS = {
     "shim": "capsule shim",
     "program": "",
     "vdso": "kernel vDSO",
-    "glibc": "the process's glibc (never from the prefix)",
+    "glibc": "placeholder made in memory: the capsule uses the program's glibc",
+    "ldso": "the process's dynamic linker (one for every namespace)",
+    "second-glibc": "A SECOND COPY OF GLIBC: the capsule should use the program's",
     "bridge": "libcapsule's bridge object, made in memory",
     "shared": "placeholder made in memory: the capsule uses the program's copy",
     "prefix": "from the prefix",
@@ -119,10 +128,11 @@ _LABELS = {
 
 
 def outside(nsmap: NamespaceMap) -> list[tuple[int, str]]:
-    """(namespace, path) of every capsule object not from its prefix (glibc aside)."""
+    """(namespace, path) of every capsule object not from its prefix (glibc's
+    placeholders and ld.so aside), a real glibc library included."""
     return [(space.lmid, path) for space in nsmap.namespaces.values()
             for path in space.objects + space.unloaded
-            if classify(path, space, nsmap.shims) == "outside"]
+            if classify(path, space, nsmap.shims) in ("outside", "second-glibc")]
 
 
 def format_map(nsmap: NamespaceMap) -> str:
@@ -139,8 +149,9 @@ def format_map(nsmap: NamespaceMap) -> str:
     leaks = outside(nsmap)
     if leaks:
         lines.append(f"{len(leaks)} object(s) in a capsule come from outside its prefix: "
-                     "a dependency missing from the prefix, an `exclude`, or a library "
-                     "the capsule's code dlopen()ed by a path outside the prefix")
+                     "a dependency missing from the prefix, an `exclude`, a library "
+                     "the capsule's code dlopen()ed by a path outside the prefix, or a "
+                     "second copy of glibc")
     return "\n".join(lines) + "\n"
 
 

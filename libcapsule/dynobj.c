@@ -215,6 +215,8 @@ capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
     o->n_rela = o->rela ? z.relasz / sizeof(capsule_rel) : 0;
     o->n_jmprel = o->jmprel ? z.pltrelsz / sizeof(capsule_rel) : 0;
     count_symbols(o);
+    o->verdef = z.verdef;
+    o->n_verdef = z.n_verdef;
     return decode_versions(o, z.verdef, z.n_verdef, z.verneed, z.n_verneed);
 }
 

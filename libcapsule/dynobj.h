@@ -25,6 +25,8 @@ typedef struct capsule_dynobj {
     const ElfW(Versym) *versym;
     const char **version_names;    /* by version index (verdef and verneed) */
     size_t n_versions;
+    const ElfW(Verdef) *verdef;    /* the version definitions, or NULL */
+    size_t n_verdef;
     const capsule_rel *rela;
     size_t n_rela;
     const capsule_rel *jmprel;

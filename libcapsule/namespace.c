@@ -8,14 +8,12 @@
 #include <string.h>
 
 #include "bridge.h"
-#include "datadirs.h"
 #include "debug.h"
 #include "dynobj.h"
-#include "heap.h"
+#include "placeholder.h"
 #include "share.h"
-#include "wrappers.h"
 
-#define MAX_BRIDGE 96
+#define MAX_BRIDGE 64
 
 typedef struct {
     char *path;
@@ -37,8 +35,8 @@ struct capsule_ns {
     size_t n_exclude, cap_exclude;
     char **shared;            /* sonames whose placeholder is loaded */
     size_t n_shared, cap_shared;
-    char **kept;              /* glibc's libraries held for good (ns->lock) */
-    size_t n_kept, cap_kept;
+    char **glibc;             /* glibc libraries placed (registry_lock) */
+    size_t n_glibc, cap_glibc;
     capsule_ns *next;
 };
 
@@ -82,18 +80,19 @@ explain_dlmopen(const char *what, const char *err)
 }
 
 static void *
-create_bridge(capsule_ns *ns)
+create_bridge(capsule_ns *ns, capsule_bridge_fill_fn fill)
 {
     capsule_bridge_entry entries[MAX_BRIDGE];
-    size_t n = capsule_heap_bridge_entries(entries, MAX_BRIDGE);
+    size_t n = fill(ns, entries, MAX_BRIDGE);
 
-    n += capsule_wrap_bridge_entries(ns, entries + n, MAX_BRIDGE - n);
-    n += capsule_datadirs_bridge_entries(ns, entries + n, MAX_BRIDGE - n);
     return capsule_bridge_load(entries, n, &ns->lmid, &ns->iterate);
 }
 
+static int place_glibc(capsule_ns *ns, const char *soname);
+static int place_program_glibc(capsule_ns *ns);
+
 static capsule_ns *
-ns_for(const char *prefix)
+ns_for(const char *prefix, capsule_bridge_fill_fn fill)
 {
     for (capsule_ns *ns = registry; ns; ns = ns->next) {
         if (strcmp(ns->prefix, prefix) == 0)
@@ -107,7 +106,7 @@ ns_for(const char *prefix)
     }
     pthread_mutex_init(&ns->lock, NULL);
     double t0 = capsule_debug_now_us();
-    ns->bridge = create_bridge(ns);
+    ns->bridge = create_bridge(ns, fill);
     capsule_debug(CAPSULE_DEBUG_TIME, "prefix %s: bridge %.0f us", prefix,
                   capsule_debug_now_us() - t0);
     if (!ns->bridge || dlinfo(ns->bridge, RTLD_DI_LINKMAP, &ns->bridge_map) != 0) {
@@ -124,6 +123,10 @@ ns_for(const char *prefix)
     }
     capsule_debug(CAPSULE_DEBUG_NS, "new namespace %ld for prefix %s", (long)ns->lmid,
                   ns->prefix);
+    /* Right after the bridge, before anything that needs it: the namespace's
+     * libc is the program's, through its placeholder. */
+    if (place_glibc(ns, "libc.so.6") != 0)
+        return NULL; /* the namespace stays unused: nothing in it runs */
     ns->next = registry;
     __atomic_store_n(&registry, ns, __ATOMIC_RELEASE);
     return ns;
@@ -226,16 +229,20 @@ add_shares(capsule_ns *ns, const char *const *share)
 }
 
 int
-capsule_ns_share(const char *prefix, const char *const *share, capsule_ns **out)
+capsule_ns_open(const char *prefix, capsule_bridge_fill_fn fill, capsule_ns **out)
 {
-    int rc = 0;
-
     pthread_mutex_lock(&registry_lock);
-    capsule_ns *ns = ns_for(prefix);
-    if (!ns || add_shares(ns, share) != 0)
-        rc = -1;
+    *out = ns_for(prefix, fill);
     pthread_mutex_unlock(&registry_lock);
-    *out = ns;
+    return *out ? 0 : -1;
+}
+
+int
+capsule_ns_share(capsule_ns *ns, const char *const *share)
+{
+    pthread_mutex_lock(&registry_lock);
+    int rc = add_shares(ns, share);
+    pthread_mutex_unlock(&registry_lock);
     return rc;
 }
 
@@ -273,19 +280,18 @@ capsule_ns_with_shared(capsule_ns *ns, const char *const *exclude)
 }
 
 int
-capsule_ns_load(const char *prefix, const capsule_depset *set, const char *const *exclude,
-                capsule_ns **out)
+capsule_ns_load(capsule_ns *ns, const capsule_depset *set, const char *const *exclude)
 {
-    int rc = 0;
+    int rc = add_excludes(ns, exclude);
 
+    if (rc == 0)
+        rc = capsule_ns_place_needed(ns, set);
+    if (rc == 0 && exclude && exclude[0])
+        rc = place_program_glibc(ns);
     pthread_mutex_lock(&registry_lock);
-    capsule_ns *ns = ns_for(prefix);
-    if (!ns || add_excludes(ns, exclude) != 0)
-        rc = -1;
     for (size_t i = 0; rc == 0 && i < set->n_order; i++)
         rc = load_one(ns, set->deps[set->order[i]].path);
     pthread_mutex_unlock(&registry_lock);
-    *out = ns;
     return rc;
 }
 
@@ -444,63 +450,123 @@ capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct dl_phdr_info *, void *), voi
     return ns->iterate(each_object, &c);
 }
 
-/* ---- glibc's libraries stay ---- */
+/* ---- the glibc family: placeholders of the program's copies ---- */
 
-typedef struct {
-    capsule_ns *ns;
-    char **found;
-    size_t n, cap;
-} glibc_query;
-
-/* Collects glibc's libraries not kept yet; the dlmopen comes after the
- * walk, which runs under ld.so's lock on the lists of loaded objects. */
 static int
-collect_glibc(struct dl_phdr_info *info, void *data)
+glibc_placed(capsule_ns *ns, const char *soname)
 {
-    glibc_query *q = data;
-    const char *soname = loaded_soname(info);
-    char *copy;
+    pthread_mutex_lock(&ns->lock);
+    int found = in_list(ns->glibc, ns->n_glibc, soname);
+    pthread_mutex_unlock(&ns->lock);
+    return found;
+}
 
-    /* Not ld.so: the namespace's entry for it is a proxy of the one shared
-     * copy, and a reference taken on that proxy trips an assertion in
-     * _dl_fini at exit. libc.so.6 is the bridge's dependency already. */
-    if (!soname || !capsule_is_glibc_family(soname) || strncmp(soname, "ld-linux", 8) == 0 ||
-        strcmp(soname, "libc.so.6") == 0 || !info->dlpi_name || info->dlpi_name[0] != '/')
-        return 0;
-    pthread_mutex_lock(&q->ns->lock);
-    int known = in_list(q->ns->kept, q->ns->n_kept, info->dlpi_name);
-    pthread_mutex_unlock(&q->ns->lock);
-    if (known || capsule_grow((void **)&q->found, &q->cap, q->n, sizeof *q->found) != 0 ||
-        !(copy = strdup(info->dlpi_name)))
-        return 0; /* out of memory: only a later reload is slower */
-    q->found[q->n++] = copy;
+/* The program's copy of a glibc library: loaded, or loaded now (RTLD_LOCAL:
+ * the program's own lookups do not change) because the capsule needs it. */
+static void *
+program_glibc(const char *soname)
+{
+    void *h = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD);
+
+    if (!h && (h = dlopen(soname, RTLD_LAZY | RTLD_LOCAL)))
+        capsule_debug(CAPSULE_DEBUG_NS, "%s: loaded into the program for the capsule", soname);
+    if (!h)
+        capsule_error_set("%s: the program's glibc has no such library: %s", soname, dlerror());
+    return h;
+}
+
+/* Puts the placeholder of glibc library soname into the namespace once.
+ * No libcapsule lock is held while ld.so runs: two threads placing one
+ * soname at once load one image, which ld.so matches as one object. */
+static int
+place_glibc(capsule_ns *ns, const char *soname)
+{
+    const char *one[] = { soname, NULL };
+
+    if (strncmp(soname, "ld-linux", 8) == 0 || glibc_placed(ns, soname))
+        return 0; /* ld.so: every namespace shares the one, as a proxy */
+    void *program = program_glibc(soname);
+    if (!program || !capsule_placeholder_load(ns->lmid, soname, program,
+                                              CAPSULE_PLACEHOLDER_GLIBC))
+        return -1;
+    pthread_mutex_lock(&ns->lock);
+    int rc = in_list(ns->glibc, ns->n_glibc, soname)
+                 ? 0
+                 : add_names(&ns->glibc, &ns->n_glibc, &ns->cap_glibc, one);
+    pthread_mutex_unlock(&ns->lock);
+    return rc;
+}
+
+int
+capsule_ns_place_needed(capsule_ns *ns, const capsule_depset *set)
+{
+    for (size_t d = 0; d < set->n; d++) {
+        const capsule_elffile *elf = &set->deps[d].elf;
+        for (size_t i = 0; i < elf->n_needed; i++) {
+            if (capsule_is_glibc_family(elf->needed[i]) && !strchr(elf->needed[i], '/') &&
+                place_glibc(ns, elf->needed[i]) != 0)
+                return -1;
+        }
+    }
     return 0;
 }
 
-void
-capsule_ns_keep_glibc(capsule_ns *ns)
-{
-    glibc_query q = { ns, NULL, 0, 0 };
+typedef struct {
+    char **names;
+    size_t n, cap;
+} name_list;
 
-    capsule_ns_foreach(ns, collect_glibc, &q);
-    for (size_t i = 0; i < q.n; i++) {
-        /* The reference is never dropped: the object stays, as in the program. */
-        void *h = dlmopen(ns->lmid, q.found[i], RTLD_LAZY | RTLD_NOLOAD);
-        const char *one[] = { q.found[i], NULL };
-        if (!h) {
-            (void)dlerror();
-            free(q.found[i]);
-            continue;
-        }
-        pthread_mutex_lock(&ns->lock);
-        if (in_list(ns->kept, ns->n_kept, q.found[i]) ||
-            add_names(&ns->kept, &ns->n_kept, &ns->cap_kept, one) != 0)
-            dlclose(h); /* kept meanwhile by another thread, or out of memory */
-        else
-            capsule_debug(CAPSULE_DEBUG_NS, "namespace %ld: keeping %s", (long)ns->lmid,
-                          q.found[i]);
-        pthread_mutex_unlock(&ns->lock);
-        free(q.found[i]);
+static int
+collect_program_glibc(struct dl_phdr_info *info, size_t size, void *data)
+{
+    name_list *l = data;
+    const char *soname = loaded_soname(info);
+    char *copy;
+
+    (void)size;
+    if (soname && capsule_is_glibc_family(soname) &&
+        capsule_grow((void **)&l->names, &l->cap, l->n, sizeof *l->names) == 0 &&
+        (copy = strdup(soname)))
+        l->names[l->n++] = copy;
+    return 0;
+}
+
+/* Objects ld.so finds by itself (the `exclude` sonames, from the host's
+ * search path) need glibc libraries nobody has read them for: every one the
+ * program has is placed, which costs no load in the program. */
+static int
+place_program_glibc(capsule_ns *ns)
+{
+    name_list l = { 0 };
+    int rc = 0;
+
+    dl_iterate_phdr(collect_program_glibc, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        if (rc == 0)
+            rc = place_glibc(ns, l.names[i]);
+        free(l.names[i]);
     }
-    free(q.found);
+    free(l.names);
+    return rc;
+}
+
+void *
+capsule_ns_glibc(capsule_ns *ns, const char *file, int flags)
+{
+    const char *base = strrchr(file, '/');
+
+    base = base ? base + 1 : file;
+    if (place_glibc(ns, base) != 0) {
+        /* glibc's dlerror() should say why: ask it for a path that cannot exist. */
+        char path[1024];
+        snprintf(path, sizeof path, "%s (capsule: %s)", file, capsule_error());
+        return dlmopen(ns->lmid, path, RTLD_LAZY);
+    }
+    return dlmopen(ns->lmid, base, (flags & ~RTLD_GLOBAL) | RTLD_NOLOAD);
+}
+
+int
+capsule_ns_excluded_host(capsule_ns *ns)
+{
+    return place_program_glibc(ns);
 }

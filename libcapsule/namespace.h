@@ -1,6 +1,10 @@
 /* One dlmopen namespace per prefix, shared by every shim using that prefix.
- * Its first object is the bridge (bridge.h), so the allocator and the dl*
- * functions of every object in it are libcapsule's from the start. */
+ * Its first object is the bridge (bridge.h), whose entries the layer above
+ * chooses: every object in the namespace binds those names to it first.
+ * Then comes the placeholder of libc.so.6 (placeholder.h): the capsule runs
+ * on the program's one glibc, and every glibc library an object of the
+ * namespace needs is a placeholder of the program's copy, placed before the
+ * object is loaded. */
 #ifndef CAPSULE_NAMESPACE_H
 #define CAPSULE_NAMESPACE_H
 
@@ -10,22 +14,39 @@
 #include <dlfcn.h>
 #include <stddef.h>
 
+#include "bridge.h"
 #include "error.h"
 #include "resolve.h"
 
 typedef struct capsule_ns capsule_ns;
 
+/* Fills out[0..max) with the bridge's entries for namespace ns; returns
+ * how many. */
+typedef size_t (*capsule_bridge_fill_fn)(capsule_ns *ns, capsule_bridge_entry *out, size_t max);
+
+/* The namespace of `prefix`, created on first use: the bridge with the
+ * entries `fill` gives, then libc's placeholder. */
+CAPSULE_HIDDEN int capsule_ns_open(const char *prefix, capsule_bridge_fill_fn fill,
+                                   capsule_ns **out);
 /* Loads every object of `set` (leaves first, by full path) into the
- * namespace of `prefix`, creating it (bridge first) on first use; `exclude`
- * joins the namespace's set of sonames never taken from the prefix. */
-CAPSULE_HIDDEN int capsule_ns_load(const char *prefix, const capsule_depset *set,
-                                   const char *const *exclude, capsule_ns **out);
-/* Creates the namespace of `prefix` (bridge first) if needed, then puts in
- * it a placeholder for each `share` soname not placed yet (share.h): those
- * bind to the program's copy and are never taken from the prefix. A soname
- * the program cannot load stays an ordinary one (traced under ns). */
-CAPSULE_HIDDEN int capsule_ns_share(const char *prefix, const char *const *share,
-                                    capsule_ns **out);
+ * namespace, after the placeholders of the glibc libraries they need;
+ * `exclude` joins the namespace's set of sonames never taken from the
+ * prefix. */
+CAPSULE_HIDDEN int capsule_ns_load(capsule_ns *ns, const capsule_depset *set,
+                                   const char *const *exclude);
+/* Places the glibc libraries the objects of `set` need (their DT_NEEDED). */
+CAPSULE_HIDDEN int capsule_ns_place_needed(capsule_ns *ns, const capsule_depset *set);
+/* For objects ld.so loads from the host by itself (excluded sonames):
+ * places every glibc library the program has. */
+CAPSULE_HIDDEN int capsule_ns_excluded_host(capsule_ns *ns);
+/* dlopen of a glibc library inside: a new reference on its placeholder
+ * (placed now if needed), or NULL with dlerror() saying why. */
+CAPSULE_HIDDEN void *capsule_ns_glibc(capsule_ns *ns, const char *file, int flags);
+/* Puts in the namespace a placeholder for each `share` soname not placed
+ * yet (share.h): those bind to the program's copy and are never taken from
+ * the prefix. A soname the program cannot load stays an ordinary one
+ * (traced under ns). */
+CAPSULE_HIDDEN int capsule_ns_share(capsule_ns *ns, const char *const *share);
 /* 1 when soname (or a path's file name) is shared in this namespace. */
 CAPSULE_HIDDEN int capsule_ns_shared(capsule_ns *ns, const char *soname);
 /* A NULL-terminated array: exclude, then the namespace's shared sonames
@@ -72,13 +93,5 @@ CAPSULE_HIDDEN int capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct dl_phdr_i
 CAPSULE_HIDDEN int capsule_ns_find_soname(capsule_ns *ns, const char *soname, char *out,
                                           size_t size);
 
-/* Holds, for the life of the process, the libraries of glibc's family
- * (libpthread, libm, libdl...) loaded in the namespace so far. ld.so loads
- * them from the host's system path when an object from the prefix needs
- * them; the program keeps its own copies loaded for good, but in the
- * namespace the last dlclose of that object would unload them, and every
- * reload searched LD_LIBRARY_PATH and ld.so.cache and loaded them again
- * (the Vulkan loader reopens its layers seven times). */
-CAPSULE_HIDDEN void capsule_ns_keep_glibc(capsule_ns *ns);
 
 #endif

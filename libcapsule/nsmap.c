@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "debug.h"
-#include "share.h"
+#include "placeholder.h"
 
 #define MAX_NOTED 16
 
@@ -80,10 +80,9 @@ print_namespace(const char *when, struct link_map *head, Lmid_t guess)
             exe[n > 0 ? n : 0] = '\0';
             name = n > 0 ? exe : "(the program)";
         }
-        const char *shared = capsule_share_placeholder(m);
-        if (name && name[0] && shared)
-            capsule_debug(CAPSULE_DEBUG_NS, "map %s: %ld %s (shared: %s)", when, (long)lmid, name,
-                          shared);
+        const char *label = capsule_placeholder_label(m);
+        if (name && name[0] && label)
+            capsule_debug(CAPSULE_DEBUG_NS, "map %s: %ld %s (%s)", when, (long)lmid, name, label);
         else if (name && name[0])
             capsule_debug(CAPSULE_DEBUG_NS, "map %s: %ld %s", when, (long)lmid, name);
     }

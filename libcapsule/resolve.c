@@ -36,7 +36,7 @@ capsule_is_glibc_family(const char *soname)
     const char *base = strrchr(soname, '/');
 
     base = base ? base + 1 : soname;
-    if (strncmp(base, "ld-linux", 8) == 0)
+    if (strncmp(base, "ld-linux", 8) == 0 || strncmp(base, "libnss_", 7) == 0)
         return 1;
     for (size_t i = 0; glibc_family[i]; i++) {
         if (strcmp(base, glibc_family[i]) == 0)

@@ -12,16 +12,12 @@
 #include "error.h"
 
 /* Finds the program's copy of soname (loading it into the default
- * namespace when the program has none yet) and loads into namespace lmid a
- * placeholder object with that DT_SONAME whose symbols are absolute aliases
- * of the program's definitions: every DT_NEEDED and dlopen of soname inside
+ * namespace when the program has none yet) and loads into namespace lmid its
+ * placeholder (placeholder.h): every DT_NEEDED and dlopen of soname inside
  * the namespace then binds to the program's copy. Returns 0 when shared, 1
  * when not (the program cannot load it, or the namespace already holds a
  * copy: the capsule then takes its own from the prefix, as for any other
  * soname), -1 with an error. */
 CAPSULE_HIDDEN int capsule_share_load(Lmid_t lmid, const char *soname);
-/* The soname map is the placeholder of, or NULL. */
-struct link_map;
-CAPSULE_HIDDEN const char *capsule_share_placeholder(const struct link_map *map);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boundary.h"
 #include "capsule.h"
 #include "datacopy.h"
 #include "debug.h"
@@ -507,19 +508,21 @@ resolve_roots(shim_state *s, capsule_depset *set)
     roots[0] = shim->soname;
     for (size_t i = 1; i < n_roots; i++)
         roots[i] = shim->exports[i - 1];
-    if (capsule_ns_share(s->prefix, shim->share, &ns) != 0 ||
+    if (capsule_ns_open(s->prefix, capsule_boundary_entries, &ns) != 0 ||
+        capsule_ns_share(ns, shim->share) != 0 ||
         !(exclude = capsule_ns_with_shared(ns, shim->exclude)) ||
         capsule_resolve(s->prefix, roots, n_roots, (const char *const *)exclude, set) != 0)
         fail(shim, s->prefix, capsule_error());
     free(exclude);
     free(roots);
+    s->ns = ns;
 }
 
 /* Loads the namespace and learns every address the pass needs. */
 static void
 load_capsule(shim_state *s, capsule_depset *set)
 {
-    if (capsule_ns_load(s->prefix, set, s->shim->exclude, &s->ns) != 0 ||
+    if (capsule_ns_load(s->ns, set, s->shim->exclude) != 0 ||
         load_providers(s, set) != 0 || index_self(s) != 0)
         fail(s->shim, s->prefix, capsule_error());
     capsule_depset_free(set);

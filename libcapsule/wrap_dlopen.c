@@ -47,10 +47,6 @@ capsule_wrap_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out, size_t ma
         { "dlopen", (const void *)capsule_entry_inside_dlopen, ns },
         { "dlsym", (const void *)capsule_entry_inside_dlsym, ns },
         { "dlvsym", (const void *)capsule_entry_inside_dlvsym, ns },
-        { "dlmopen", (const void *)dlmopen, NULL },
-        { "dlclose", (const void *)dlclose, NULL },
-        { "dlerror", (const void *)dlerror, NULL },
-        { "dlinfo", (const void *)dlinfo, NULL },
     };
     size_t n = sizeof entries / sizeof entries[0];
 
@@ -202,7 +198,6 @@ open_reused(capsule_ns *ns, const char *file, const char *root, const char *requ
                   t1 - t0, capsule_debug_now_us() - t1);
     if (h) {
         capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s (cached)", file, plan[n - 1]);
-        capsule_ns_keep_glibc(ns);
     } else {
         (void)dlerror(); /* resolved afresh next, which says why if it fails again */
         capsule_reuse_forget(ns, root, requester);
@@ -237,12 +232,15 @@ open_resolved(capsule_ns *ns, const char *file, const char *root, const char *re
         return not_found(capsule_ns_lmid(ns), prefix, file, "out of memory");
     }
     double t1 = capsule_debug_now_us();
-    void *h = load_paths(capsule_ns_lmid(ns), plan, n, flags);
+    void *h = NULL;
+    if (capsule_ns_place_needed(ns, &set) == 0)
+        h = load_paths(capsule_ns_lmid(ns), plan, n, flags);
+    else
+        h = not_found(capsule_ns_lmid(ns), prefix, file, capsule_error());
     capsule_debug(CAPSULE_DEBUG_TIME, "inside dlopen %s: resolve %.0f us, load %.0f us", file,
                   t1 - t0, capsule_debug_now_us() - t1);
     if (h && !(flags & RTLD_NOLOAD)) {
         capsule_reuse_remember(ns, root, requester, n_exclude, &set, plan, n, index);
-        capsule_ns_keep_glibc(ns);
     } else {
         capsule_plan_free(plan, n);
     }
@@ -329,8 +327,12 @@ capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns, const void *ca
     }
     if (strchr(file, '/') && capsule_ns_shared(ns, file))
         h = dlmopen(lmid, strrchr(file, '/') + 1, flags); /* the placeholder, by soname */
-    else if (taken_from_host(ns, file))
+    else if (capsule_is_glibc_family(file) && (!strchr(file, '/') || file[0] == '/'))
+        h = capsule_ns_glibc(ns, file, flags); /* the placeholder of the program's copy */
+    else if (taken_from_host(ns, file) && capsule_ns_excluded_host(ns) == 0)
         h = dlmopen(lmid, file, flags);
+    else if (taken_from_host(ns, file))
+        h = NULL;
     else
         h = open_in_prefix(ns, file, flags, caller);
     if (h && (mode & RTLD_GLOBAL))

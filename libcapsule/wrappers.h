@@ -1,9 +1,9 @@
 /* The dl* wrappers on both sides of the capsule boundary.
  *
  * Inside a capsule, the bridge (bridge.h) routes dlopen, dlsym and dlvsym
- * here with the namespace as context, and dlmopen, dlclose, dlerror and
- * dlinfo straight to glibc's default-namespace functions (so that dlerror
- * reports what the wrappers did). Outside, the relocation pass points the
+ * here with the namespace as context; dlmopen, dlclose, dlerror and dlinfo
+ * are the program's, through libc's placeholder, so dlerror reports what
+ * the wrappers did. Outside, the relocation pass points the
  * dlopen, dlmopen, dlsym and dlvsym slots of every default-namespace object
  * here. */
 #ifndef CAPSULE_WRAPPERS_H

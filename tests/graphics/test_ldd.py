@@ -22,7 +22,8 @@ capsule[ns]: map at exit: namespace 1 prefix /run/host
 capsule[ns]: map at exit: 1 /proc/self/fd/5
 capsule[ns]: map at exit: 1 /proc/self/fd/6 (shared: libX11.so.6)
 capsule[ns]: map at exit: 1 /run/host/usr/lib/libEGL.so.1.1.0
-capsule[ns]: map at exit: 1 /lib/x86_64-linux-gnu/libc.so.6
+capsule[ns]: map at exit: 1 /proc/self/fd/7 (glibc: libc.so.6)
+capsule[ns]: map at exit: 1 /lib64/ld-linux-x86-64.so.2
 capsule[ns]: map at exit: 1 /opt/game/lib/libexpat.so.1
 """
 
@@ -34,10 +35,20 @@ def test_the_map_at_exit_wins_and_objects_are_classified() -> None:
     assert ldd.outside(nsmap) == [(1, "/opt/game/lib/libexpat.so.1")]
     text = ldd.format_map(nsmap)
     assert "/opt/game/shims/libEGL.so.1    [capsule shim]" in text
-    assert "/lib/x86_64-linux-gnu/libc.so.6    [the process's glibc" in text
+    assert "/proc/self/fd/7 (glibc: libc.so.6)    [placeholder made in memory: the " \
+           "capsule uses the program's glibc]" in text
+    assert "/lib64/ld-linux-x86-64.so.2    [the process's dynamic linker" in text
     assert "/opt/game/lib/libexpat.so.1    [OUTSIDE THE PREFIX]" in text
     assert "/proc/self/fd/5    [libcapsule's bridge object" in text
     assert "/proc/self/fd/6 (shared: libX11.so.6)    [placeholder made in memory" in text
+
+
+def test_a_real_glibc_library_in_a_capsule_is_flagged() -> None:
+    nsmap = ldd.parse(SAMPLE.replace("/proc/self/fd/7 (glibc: libc.so.6)",
+                                     "/lib/x86_64-linux-gnu/libc.so.6"))
+    assert nsmap is not None
+    assert (1, "/lib/x86_64-linux-gnu/libc.so.6") in ldd.outside(nsmap)
+    assert "libc.so.6    [A SECOND COPY OF GLIBC" in ldd.format_map(nsmap)
 
 
 def test_no_map_without_capsule_lines() -> None:
@@ -62,6 +73,10 @@ def test_ldd_of_a_real_program_lists_its_capsule(gfx: Graphics, tmp_path: Path) 
     # The X client libraries are the program's: placeholders stand for them.
     for soname in ("libX11.so.6", "libxcb.so.1"):
         assert f"(shared: {soname})    [placeholder made in memory" in out
+    # So is glibc: one libc in the process, placeholders in the capsule.
+    for soname in ("libc.so.6", "libm.so.6"):
+        assert f"(glibc: {soname})    [placeholder made in memory" in out
+    assert "SECOND COPY OF GLIBC" not in out
 
 
 def test_ldd_of_a_program_without_shims_says_so(tmp_path: Path) -> None:

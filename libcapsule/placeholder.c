@@ -1,0 +1,609 @@
+/* Placeholders (see placeholder.h): one sealed in-memory image per soname.
+ *
+ * Layout: one read-only segment (ELF header, program headers, .dynsym,
+ * .gnu.version, .gnu.version_d, GNU hash, .dynstr) and one read+write page
+ * holding the dynamic section. No code, no relocations, no DT_NEEDED, no
+ * TLS: loading one runs nothing and takes no static TLS.
+ *
+ * Symbols are SHN_ABS: glibc (since 2.28) does not add the object's load
+ * base to them, so st_value is the run-time address, for functions and data
+ * alike. IFUNCs are resolved once (STT_FUNC in the placeholder). TLS
+ * symbols are left out (a TLS offset cannot be aliased): libc's (errno,
+ * __resp, __h_errno ...) are GLIBC_PRIVATE and only glibc's own libraries
+ * use them, which is why every glibc library in a capsule is a placeholder.
+ * Every version definition is copied, also those no symbol uses: ld.so
+ * checks a DT_VERNEED against the verdefs of the object of that soname.
+ *
+ * What a name binds to: the first definition among the objects the program
+ * loaded ahead of its libc.so.6 (the executable, LD_PRELOAD libraries, the
+ * libraries linked before libc): exactly those can interpose on glibc, and
+ * they are in the global scope, first. Else the library's own definition.
+ * A variable the executable holds a COPY of is defined by the executable,
+ * so that copy is what the capsule reaches too.
+ *
+ * libc.so.6's __libc_early_init: ld.so calls it in the first object of a
+ * namespace whose soname is libc.so.6, when a dlopen brought it. The
+ * program's own would re-run libc's start-up for a second libc (single-
+ * threaded flag, sbrk, ctype, thread attributes): the placeholder's is a
+ * no-op. */
+#define _GNU_SOURCE
+#include "placeholder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "debug.h"
+#include "dynobj.h"
+
+#define N_DYN 12 /* capsule_image_dynamic's six, three for versions, DT_NULLs */
+
+typedef struct {
+    const char *name;
+    ElfW(Addr) value;
+    unsigned char info;
+    ElfW(Xword) size;
+    ElfW(Half) version; /* index in the placeholder's verdef, | 0x8000 when hidden */
+    uint32_t hash;
+} alias;
+
+typedef struct {
+    alias *syms;
+    size_t n, cap;
+    const char **versions; /* index 2.. : the placeholder's version nodes */
+    size_t n_versions, cap_versions;
+} table;
+
+/* The objects that can interpose on the real library, decoded. */
+typedef struct {
+    capsule_dynobj *objs;
+    size_t n, cap;
+} interposers;
+
+static uint32_t
+elf_hash(const char *name)
+{
+    uint32_t h = 0;
+
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h = (h << 4) + *p;
+        uint32_t g = h & 0xf0000000u;
+        if (g)
+            h ^= g >> 24;
+        h &= ~g;
+    }
+    return h;
+}
+
+static size_t
+align_up(size_t v, size_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+/* glibc's per-namespace libc set-up, as a placeholder's libc answers it. */
+static void
+early_init_noop(_Bool initial)
+{
+    (void)initial;
+}
+
+/* ---- what each name binds to ---- */
+
+static int
+is_soname(const struct dl_phdr_info *info, const char *soname)
+{
+    const char *s = capsule_dyn_string(capsule_phdr_dynamic(info), info->dlpi_addr, DT_SONAME);
+    return s && strcmp(s, soname) == 0;
+}
+
+static int
+collect_interposer(struct dl_phdr_info *info, size_t size, void *data)
+{
+    interposers *v = data;
+    const ElfW(Dyn) *dyn = capsule_phdr_dynamic(info);
+
+    (void)size;
+    if (is_soname(info, "libc.so.6"))
+        return 1; /* what comes after cannot interpose on libc */
+    if (!dyn || info->dlpi_addr == getauxval(AT_SYSINFO_EHDR) ||
+        (info->dlpi_name && strncmp(info->dlpi_name, "linux-vdso", 10) == 0) ||
+        capsule_grow((void **)&v->objs, &v->cap, v->n, sizeof *v->objs) != 0)
+        return 0;
+    if (capsule_dynobj_init(&v->objs[v->n], info->dlpi_name, info->dlpi_addr, dyn,
+                            info->dlpi_phdr, info->dlpi_phnum) == 0)
+        v->n++;
+    return 0;
+}
+
+static void
+interposers_free(interposers *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        capsule_dynobj_fini(&v->objs[i]);
+    free(v->objs);
+}
+
+static ElfW(Addr)
+bound_value(const interposers *v, const capsule_dynobj *real, const char *name,
+            const char *version, ElfW(Addr) own)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->objs[i].base == real->base && v->objs[i].dynamic == real->dynamic)
+            return own;
+        long idx = capsule_dynobj_lookup(&v->objs[i], name, version);
+        if (idx >= 0 && ELF64_ST_TYPE(v->objs[i].symtab[idx].st_info) != STT_TLS)
+            return (ElfW(Addr))capsule_dynobj_address(&v->objs[i], idx);
+    }
+    return own;
+}
+
+/* ---- the symbol table ---- */
+
+/* The placeholder's index for a version name (2 and up), added on first use. */
+static int
+version_index(table *t, const char *name, ElfW(Half) *out)
+{
+    for (size_t i = 0; i < t->n_versions; i++) {
+        if (strcmp(t->versions[i], name) == 0) {
+            *out = (ElfW(Half))(i + 2);
+            return 0;
+        }
+    }
+    if (t->n_versions >= 0x7ff0)
+        return capsule_error_set("too many version definitions");
+    if (capsule_grow((void **)&t->versions, &t->cap_versions, t->n_versions,
+                     sizeof *t->versions) != 0)
+        return -1;
+    t->versions[t->n_versions++] = name;
+    *out = (ElfW(Half))(t->n_versions + 1);
+    return 0;
+}
+
+/* Every version the real library defines, in its order, used or not. */
+static int
+copy_verdefs(const capsule_dynobj *o, table *t)
+{
+    const ElfW(Verdef) *vd = o->verdef;
+    ElfW(Half) index;
+
+    for (size_t i = 0; vd && i < o->n_verdef; i++) {
+        const ElfW(Verdaux) *aux = (const void *)((const char *)vd + vd->vd_aux);
+        if (!(vd->vd_flags & VER_FLG_BASE) && aux->vda_name < o->strsz &&
+            version_index(t, o->strtab + aux->vda_name, &index) != 0)
+            return -1;
+        if (!vd->vd_next)
+            break;
+        vd = (const void *)((const char *)vd + vd->vd_next);
+    }
+    return 0;
+}
+
+static int
+exported(const capsule_dynobj *o, const ElfW(Sym) *s)
+{
+    unsigned type = ELF64_ST_TYPE(s->st_info), bind = ELF64_ST_BIND(s->st_info);
+
+    return s->st_shndx != SHN_UNDEF && s->st_shndx != SHN_ABS && bind != STB_LOCAL &&
+           type != STT_TLS && type != STT_SECTION && type != STT_FILE && s->st_name < o->strsz;
+}
+
+static int
+add_symbol(const capsule_dynobj *o, size_t i, const interposers *v, int is_libc, table *t)
+{
+    const ElfW(Sym) *s = &o->symtab[i];
+    unsigned type = ELF64_ST_TYPE(s->st_info);
+    alias a = { .name = o->strtab + s->st_name, .size = s->st_size, .version = 1 };
+    const char *vname = NULL;
+
+    a.info = ELF64_ST_INFO(ELF64_ST_BIND(s->st_info), type == STT_GNU_IFUNC ? STT_FUNC : type);
+    if (o->versym && (o->versym[i] & 0x7fff) >= 2 &&
+        (vname = capsule_dynobj_symbol_version(o, i))) {
+        if (version_index(t, vname, &a.version) != 0)
+            return -1;
+        a.version |= o->versym[i] & 0x8000;
+    }
+    if (is_libc && strcmp(a.name, "__libc_early_init") == 0) {
+        a.value = (ElfW(Addr))early_init_noop;
+    } else {
+        ElfW(Addr) own = (ElfW(Addr))capsule_dynobj_address(o, (long)i);
+        a.value = a.version & 0x8000 ? own : bound_value(v, o, a.name, vname, own);
+    }
+    a.hash = capsule_gnu_hash(a.name);
+    if (capsule_grow((void **)&t->syms, &t->cap, t->n, sizeof *t->syms) != 0)
+        return -1;
+    t->syms[t->n++] = a;
+    return 0;
+}
+
+static int
+collect(const capsule_dynobj *o, const char *soname, table *t)
+{
+    interposers v = { 0 };
+    int rc = copy_verdefs(o, t);
+
+    dl_iterate_phdr(collect_interposer, &v);
+    for (size_t i = 1; rc == 0 && i < o->n_symbols; i++) {
+        if (exported(o, &o->symtab[i]))
+            rc = add_symbol(o, i, &v, strcmp(soname, "libc.so.6") == 0, t);
+    }
+    interposers_free(&v);
+    return rc;
+}
+
+/* ---- the image ---- */
+
+typedef struct {
+    size_t sym, versym, verdef, hash, str, text_end, dyn, total, strsz;
+    size_t nbuckets, bloom_words;
+} layout;
+
+static layout
+plan(const table *t, const char *soname)
+{
+    layout l;
+    size_t strsz = 1 + strlen(soname) + 1, n = t->n;
+
+    for (size_t i = 0; i < n; i++)
+        strsz += strlen(t->syms[i].name) + 1;
+    for (size_t i = 0; i < t->n_versions; i++)
+        strsz += strlen(t->versions[i]) + 1;
+    l.strsz = strsz;
+    l.nbuckets = n ? n / 2 + 1 : 1;
+    l.bloom_words = 1;
+    while (l.bloom_words * 64 < n && l.bloom_words < 4096)
+        l.bloom_words *= 2;
+    l.sym = align_up(sizeof(ElfW(Ehdr)) + CAPSULE_IMAGE_PHDRS * sizeof(ElfW(Phdr)), 8);
+    l.versym = l.sym + (n + 1) * sizeof(ElfW(Sym));
+    l.verdef = align_up(l.versym + (n + 1) * sizeof(ElfW(Half)), 8);
+    l.hash = l.verdef + (t->n_versions + 1) * (sizeof(ElfW(Verdef)) + sizeof(ElfW(Verdaux)));
+    l.hash = align_up(l.hash, 8);
+    l.str = l.hash + 16 + l.bloom_words * 8 + (l.nbuckets + n) * 4;
+    l.text_end = l.str + strsz;
+    l.dyn = align_up(l.text_end, CAPSULE_IMAGE_PAGE);
+    l.total = l.dyn + N_DYN * sizeof(ElfW(Dyn));
+    return l;
+}
+
+static size_t
+put_string(unsigned char *img, const layout *l, size_t *at, const char *s)
+{
+    size_t off = *at, len = strlen(s) + 1;
+
+    memcpy(img + l->str + off, s, len);
+    *at += len;
+    return off;
+}
+
+static void
+write_verdef(unsigned char *img, const layout *l, const table *t, const char *soname,
+             size_t *str)
+{
+    unsigned char *p = img + l->verdef;
+    size_t nv = t->n_versions + 1, step = sizeof(ElfW(Verdef)) + sizeof(ElfW(Verdaux));
+
+    for (size_t i = 0; i < nv; i++, p += step) {
+        const char *name = i ? t->versions[i - 1] : soname;
+        ElfW(Verdef) *vd = (ElfW(Verdef) *)p;
+        ElfW(Verdaux) *va = (ElfW(Verdaux) *)(p + sizeof *vd);
+        vd->vd_version = VER_DEF_CURRENT;
+        vd->vd_flags = i ? 0 : VER_FLG_BASE;
+        vd->vd_ndx = (ElfW(Half))(i + 1);
+        vd->vd_cnt = 1;
+        vd->vd_hash = elf_hash(name);
+        vd->vd_aux = sizeof *vd;
+        vd->vd_next = i + 1 < nv ? (ElfW(Word))step : 0;
+        va->vda_name = i ? (ElfW(Word))put_string(img, l, str, name) : 1;
+        va->vda_next = 0;
+    }
+}
+
+static int
+by_bucket(const void *a, const void *b, void *data)
+{
+    uint32_t nb = *(const uint32_t *)data;
+    uint32_t x = ((const alias *)a)->hash % nb, y = ((const alias *)b)->hash % nb;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t
+alias_hash(const void *ctx, size_t k)
+{
+    return ((const table *)ctx)->syms[k].hash;
+}
+
+static void
+write_symbols(unsigned char *img, const layout *l, table *t, size_t *str)
+{
+    ElfW(Sym) *sym = (ElfW(Sym) *)(img + l->sym);
+    ElfW(Half) *versym = (ElfW(Half) *)(img + l->versym);
+    uint32_t nb = (uint32_t)l->nbuckets;
+
+    qsort_r(t->syms, t->n, sizeof *t->syms, by_bucket, &nb);
+    for (size_t k = 0; k < t->n; k++) {
+        const alias *a = &t->syms[k];
+        ElfW(Sym) *y = &sym[k + 1];
+
+        y->st_name = (uint32_t)put_string(img, l, str, a->name);
+        y->st_info = a->info;
+        y->st_shndx = SHN_ABS;
+        y->st_value = a->value;
+        y->st_size = a->size;
+        versym[k + 1] = a->version;
+    }
+    capsule_image_gnu_hash((uint32_t *)(img + l->hash), t->n, nb, (uint32_t)l->bloom_words,
+                           alias_hash, t);
+}
+
+static void
+write_dynamic(unsigned char *img, const layout *l, size_t n_versions)
+{
+    ElfW(Dyn) *d = capsule_image_dynamic(img, l->dyn, l->hash, l->str, l->sym, l->strsz);
+
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_VERSYM, .d_un.d_ptr = l->versym };
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_VERDEF, .d_un.d_ptr = l->verdef };
+    *d = (ElfW(Dyn)){ .d_tag = DT_VERDEFNUM, .d_un.d_val = n_versions + 1 };
+}
+
+static unsigned char *
+write_image(const char *soname, table *t, size_t *size)
+{
+    layout l = plan(t, soname);
+    unsigned char *img = calloc(1, l.total);
+    size_t str = 1;
+
+    if (!img) {
+        capsule_error_set("out of memory");
+        return NULL;
+    }
+    capsule_image_headers(img, l.text_end, l.dyn, l.total, PF_R);
+    put_string(img, &l, &str, soname);
+    write_verdef(img, &l, t, soname, &str);
+    write_symbols(img, &l, t, &str);
+    write_dynamic(img, &l, t->n_versions);
+    *size = l.total;
+    return img;
+}
+
+/* ---- one sealed image per soname ---- */
+
+/* Only ever prepended to, published with release semantics, never freed:
+ * the namespace map reads the list without a lock. */
+typedef struct image {
+    char *soname;
+    char *label;
+    int fd;                 /* the sealed image, open for the process's life */
+    size_t n_symbols;
+    struct link_map *maps[16]; /* where it is loaded, by namespace (DL_NNS) */
+    struct image *next;
+} image;
+
+static pthread_mutex_t images_lock = PTHREAD_MUTEX_INITIALIZER;
+static image *images;
+
+static image *
+find_image(const char *soname)
+{
+    for (image *i = __atomic_load_n(&images, __ATOMIC_ACQUIRE); i; i = i->next) {
+        if (strcmp(i->soname, soname) == 0)
+            return i;
+    }
+    return NULL;
+}
+
+/* The image's bytes, from the program's copy. */
+static unsigned char *
+make_bytes(const char *soname, void *program, size_t *size, size_t *n_symbols)
+{
+    struct link_map *map = NULL;
+    capsule_dynobj o;
+    table t = { 0 };
+    unsigned char *img = NULL;
+
+    if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map) {
+        capsule_error_set("%s: dlinfo: %s", soname, dlerror());
+        return NULL;
+    }
+    if (capsule_dynobj_from_link_map(&o, map) != 0)
+        return NULL;
+    if (collect(&o, soname, &t) == 0)
+        img = write_image(soname, &t, size);
+    *n_symbols = t.n;
+    capsule_dynobj_fini(&o);
+    free(t.syms);
+    free(t.versions);
+    return img;
+}
+
+static int
+write_all(int fd, const unsigned char *img, size_t size)
+{
+    for (size_t off = 0; off < size;) {
+        ssize_t w = write(fd, img + off, size - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* A sealed memfd holding the image; else an unlinked temporary file. */
+static int
+sealed_fd(const char *soname, const unsigned char *img, size_t size)
+{
+    char name[128], tmpl[512];
+    const char *dir = secure_getenv("TMPDIR");
+    int sealable = 1;
+
+    snprintf(name, sizeof name, "capsule-%s", soname);
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+        sealable = 0;
+        snprintf(tmpl, sizeof tmpl, "%s/capsule-image-XXXXXX", dir && dir[0] ? dir : "/tmp");
+        if ((fd = mkostemp(tmpl, O_CLOEXEC)) < 0)
+            return capsule_error_set("%s: cannot create its placeholder in %s: %s", soname,
+                                     tmpl, strerror(errno));
+        unlink(tmpl);
+    }
+    if (write_all(fd, img, size) != 0 ||
+        (sealable && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+                                                F_SEAL_SEAL) != 0)) {
+        int err = errno;
+        close(fd);
+        return capsule_error_set("%s: cannot write its placeholder: %s", soname, strerror(err));
+    }
+    return fd;
+}
+
+static image *
+new_image(const char *soname, void *program, enum capsule_placeholder_kind kind)
+{
+    size_t size = 0, n_symbols = 0;
+    unsigned char *img = make_bytes(soname, program, &size, &n_symbols);
+    image *i = img ? calloc(1, sizeof *i) : NULL;
+
+    if (img && !i)
+        capsule_error_set("out of memory");
+    if (i) {
+        i->fd = sealed_fd(soname, img, size);
+        i->soname = strdup(soname);
+        i->n_symbols = n_symbols;
+        if (asprintf(&i->label, "%s: %s",
+                     kind == CAPSULE_PLACEHOLDER_GLIBC ? "glibc" : "shared", soname) < 0)
+            i->label = NULL;
+    }
+    free(img);
+    if (i && (i->fd < 0 || !i->soname || !i->label)) {
+        if (i->fd >= 0)
+            close(i->fd);
+        if (i->fd >= 0 || i->soname)
+            capsule_error_set("out of memory");
+        free(i->soname);
+        free(i->label);
+        free(i);
+        return NULL;
+    }
+    return i;
+}
+
+/* The image of soname, made once: a thread that loses the race to make it
+ * drops its own. No lock is held while the program's objects are read. */
+static image *
+image_of(const char *soname, void *program, enum capsule_placeholder_kind kind)
+{
+    image *i = find_image(soname);
+
+    if (i)
+        return i;
+    double t0 = capsule_debug_now_us();
+    image *fresh = new_image(soname, program, kind);
+    if (!fresh)
+        return NULL;
+    capsule_debug(CAPSULE_DEBUG_TIME, "placeholder %s: %zu symbols, %.0f us", soname,
+                  fresh->n_symbols, capsule_debug_now_us() - t0);
+    pthread_mutex_lock(&images_lock);
+    i = find_image(soname);
+    if (!i) {
+        fresh->next = images;
+        __atomic_store_n(&images, fresh, __ATOMIC_RELEASE);
+        i = fresh, fresh = NULL;
+    }
+    pthread_mutex_unlock(&images_lock);
+    if (fresh) {
+        close(fresh->fd);
+        free(fresh->soname);
+        free(fresh->label);
+        free(fresh);
+    }
+    return i;
+}
+
+/* ld.so matches a path against the names of the namespace's objects before
+ * opening it, and an earlier image loaded through a descriptor number since
+ * closed keeps that name: load through a number no object there is named by. */
+static void *
+open_image(const image *i, Lmid_t lmid)
+{
+    char path[64];
+    int fd = i->fd, dup_fd = -1;
+    void *h = NULL;
+
+    for (int tries = 0; tries < 64 && !h; tries++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        void *old = dlmopen(lmid, path, RTLD_LAZY | RTLD_NOLOAD);
+        if (!old) {
+            (void)dlerror();
+            h = dlmopen(lmid, path, RTLD_NOW | RTLD_LOCAL);
+            if (!h)
+                capsule_error_set("%s", dlerror());
+            break;
+        }
+        dlclose(old);
+        int higher = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+        if (dup_fd >= 0)
+            close(dup_fd);
+        if (higher < 0)
+            break;
+        fd = dup_fd = higher;
+    }
+    if (dup_fd >= 0)
+        close(dup_fd);
+    if (!h && !capsule_error()[0])
+        capsule_error_set("no unused name for an in-memory object");
+    return h;
+}
+
+static void
+note_map(image *i, void *h, Lmid_t lmid)
+{
+    struct link_map *map = NULL;
+
+    if (lmid >= 0 && lmid < 16 && dlinfo(h, RTLD_DI_LINKMAP, &map) == 0)
+        __atomic_store_n(&i->maps[lmid], map, __ATOMIC_RELEASE);
+}
+
+void *
+capsule_placeholder_load(Lmid_t lmid, const char *soname, void *program,
+                         enum capsule_placeholder_kind kind)
+{
+    image *i = image_of(soname, program, kind);
+
+    if (!i)
+        return NULL;
+    capsule_error_set("%s", "");
+    void *h = open_image(i, lmid);
+    if (!h) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", capsule_error());
+        capsule_error_set("%s: loading its placeholder: %s", soname, why);
+        return NULL;
+    }
+    note_map(i, h, lmid);
+    capsule_debug(CAPSULE_DEBUG_NS, "namespace %ld: placeholder %s (%zu symbols)", (long)lmid,
+                  i->label, i->n_symbols);
+    return h;
+}
+
+const char *
+capsule_placeholder_label(const struct link_map *map)
+{
+    for (image *i = __atomic_load_n(&images, __ATOMIC_ACQUIRE); i; i = i->next) {
+        for (size_t ns = 0; ns < 16; ns++) {
+            if (__atomic_load_n(&i->maps[ns], __ATOMIC_ACQUIRE) == map)
+                return i->label;
+        }
+    }
+    return NULL;
+}
