@@ -5,8 +5,9 @@ For each program: wall time (median of RUNS fresh processes, the two sides alter
 system stack and through the example's shims (host tree from this machine,
 the incompatible runtime on LD_LIBRARY_PATH behind them), their ratio, the
 capsule's own set-up (the sum of the per-shim init times libcapsule reports
-under CAPSULE_DEBUG=time: resolve, namespace load, relocation pass), and the
-peak memory (max RSS) difference. A program that does not work through
+under CAPSULE_DEBUG=time: resolve, namespace load, relocation pass), the
+peak memory (max RSS) difference, and the private dirty memory difference at
+exit (from /proc/self/smaps: what the process could not share or drop). A program that does not work through
 capsules yet is listed with the reason instead of numbers.
 
 Run from the repository after scripts/bootstrap.sh (needs Xvfb, mesa-utils,
@@ -36,11 +37,13 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "graphics"
 INIT_LINE = re.compile(r"capsule\[time\]: \S+: init (\d+) us")
 FRAMES = 300
-# The libraries glibc loads afresh in every namespace (libcapsule never takes
-# them from the prefix): their second copy is the capsule's fixed price.
+# glibc's libraries: a capsule has none of its own (placeholders of the
+# program's stand for them), so a second copy here would be a regression.
 GLIBC_FAMILY = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
                 "libmvec.so.1", "libresolv.so.2")
 MAPPING = re.compile(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$")
+# The placeholders' sealed images (placeholder.c names them capsule-<soname>).
+PLACEHOLDER = re.compile(r"^/memfd:capsule-lib")
 # Copies /proc/self/smaps when the process exits, for the memory breakdown.
 SMAPS_DUMPER = r"""
 #include <stdio.h>
@@ -145,17 +148,18 @@ def measure(case: Case, env: dict[str, str]) -> Sample:
     return Sample(seconds, usage.ru_maxrss, setup, ok, text)
 
 
-def smaps_rss(path: Path) -> dict[str, int]:
-    """KiB resident per mapped file (or [anon]/[heap]...) in one smaps dump."""
-    rss: dict[str, int] = {}
+def smaps_field(path: Path, field: str) -> dict[str, int]:
+    """KiB of one smaps field (Rss:, Private_Dirty:) per mapped file (or
+    [anon]/[heap]...) in one smaps dump."""
+    kib: dict[str, int] = {}
     name = ""
     for line in path.read_text().splitlines():
         m = MAPPING.match(line)
         if m:
             name = m.group(1) or "[anon]"
-        elif line.startswith("Rss:"):
-            rss[name] = rss.get(name, 0) + int(line.split()[1])
-    return rss
+        elif line.startswith(field):
+            kib[name] = kib.get(name, 0) + int(line.split()[1])
+    return kib
 
 
 def second_copies(rss: dict[str, int], prefix: str) -> int:
@@ -173,28 +177,47 @@ def second_copies(rss: dict[str, int], prefix: str) -> int:
     return others
 
 
-def capsule_parts(plain: dict[str, int], capsuled: dict[str, int], out: Path,
-                  host: Path) -> tuple[int, int, int]:
-    """(second glibc, second copies of other libraries, capsule runtime) KiB
-    at exit: the parts only a capsule has."""
+@dataclass(frozen=True)
+class Parts:
+    """KiB at exit that only a capsule has, and the private dirty difference."""
+    glibc: int         # second copies of glibc libraries (none expected)
+    placeholders: int  # the glibc and shared sonames' placeholder images
+    copies: int        # second copies of other libraries (the host's beside the program's)
+    runtime: int       # shims, libcapsule, the bridge
+    private_dirty: int
+
+
+def capsule_parts(plain: dict[str, int], capsuled: dict[str, int], dirty: tuple[int, int],
+                  out: Path, host: Path) -> Parts:
     def glibc(rss: dict[str, int]) -> int:
         return sum(v for k, v in rss.items() if Path(k).name in GLIBC_FAMILY)
+    placeholders = sum(v for k, v in capsuled.items() if PLACEHOLDER.match(k))
     runtime = sum(v for k, v in capsuled.items()
                   if k.startswith(str(out) + "/") or "capsule-image" in k)
     others = second_copies(capsuled, str(host) + "/")
-    return glibc(capsuled) - glibc(plain), others, runtime
+    return Parts(glibc(capsuled) - glibc(plain), placeholders, others, runtime,
+                 dirty[1] - dirty[0])
 
 
 def breakdown(case: Case, plain_env: dict[str, str], capsule_env: dict[str, str],
-              dumper: Path, out: Path, host: Path) -> tuple[int, int, int]:
-    dumps = []
+              dumper: Path, out: Path, host: Path, runs: int = 5) -> Parts:
+    """From smaps dumps at exit: the median private dirty total of `runs`
+    runs per side, and the parts of one run."""
+    rss: list[dict[str, int]] = []
+    dirty: list[int] = []
     for env in (plain_env, capsule_env):
-        with tempfile.NamedTemporaryFile(suffix=".smaps") as f:
-            subprocess.run(case.argv, env={**os.environ, **env, "LD_PRELOAD": str(dumper),
-                                           "BENCH_SMAPS_OUT": f.name},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-            dumps.append(smaps_rss(Path(f.name)))
-    return capsule_parts(dumps[0], dumps[1], out, host)
+        totals = []
+        for _ in range(runs):
+            with tempfile.NamedTemporaryFile(suffix=".smaps") as f:
+                subprocess.run(case.argv, env={**os.environ, **env, "LD_PRELOAD": str(dumper),
+                                               "BENCH_SMAPS_OUT": f.name},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               check=False)
+                totals.append(sum(smaps_field(Path(f.name), "Private_Dirty:").values()))
+                last = smaps_field(Path(f.name), "Rss:")
+        rss.append(last)
+        dirty.append(int(statistics.median(totals)))
+    return capsule_parts(rss[0], rss[1], (dirty[0], dirty[1]), out, host)
 
 
 def build_dumper(work: Path) -> Path:
@@ -256,39 +279,45 @@ def main() -> int:
             through = {**base, "LD_LIBRARY_PATH": f"{out}:{runtime}"}
             plain, capsuled = side_by_side(case, base, through, args.runs * case.runs_scale)
             if not all(s.ok for s in plain):
-                rows.append([case.name, "fails", "-", "-", "-"])
+                rows.append([case.name, "fails", "-", "-", "-", "-"])
                 notes.append(f"{case.name}: fails on the plain stack here")
                 continue
             if not all(s.ok for s in capsuled):
                 why = next(s.output for s in capsuled if not s.ok).strip().splitlines()
                 rows.append([case.name, fmt_ms(statistics.median(s.seconds for s in plain)),
-                             "fails", "-", "-"])
+                             "fails", "-", "-", "-"])
                 notes.append(f"{case.name}: fails through capsules: {why[-1] if why else '?'}")
                 continue
             p = statistics.median(s.seconds for s in plain)
             c = statistics.median(s.seconds for s in capsuled)
             rss = statistics.median(s.maxrss_kib for s in capsuled) - \
                 statistics.median(s.maxrss_kib for s in plain)
-            rows.append([case.name, fmt_ms(p), fmt_ms(c), f"{c / p:.3f}", f"{rss / 1024:+.1f}"])
+            parts = breakdown(case, base, through, dumper, out, host)
+            rows.append([case.name, fmt_ms(p), fmt_ms(c), f"{c / p:.3f}", f"{rss / 1024:+.1f}",
+                         f"{parts.private_dirty / 1024:+.2f}"])
             setup_rows.append([case.name, f"{statistics.median(s.setup_us for s in capsuled):.0f}",
                                f"{min(s.setup_us for s in capsuled):.0f}"])
-            glibc, copies, own = breakdown(case, base, through, dumper, out, host)
-            memory_rows.append([case.name, f"{rss / 1024:+.1f}", f"{glibc / 1024:.1f}",
-                                f"{copies / 1024:.1f}", f"{own / 1024:.1f}",
-                                f"{(rss - glibc - copies - own) / 1024:+.1f}"])
+            known = parts.glibc + parts.placeholders + parts.copies + parts.runtime
+            memory_rows.append([case.name, f"{rss / 1024:+.1f}", f"{parts.glibc / 1024:.1f}",
+                                f"{parts.placeholders / 1024:.2f}", f"{parts.copies / 1024:.1f}",
+                                f"{parts.runtime / 1024:.1f}", f"{(rss - known) / 1024:+.1f}"])
     table(f"Time, median of {args.runs} runs each ({3 * args.runs} for the render rows), "
           "alternating (ms: wall time, or what the program timed itself in parentheses); "
-          "peak memory: max RSS difference",
-          ["program", "plain", "capsule", "ratio", "MiB"], rows)
+          "peak memory: max RSS difference; private dirty: difference at exit (smaps, median "
+          "of 5 runs each)",
+          ["program", "plain", "capsule", "ratio", "peak MiB", "private dirty MiB"], rows)
     for note in notes:
         print(f"  {note}")
     table("Capsule set-up (sum of the shims' init under CAPSULE_DEBUG=time: median, and the "
           "best run, the least disturbed)",
           ["program", "median us", "best us"], setup_rows)
-    table("Peak memory above plain (MiB), and what only a capsule has at exit: its own glibc "
-          "(libc, libm...), second copies of libraries both sides load (the host's beside "
-          "the program's), the capsule runtime (shims, libcapsule, bridge); the rest",
-          ["program", "peak", "glibc", "2nd copies", "runtime", "rest"], memory_rows)
+    table("Peak memory above plain (MiB), and what only a capsule has at exit (RSS): second "
+          "copies of glibc (none: the capsule uses the program's), the placeholders standing "
+          "for glibc and the shared sonames, second copies of other libraries both sides load "
+          "(the host's beside the program's), the capsule runtime (shims, libcapsule, "
+          "bridge); the rest",
+          ["program", "peak", "glibc", "placeholders", "2nd copies", "runtime", "rest"],
+          memory_rows)
     return 0
 
 

@@ -5,17 +5,14 @@
  * the integer argument register after the function's own arguments, so the
  * C wrapper takes it as one more parameter (no lookup by caller address).
  *
- * Which libc answers: the namespace's own. It is found on the first call
- * (it is loaded after the bridge) with dlmopen(RTLD_NOLOAD) and dlsym on its
- * handle, which searches libc's own scope, never the bridge. Resolution is
- * idempotent and lock-free, so concurrent first calls are harmless and no
- * libcapsule lock is held while ld.so runs.
+ * Which libc answers: the program's, the one libc of the process, as the
+ * program itself binds each name (an interposer's included), asked once.
  *
  * The hot path is a few strncmp calls against the directory list; only a
  * path under a data directory costs one fstatat in the prefix. No
  * allocation: the re-rooted path is built in a PATH_MAX stack buffer (a
- * longer one is left as it was), and errno is preserved. The capsule's own
- * errno is set by its libc's function, as the caller expects. */
+ * longer one is left as it was), and errno is preserved; libc's function
+ * sets it, as the caller expects. */
 #define _GNU_SOURCE
 #include "datadirs.h"
 
@@ -79,11 +76,8 @@ typedef struct datadirs_ctx datadirs_ctx;
 enum fn_id { DATADIRS_FUNCTIONS(AS_ID) N_FN };
 
 struct datadirs_ctx {
-    capsule_ns *ns;
     const char *prefix;
     size_t plen;
-    int resolved;      /* atomic: real[] is filled */
-    void *real[N_FN];  /* the namespace's libc functions */
     datadirs_ctx *next;
 };
 
@@ -184,7 +178,7 @@ reroot(const datadirs_ctx *c, const char *path, char *buf)
     return found ? buf : path;
 }
 
-/* ---- the namespace's libc ---- */
+/* ---- the program's libc ---- */
 
 #define AS_NAME(id, name, version, fn, reg) [id] = { name, version },
 static const struct {
@@ -192,41 +186,16 @@ static const struct {
     const char *version;
 } names[N_FN] = { DATADIRS_FUNCTIONS(AS_NAME) };
 
+/* What the program binds each name to, or NULL when this glibc lacks it
+ * (the name is then left to fail inside as it would without capsules).
+ * Filled once, before the first bridge with these entries exists. */
+static void *real_fn[N_FN];
+
 static void *
 lookup(void *handle, enum fn_id id)
 {
     return names[id].version ? dlvsym(handle, names[id].name, names[id].version)
                              : dlsym(handle, names[id].name);
-}
-
-/* Fills real[] from the namespace's libc; 0 when the namespace has none. */
-static int
-resolve(datadirs_ctx *c)
-{
-    int saved = errno;
-    void *libc = dlmopen(capsule_ns_lmid(c->ns), "libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-
-    if (libc) {
-        for (int i = 0; i < N_FN; i++) {
-            void *f = lookup(libc, (enum fn_id)i);
-            /* The process's libc is the same file (the glibc family is never
-             * taken from the prefix), so this does not happen. */
-            __atomic_store_n(&c->real[i], f ? f : lookup(RTLD_DEFAULT, (enum fn_id)i),
-                             __ATOMIC_RELAXED);
-        }
-        dlclose(libc);
-        __atomic_store_n(&c->resolved, 1, __ATOMIC_RELEASE);
-    }
-    errno = saved;
-    return libc != NULL;
-}
-
-static void *
-real(datadirs_ctx *c, enum fn_id id)
-{
-    if (!__atomic_load_n(&c->resolved, __ATOMIC_ACQUIRE) && !resolve(c))
-        return lookup(RTLD_DEFAULT, id); /* no libc in the namespace yet: the program's */
-    return __atomic_load_n(&c->real[id], __ATOMIC_RELAXED);
 }
 
 /* ---- the wrappers: the context is the parameter after the real ones ---- */
@@ -246,7 +215,7 @@ typedef char *realpath_fn(const char *, char *);
 typedef char *realpath_chk_fn(const char *, char *, size_t);
 typedef ssize_t readlink_fn(const char *, char *, size_t);
 
-#define CALL(type, id, ...) ((type *)real(c, id))(__VA_ARGS__)
+#define CALL(type, id, ...) ((type *)real_fn[id])(__VA_ARGS__)
 
 /* open's mode is read only for O_CREAT/O_TMPFILE: passing the register on
  * whatever it holds is what the variadic callee expects. */
@@ -386,21 +355,12 @@ DATADIRS_FUNCTIONS(AS_DECL)
 #define AS_ENTRY(id, name, version, fn, reg) [id] = (const void *)capsule_dd_entry_##fn,
 static const void *const entries[N_FN] = { DATADIRS_FUNCTIONS(AS_ENTRY) };
 
-/* Which of the names this glibc defines, asked once of the program's libc
- * (the capsule's is the same file): a name it lacks is left to fail inside
- * as it would without capsules. */
-static unsigned char in_glibc[N_FN];
-
 static void
 init_once(void)
 {
-    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-
     dirs_init_once();
     for (int i = 0; i < N_FN; i++)
-        in_glibc[i] = lookup(libc ? libc : RTLD_DEFAULT, (enum fn_id)i) != NULL;
-    if (libc)
-        dlclose(libc);
+        real_fn[i] = lookup(RTLD_DEFAULT, (enum fn_id)i);
 }
 
 size_t
@@ -418,10 +378,10 @@ capsule_datadirs_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out, size_
         return 0; /* nothing to re-root: the capsule calls its libc directly */
     if (!(c = calloc(1, sizeof *c)))
         return 0;
-    c->ns = ns, c->prefix = prefix, c->plen = plen;
+    c->prefix = prefix, c->plen = plen;
     c->next = contexts, contexts = c; /* namespaces are made under one lock */
     for (size_t i = 0; i < N_FN && n < max; i++) {
-        if (in_glibc[i])
+        if (real_fn[i])
             out[n++] = (capsule_bridge_entry){ names[i].name, entries[i], c };
     }
     if (n < N_FN)

@@ -8,8 +8,8 @@
  * these libraries call (fopen, open, opendir, scandir, stat, access,
  * realpath, readlink and their aliases); each re-roots an absolute path under
  * one of the data directories into the prefix when the prefix has that entry,
- * then calls the capsule's own libc function, so FILE* and DIR* never cross
- * libc copies. Everything else passes through unchanged. */
+ * then calls the program's libc function (the one libc). Everything else
+ * passes through unchanged. */
 #ifndef CAPSULE_DATADIRS_H
 #define CAPSULE_DATADIRS_H
 
@@ -28,9 +28,9 @@
     "/usr/share/nvidia:/etc/nvidia"
 
 /* Fills out[0..max) with the bridge entries of the path wrappers for
- * namespace ns; none when its prefix is "/" or the list is empty. Returns
- * how many it filled. Call it before the namespace exists (it allocates the
- * namespace's context, which lives as long as the process). */
+ * namespace ns (its prefix); none when the prefix is "/" or the list is
+ * empty. Returns how many it filled. Call it before the namespace's bridge
+ * exists (it allocates the context, which lives as long as the process). */
 CAPSULE_HIDDEN size_t capsule_datadirs_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out,
                                                       size_t max);
 
