@@ -10,15 +10,11 @@
 #include "bridge.h"
 #include "debug.h"
 #include "dynobj.h"
+#include "objects.h"
 #include "placeholder.h"
 #include "share.h"
 
 #define MAX_BRIDGE 64
-
-typedef struct {
-    char *path;
-    void *handle;
-} loaded;
 
 struct capsule_ns {
     char *prefix;
@@ -26,8 +22,6 @@ struct capsule_ns {
     void *bridge;
     struct link_map *bridge_map; /* the head of the namespace's list */
     capsule_iterate_fn iterate;  /* dl_iterate_phdr over this namespace */
-    loaded *objects;          /* registry_lock */
-    size_t n, cap;
     pthread_mutex_t lock;     /* scope and exclude; a leaf lock */
     capsule_scope_entry *scope; /* never shrinks: readers copy entries */
     size_t n_scope, cap_scope;
@@ -132,37 +126,20 @@ ns_for(const char *prefix, capsule_bridge_fill_fn fill)
     return ns;
 }
 
-static void *
-find_loaded(capsule_ns *ns, const char *path)
-{
-    for (size_t i = 0; i < ns->n; i++) {
-        if (strcmp(ns->objects[i].path, path) == 0)
-            return ns->objects[i].handle;
-    }
-    return NULL;
-}
-
+/* Loads one object of a resolved set; its record (objects.h) keeps the
+ * reference for good. */
 static int
 load_one(capsule_ns *ns, const char *path)
 {
-    void *handle;
-
-    if (find_loaded(ns, path))
+    if (capsule_objects_by_path(ns->lmid, path))
         return 0;
-    if (capsule_grow((void **)&ns->objects, &ns->cap, ns->n, sizeof *ns->objects) != 0)
-        return -1;
     /* RTLD_NOW: a symbol missing in the prefix fails here, as one capsule:
      * line, not later as ld.so's "symbol lookup error" at the first call. */
-    handle = dlmopen(ns->lmid, path, RTLD_NOW | RTLD_LOCAL);
+    void *handle = dlmopen(ns->lmid, path, RTLD_NOW | RTLD_LOCAL);
     if (!handle)
         return explain_dlmopen(path, dlerror());
     capsule_debug(CAPSULE_DEBUG_NS, "namespace %ld: loaded %s", (long)ns->lmid, path);
-    ns->objects[ns->n].path = strdup(path);
-    ns->objects[ns->n].handle = handle;
-    if (!ns->objects[ns->n].path)
-        return capsule_error_set("out of memory");
-    ns->n++;
-    return 0;
+    return capsule_objects_add(handle, ns->lmid, CAPSULE_OBJECT_PREFIX, NULL) ? 0 : -1;
 }
 
 static int
@@ -293,15 +270,6 @@ capsule_ns_load(capsule_ns *ns, const capsule_depset *set, const char *const *ex
         rc = load_one(ns, set->deps[set->order[i]].path);
     pthread_mutex_unlock(&registry_lock);
     return rc;
-}
-
-void *
-capsule_ns_handle(capsule_ns *ns, const char *path)
-{
-    pthread_mutex_lock(&registry_lock);
-    void *handle = find_loaded(ns, path);
-    pthread_mutex_unlock(&registry_lock);
-    return handle;
 }
 
 Lmid_t

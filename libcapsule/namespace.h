@@ -52,8 +52,6 @@ CAPSULE_HIDDEN int capsule_ns_shared(capsule_ns *ns, const char *soname);
 /* A NULL-terminated array: exclude, then the namespace's shared sonames
  * (free the array only); NULL when out of memory. */
 CAPSULE_HIDDEN char **capsule_ns_with_shared(capsule_ns *ns, const char *const *exclude);
-/* The dlmopen handle of an object loaded from `path`, or NULL. */
-CAPSULE_HIDDEN void *capsule_ns_handle(capsule_ns *ns, const char *path);
 CAPSULE_HIDDEN Lmid_t capsule_ns_lmid(const capsule_ns *ns);
 CAPSULE_HIDDEN const char *capsule_ns_prefix(const capsule_ns *ns);
 /* The bridge's handle: what dlopen(NULL) inside the capsule returns. */

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "debug.h"
-#include "placeholder.h"
+#include "objects.h"
 
 #define MAX_NOTED 16
 
@@ -80,7 +80,7 @@ print_namespace(const char *when, struct link_map *head, Lmid_t guess)
             exe[n > 0 ? n : 0] = '\0';
             name = n > 0 ? exe : "(the program)";
         }
-        const char *label = capsule_placeholder_label(m);
+        const char *label = capsule_objects_label(m);
         if (name && name[0] && label)
             capsule_debug(CAPSULE_DEBUG_NS, "map %s: %ld %s (%s)", when, (long)lmid, name, label);
         else if (name && name[0])

@@ -45,6 +45,7 @@
 #include "bridge.h"
 #include "debug.h"
 #include "dynobj.h"
+#include "objects.h"
 
 #define N_DYN 12 /* capsule_image_dynamic's six, three for versions, DT_NULLs */
 
@@ -377,14 +378,12 @@ write_image(const char *soname, table *t, size_t *size)
 
 /* ---- one sealed image per soname ---- */
 
-/* Only ever prepended to, published with release semantics, never freed:
- * the namespace map reads the list without a lock. */
+/* Only ever prepended to, published with release semantics, never freed. */
 typedef struct image {
     char *soname;
     char *label;
     int fd;                 /* the sealed image, open for the process's life */
     size_t n_symbols;
-    struct link_map *maps[16]; /* where it is loaded, by namespace (DL_NNS) */
     struct image *next;
 } image;
 
@@ -565,15 +564,6 @@ open_image(const image *i, Lmid_t lmid)
     return h;
 }
 
-static void
-note_map(image *i, void *h, Lmid_t lmid)
-{
-    struct link_map *map = NULL;
-
-    if (lmid >= 0 && lmid < 16 && dlinfo(h, RTLD_DI_LINKMAP, &map) == 0)
-        __atomic_store_n(&i->maps[lmid], map, __ATOMIC_RELEASE);
-}
-
 void *
 capsule_placeholder_load(Lmid_t lmid, const char *soname, void *program,
                          enum capsule_placeholder_kind kind)
@@ -590,20 +580,9 @@ capsule_placeholder_load(Lmid_t lmid, const char *soname, void *program,
         capsule_error_set("%s: loading its placeholder: %s", soname, why);
         return NULL;
     }
-    note_map(i, h, lmid);
+    if (!capsule_objects_add(h, lmid, CAPSULE_OBJECT_PLACEHOLDER, i->label))
+        return NULL;
     capsule_debug(CAPSULE_DEBUG_NS, "namespace %ld: placeholder %s (%zu symbols)", (long)lmid,
                   i->label, i->n_symbols);
     return h;
-}
-
-const char *
-capsule_placeholder_label(const struct link_map *map)
-{
-    for (image *i = __atomic_load_n(&images, __ATOMIC_ACQUIRE); i; i = i->next) {
-        for (size_t ns = 0; ns < 16; ns++) {
-            if (__atomic_load_n(&i->maps[ns], __ATOMIC_ACQUIRE) == map)
-                return i->label;
-        }
-    }
-    return NULL;
 }

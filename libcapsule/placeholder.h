@@ -31,14 +31,9 @@ enum capsule_placeholder_kind {
 
 /* Loads into namespace lmid the placeholder of `soname`, whose program's
  * copy is `program` (a handle in the default namespace), making its image
- * on first use. Returns the handle (never closed: the placeholder stays as
- * the program's copy does), or NULL with an error. */
+ * on first use. Returns the handle (its record, objects.h, keeps it: the
+ * placeholder stays as the program's copy does), or NULL with an error. */
 CAPSULE_HIDDEN void *capsule_placeholder_load(Lmid_t lmid, const char *soname, void *program,
                                               enum capsule_placeholder_kind kind);
-
-/* What map is the placeholder of, as the namespace map labels it
- * ("glibc: libc.so.6", "shared: libX11.so.6"), or NULL. */
-struct link_map;
-CAPSULE_HIDDEN const char *capsule_placeholder_label(const struct link_map *map);
 
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "debug.h"
+#include "objects.h"
 #include "resolve.h"
 
 typedef struct {
@@ -155,32 +156,20 @@ capsule_reloc_object_ex(const capsule_dynobj *o, const capsule_policy *policy, s
 
 /* ---- the objects of the default namespace ---- */
 
-/* An object the pass has seen, decoded once. Objects are told apart by
- * their dynamic section, load base and name. After an unload (dlclose) the
- * records are decoded again and compared: another object loaded at the same
- * place (a plugin rebuilt and reloaded under its old path) gets a fresh
- * record. The same object unloaded and loaded again is recognised by a slot
- * the pass wrote no longer holding what was written (ld.so relocated it
- * afresh). */
-typedef struct capsule_object {
-    ElfW(Addr) key, base;
-    char *name;
-    capsule_dynobj dyn;
-    size_t n_applied;                 /* policies[0..n_applied) done */
-    ElfW(Addr) sentinel_where, sentinel_value;
-    int seen;
-    struct capsule_object *next;
-} capsule_object;
+/* The pass keeps its progress on each object in the object's record
+ * (objects.h). Objects are told apart by their dynamic section, load base
+ * and name; after an unload (dlclose) the records are decoded again and
+ * compared: another object loaded at the same place (a plugin rebuilt and
+ * reloaded under its old path) gets a fresh record. The same object unloaded
+ * and loaded again is recognised by a slot the pass wrote no longer holding
+ * what was written (ld.so relocated it afresh). */
 
 #define MAX_POLICIES 256
 
 /* Everything below is guarded by objects_lock. It is never held while
  * calling into ld.so's own locks (dlopen, dlsym): only dl_iterate_phdr,
  * whose callback does all the work, is called under it. */
-#define BUCKETS 256
-
 static pthread_mutex_t objects_lock = PTHREAD_MUTEX_INITIALIZER;
-static capsule_object *objects[BUCKETS]; /* by dynamic section address */
 static const capsule_policy *policies[MAX_POLICIES];
 static const void *skips[MAX_POLICIES];
 static size_t n_policies, n_skips;
@@ -231,93 +220,6 @@ skipped(const struct dl_phdr_info *info)
             return 1;
     }
     return 0;
-}
-
-static void
-object_free(capsule_object *o)
-{
-    capsule_dynobj_fini(&o->dyn);
-    free(o->name);
-    free(o);
-}
-
-static capsule_object **
-bucket_of(const ElfW(Dyn) *dyn)
-{
-    ElfW(Addr) k = (ElfW(Addr))dyn;
-    return &objects[((k >> 4) ^ (k >> 12) ^ (k >> 20)) % BUCKETS];
-}
-
-/* Two decodings of one mapping say the same. capsule_dynobj has no padding
- * (pointers and sizes only), so a copy compares byte for byte. */
-static int
-same_view(const capsule_dynobj *a, const capsule_dynobj *b)
-{
-    capsule_dynobj x = *a, y = *b;
-
-    x.name = y.name = NULL; /* each record's own copy of one name */
-    x.version_names = y.version_names = NULL;
-    return memcmp(&x, &y, sizeof x) == 0 &&
-           (!a->n_versions || memcmp(a->version_names, b->version_names,
-                                     a->n_versions * sizeof *a->version_names) == 0);
-}
-
-static capsule_object *
-object_new(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn, const char *name)
-{
-    capsule_object *o = calloc(1, sizeof *o);
-
-    if (!o || !(o->name = strdup(name))) {
-        free(o);
-        capsule_error_set("out of memory");
-        return NULL;
-    }
-    if (capsule_dynobj_init(&o->dyn, o->name, info->dlpi_addr, dyn, info->dlpi_phdr,
-                            info->dlpi_phnum) != 0) {
-        free(o->name);
-        free(o);
-        return NULL;
-    }
-    o->key = (ElfW(Addr))dyn;
-    o->base = info->dlpi_addr;
-    return o;
-}
-
-/* The record of the object `info` describes, made when missing. `recheck`:
- * objects were unloaded since the last pass, so a record that matches may
- * describe an object that is gone. */
-static capsule_object *
-object_for(const struct dl_phdr_info *info, const ElfW(Dyn) *dyn, int recheck)
-{
-    const char *name = info->dlpi_name ? info->dlpi_name : "";
-    capsule_object **bucket = bucket_of(dyn);
-    capsule_object *fresh = NULL;
-
-    for (capsule_object **p = bucket; *p; p = &(*p)->next) {
-        capsule_object *o = *p;
-        if (o->key != (ElfW(Addr))dyn)
-            continue;
-        if (o->base == info->dlpi_addr && strcmp(o->name, name) == 0) {
-            if (!recheck)
-                return o;
-            if (!(fresh = object_new(info, dyn, name)))
-                return NULL;
-            if (same_view(&o->dyn, &fresh->dyn)) {
-                object_free(fresh);
-                return o;
-            }
-            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: another object at the same place",
-                          o->dyn.name);
-        }
-        *p = o->next; /* another object now lives there */
-        object_free(o);
-        break;
-    }
-    if (!fresh && !(fresh = object_new(info, dyn, name)))
-        return NULL;
-    fresh->next = *bucket;
-    *bucket = fresh;
-    return fresh;
 }
 
 /* The policies an object still needs, tried in registration order. */
@@ -383,7 +285,7 @@ visit_object(struct dl_phdr_info *info, size_t size, void *data)
     st->subs = info->dlpi_subs;
     if (!dyn || skipped(info) || !fully_loaded(dyn))
         return 0;
-    capsule_object *o = object_for(info, dyn, info->dlpi_subs != last_subs);
+    capsule_object *o = capsule_objects_program(info, dyn, info->dlpi_subs != last_subs);
     if (!o || process(o) != 0) {
         st->rc = -1;
         return 1;
@@ -391,41 +293,15 @@ visit_object(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-static void
-mark_all(int seen)
-{
-    for (size_t b = 0; b < BUCKETS; b++) {
-        for (capsule_object *o = objects[b]; o; o = o->next)
-            o->seen = seen;
-    }
-}
-
-/* Drops the objects that were not listed (unloaded since). */
-static void
-prune(void)
-{
-    for (size_t b = 0; b < BUCKETS; b++) {
-        for (capsule_object **p = &objects[b]; *p;) {
-            capsule_object *o = *p;
-            if (o->seen) {
-                p = &o->next;
-                continue;
-            }
-            *p = o->next;
-            object_free(o);
-        }
-    }
-}
-
 static int
 pass_locked(void)
 {
     pass_state st = { 0, 0 };
 
-    mark_all(0);
+    capsule_objects_unsee();
     dl_iterate_phdr(visit_object, &st);
     if (st.rc == 0 && st.subs != last_subs)
-        prune();
+        capsule_objects_prune();
     last_subs = st.subs;
     return st.rc;
 }

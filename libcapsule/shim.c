@@ -21,6 +21,7 @@
 #include "dynobj.h"
 #include "namespace.h"
 #include "nsmap.h"
+#include "objects.h"
 #include "reloc.h"
 #include "resolve.h"
 #include "shims.h"
@@ -41,8 +42,7 @@ typedef struct shim_state {
     uint32_t *by_dynsym;        /* shim dynsym index -> shim symbol index + 1 */
     struct by_address *by_addr; /* sorted by offset */
     size_t n_by_addr;
-    capsule_dynobj *providers;  /* the target, then the `exports` objects */
-    void **handles;
+    capsule_object **providers; /* the target, then the `exports` objects */
     size_t n_providers;
     void **global;              /* per symbol: what the default scope binds it to */
     capsule_policy policy;
@@ -147,20 +147,16 @@ load_providers(shim_state *s, const capsule_depset *set)
 
     while (shim->exports && shim->exports[n - 1])
         n++;
-    s->providers = calloc(n, sizeof *s->providers);
-    s->handles = calloc(n, sizeof *s->handles);
-    if (!s->providers || !s->handles)
+    if (!(s->providers = calloc(n, sizeof *s->providers)))
         return capsule_error_set("out of memory");
     for (size_t i = 0; i < n; i++) {
         const char *soname = i == 0 ? shim->soname : shim->exports[i - 1];
         size_t d = capsule_depset_find(set, soname);
-        struct link_map *map = NULL;
-        void *handle = d == CAPSULE_NO_PARENT ? NULL : capsule_ns_handle(s->ns, set->deps[d].path);
-        if (!handle || dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map)
+        capsule_object *o = d == CAPSULE_NO_PARENT ? NULL
+                            : capsule_objects_by_path(capsule_ns_lmid(s->ns), set->deps[d].path);
+        if (!o)
             return capsule_error_set("%s: not loaded in the capsule", soname);
-        if (capsule_dynobj_from_link_map(&s->providers[i], map) != 0)
-            return -1;
-        s->handles[i] = handle;
+        s->providers[i] = o;
         s->n_providers = i + 1;
     }
     return 0;
@@ -282,9 +278,9 @@ fill_targets(shim_state *s)
             continue;
         }
         for (size_t p = 0; p < s->n_providers && !addr; p++) {
-            long idx = capsule_dynobj_lookup(&s->providers[p], name, version);
+            long idx = capsule_dynobj_lookup(&s->providers[p]->dyn, name, version);
             if (idx >= 0)
-                addr = capsule_dynobj_address(&s->providers[p], idx);
+                addr = capsule_dynobj_address(&s->providers[p]->dyn, idx);
         }
         s->shim->targets[i] = addr;
         if (!addr)
@@ -404,7 +400,7 @@ redirect(shim_state *s)
     if (capsule_wrap_install() != 0)
         return -1;
     for (size_t p = 0; p < s->n_providers; p++)
-        capsule_ns_scope_add(s->ns, s->handles[p]);
+        capsule_ns_scope_add(s->ns, s->providers[p]->handle);
     return capsule_reloc_register(&s->policy, s->shim->anchor);
 }
 
