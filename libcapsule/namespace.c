@@ -117,6 +117,7 @@ ns_for(const char *prefix, capsule_bridge_fill_fn fill)
     }
     capsule_debug(CAPSULE_DEBUG_NS, "new namespace %ld for prefix %s", (long)ns->lmid,
                   ns->prefix);
+    capsule_objects_add(ns->bridge, ns->lmid, CAPSULE_OBJECT_BRIDGE, NULL);
     /* Right after the bridge, before anything that needs it: the namespace's
      * libc is the program's, through its placeholder. */
     if (place_glibc(ns, "libc.so.6") != 0)
