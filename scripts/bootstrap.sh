@@ -6,12 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
-    gcc libc6-dev pkg-config ninja-build binutils
+    gcc g++ libc6-dev pkg-config ninja-build binutils
     zlib1g-dev libexpat1-dev   # the real libraries the tests shim
     meson python3-pyelftools   # Debian's own Meson 1.0.1 and what the module needs there
     python3 python3-venv       # Debian's interpreter, which that Meson runs on
     clang libclang-rt-14-dev   # libFuzzer harnesses (fuzz/), with ASan and UBSan
     valgrind util-linux        # memcheck runs; setpriv for the setuid test
+    # Allocators a program may preload: the capsule must use them too.
+    libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
     # The graphics tests: an X server, the programs, Mesa's GLX/EGL vendor
     # libraries, DRI drivers and lavapipe (explicit: --no-install-recommends
     # would leave glvnd without a vendor), headers for the example's programs.

@@ -51,6 +51,7 @@ class One:
     shim_dir: Path
     program: Path
     own_malloc: Path
+    lib: Path
 
     def run(self, *args: str, env: dict[str, str] | None = None,
             stdout: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -90,7 +91,10 @@ def one(built: Built, tmp_path_factory: pytest.TempPathFactory) -> One:
     real = root / "real"
     onexx = _cxx_lib(real, "libonexx.so.1")
     plugin = _cxx_lib(real, "libonexxplug.so", "ONEXX_PLUGIN")
-    lib = build_lib(real, "libone.so.1", [FIXTURES / "one.c"], flags=["-std=gnu11"],
+    # Packed relative relocations: it needs libc's GLIBC_ABI_DT_RELR, a
+    # version no symbol has, which the placeholder must define all the same.
+    lib = build_lib(real, "libone.so.1", [FIXTURES / "one.c"],
+                    flags=["-std=gnu11", "-Wl,-z,pack-relative-relocs"],
                     libs=[onexx, "-ldl", "-lpthread"])
     # The host's C++ runtime comes with the prefix: private to the capsule.
     runtime = [SYSTEM_LIBDIR / "libstdc++.so.6", SYSTEM_LIBDIR / "libgcc_s.so.1"]
@@ -104,7 +108,8 @@ def one(built: Built, tmp_path_factory: pytest.TempPathFactory) -> One:
         sh([*CC, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-O1", *flags,
             f"-I{FIXTURES}", FIXTURES / "onelibc_prog.c", "-o", programs[name], lib,
             f"-Wl,-rpath-link,{real}", "-ldl", "-lpthread"])
-    return One(prefix, shim_dir, programs["onelibc_prog"], programs["onelibc_own_malloc"])
+    return One(prefix, shim_dir, programs["onelibc_prog"], programs["onelibc_own_malloc"],
+               lib)
 
 
 def test_ctype_in_a_thread_the_program_created(one: One) -> None:
@@ -188,6 +193,14 @@ def test_no_second_glibc_is_loaded(one: One) -> None:
     mapped = [line for line in proc.stderr.splitlines() if "(glibc: " in line]
     assert any("(glibc: libc.so.6)" in line for line in mapped), proc.stderr
     assert values(proc)["threads"] == "40"
+
+
+def test_every_version_glibc_defines_is_there(one: One) -> None:
+    """libone.so.1 needs libc.so.6's GLIBC_ABI_DT_RELR, which no symbol
+    carries: ld.so checks it against the placeholder's version definitions."""
+    needs = sh(["readelf", "-V", one.lib]).stdout
+    assert "GLIBC_ABI_DT_RELR" in needs
+    assert values(one.run(one.program, "ctype-thread"))["ctype"] == "10"
 
 
 def test_libc_start_up_is_not_run_again(one: One) -> None:
