@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from boundary import MODES, Boundary
-from build import CC, FIXTURES, SANITIZE, Built
+from build import CC, SANITIZE, Built
 
 # The boundary tests run their own memcheck variants below; under ASan
 # (CAPSULE_TEST_SANITIZE=asan) those two tools cannot be combined, so the
@@ -19,8 +19,7 @@ from build import CC, FIXTURES, SANITIZE, Built
 needs_memcheck = pytest.mark.skipif(not shutil.which("valgrind") or SANITIZE == "asan",
                                     reason="needs valgrind, which cannot run ASan builds")
 MEMCHECK = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
-            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "-q",
-            f"--suppressions={FIXTURES / 'capsule-libc.supp'}"]
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "-q"]
 
 
 def run(cmd: list[str | os.PathLike[str]], env: dict[str, str],

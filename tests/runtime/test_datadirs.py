@@ -96,12 +96,6 @@ def world(request: pytest.FixtureRequest, built: Built,
     return World(prefix, shim, prog, data, other, long_file)
 
 
-def _sanitize_prefix() -> list[str]:
-    """Under valgrind, with the suppressions for the capsule's own libc."""
-    cmd = sanitize_prefix()
-    return [cmd[0], f"--suppressions={FIXTURES / 'capsule-libc.supp'}", *cmd[1:]] if cmd else []
-
-
 def run(w: World, args: list[str], data_dirs: str | None, debug: str = "") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     env["LD_LIBRARY_PATH"] = str(w.shim)
@@ -109,7 +103,7 @@ def run(w: World, args: list[str], data_dirs: str | None, debug: str = "") -> di
         env["CAPSULE_DATA_DIRS"] = data_dirs
     if debug:
         env["CAPSULE_DEBUG"] = debug
-    proc = subprocess.run([*_sanitize_prefix(), str(w.prog), *args], env=env, capture_output=True,
+    proc = subprocess.run([*sanitize_prefix(), str(w.prog), *args], env=env, capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     out = {"stderr": proc.stderr}
