@@ -379,7 +379,7 @@ adopt_program_copies(shim_state *s)
         s->shim->targets[i] = (void *)copies[c].where;
     }
     capsule_datacopy_apply(s->ns);
-    return 0;
+    return capsule_datacopy_fill(s->ns);
 }
 
 /* A shim stays loaded once initialised: libcapsule keeps pointers into it,
