@@ -82,6 +82,7 @@ scan_program(void)
             capsule_dynobj_symbol_version(&program, sym),
             program.base + r->r_offset,
             program.symtab[sym].st_size,
+            ELF64_ST_BIND(program.symtab[sym].st_info) == STB_WEAK,
         };
     }
 }

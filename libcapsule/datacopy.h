@@ -13,6 +13,7 @@ typedef struct capsule_copy_reloc {
     const char *version; /* required version, or NULL */
     ElfW(Addr) where;    /* the program's copy */
     size_t size;
+    int weak;            /* the program's reference is weak */
 } capsule_copy_reloc;
 
 /* The main program's COPY relocations, decoded once. */
