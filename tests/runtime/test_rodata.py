@@ -14,11 +14,16 @@ from pathlib import Path
 import pytest
 from programs import parse, run
 
-from build import FIXTURES, MULTIARCH, SAN_FLAGS, Built, Sym, build_shim, make_prefix, sh
+from build import FIXTURES, MULTIARCH, SAN_FLAGS, SANITIZE, Built, Sym, build_shim, make_prefix, sh
 
 CXX = ["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-g", "-O1", f"-I{FIXTURES}"]
 KINDS = {"pie": ["-fPIE", "-pie"], "nopie": ["-fno-pie", "-no-pie"]}
 RELRO_NOW = ["-Wl,-z,relro", "-Wl,-z,now"]
+# LeakSanitizer scans only the globals of the caller's namespace: the
+# capsule's libstdc++ keeps its exception pool (allocated from the one heap)
+# in a global it cannot see. Leaks are memcheck's job here (as in
+# test_boundary.py).
+NO_LSAN = {"ASAN_OPTIONS": "detect_leaks=0"} if SANITIZE == "asan" else {}
 
 
 @dataclass
@@ -97,7 +102,8 @@ def test_read_only_copies_get_the_real_values(rodata: Rodata, kind: str) -> None
             "_ZTI6Square"} <= copies_in_relro(prog)
     plain = run([prog], {"LD_LIBRARY_PATH": str(rodata.real.parent)})
     assert plain.returncode == 0, plain
-    proc = run([prog], {"LD_LIBRARY_PATH": str(rodata.shim_dir), "CAPSULE_DEBUG": "reloc"})
+    proc = run([prog], {"LD_LIBRARY_PATH": str(rodata.shim_dir), "CAPSULE_DEBUG": "reloc",
+                        **NO_LSAN})
     assert proc.returncode == 0, proc
     got, expected = parse(proc.stdout), parse(plain.stdout)
     in_prefix = str(rodata.prefix / MULTIARCH / "librodata.so.1")
