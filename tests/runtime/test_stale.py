@@ -8,6 +8,7 @@ reference is NULL, a call through the PLT aborts naming the symbol."""
 from __future__ import annotations
 
 import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +105,10 @@ def test_weak_references_to_names_the_host_library_lacks_are_null(stale: Stale) 
 def test_a_reference_the_host_library_cannot_satisfy_stops_the_start(stale: Stale,
                                                                       name: str) -> None:
     prog = stale.programs[name]
-    plain = run([prog], {"LD_LIBRARY_PATH": str(stale.old_dir)})
+    # ld.so's own refusal, the reference, is run without valgrind: valgrind
+    # 3.19 faults in its libc clean-up after ld.so's fatal error.
+    plain = subprocess.run([prog], env={"LD_LIBRARY_PATH": str(stale.old_dir)},
+                           capture_output=True, text=True, timeout=60, check=False)
     assert plain.returncode == 127 and "undefined symbol" in plain.stderr, plain
     proc = run([prog], {"LD_LIBRARY_PATH": str(stale.shim_dir)})
     assert proc.returncode == 127 and proc.stdout == "", proc
