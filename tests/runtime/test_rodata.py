@@ -117,7 +117,8 @@ def test_read_only_copies_get_the_real_values(rodata: Rodata, kind: str) -> None
     assert got["entries"] == "one:1,two:2,three:3"
     # One variable on both sides, typeinfo included; the virtual calls, the
     # casts and typeid work on both sides of the boundary.
-    for key in ("answer_same", "table_same", "entries_same", "typeid_same", "typeinfo_same",
+    for key in ("answer_same", "table_same", "entries_same", "typeid_same", "typeid_identical",
+                "typeinfo_same",
                 "cast", "lib_cast"):
         assert got[key] == "1", key
     assert got["sides"] == "4" and got["shape_name"] == "square"
