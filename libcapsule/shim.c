@@ -348,7 +348,8 @@ missing_message(const shim_state *s, const char *object, size_t i)
              "built from another version of it)",
              object, sym->kind == CAPSULE_SYMBOL_DATA ? "variable" : "function",
              symbol_name(s->shim, sym), version ? "@" : "", version ? version : "",
-             s->shim->soname, s->shim->exports && s->shim->exports[0] ? " (nor its exports)" : "");
+             s->shim->soname,
+             s->shim->exports && s->shim->exports[0] ? " (with its exports)" : "");
     return why;
 }
 
