@@ -30,6 +30,7 @@ from build import (
 
 VARIANTS = {
     "lookups": [],
+    "own": ["-DUSE_OWN"],
     "weak": ["-DUSE_WEAK", "-fPIC", "-pie"],
     "data-copy": ["-DUSE_DATA", "-fPIE", "-pie"],
     "data-got": ["-DUSE_DATA", "-fPIC", "-pie"],
@@ -61,13 +62,15 @@ def stale(built: Built) -> Stale:
     shim_dir = root / "shim"
     build_shim(shim_dir, built.libcapsule_dir, "libdemo.so.1", str(prefix), DEMO_SYMBOLS,
                DEMO_VERSIONS)
+    own = build_lib(root / "own", "libstaleown.so", [FIXTURES / "stale_own.c"])
     programs = {}
     for name, flags in VARIANTS.items():
         # Programs that use what only today's release has are linked against it.
-        lib = old if name in ("lookups", "weak") else built.demo
+        libs = [old, own, f"-Wl,-rpath,{own.parent}"] if name == "own" else \
+            [old] if name in ("lookups", "weak") else [built.demo]
         prog = root / f"stale_{name}"
         sh([*CC, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", *flags,
-            FIXTURES / "stale_prog.c", "-o", prog, lib, f"-Wl,-rpath-link,{built.real_dir}",
+            FIXTURES / "stale_prog.c", "-o", prog, *libs, f"-Wl,-rpath-link,{built.real_dir}",
             "-ldl"])
         programs[name] = prog
     return Stale(old.parent, prefix, shim_dir, programs)
@@ -93,6 +96,17 @@ def test_lookups_of_names_the_host_library_lacks_give_null(stale: Stale) -> None
     for key in ("default_where", "default_counter", "vdefault_where", "handle_where",
                 "next_where", "next_counter"):
         assert capsule[key] == "NULL", key
+
+
+def test_a_later_definition_of_a_name_the_host_library_lacks_is_found(stale: Stale) -> None:
+    """libstaleown.so, after the shim, defines demo_where: its own GOT slot,
+    RTLD_DEFAULT and RTLD_NEXT all give that definition, as without capsules."""
+    plain, capsule = both(stale, "own")
+    assert capsule == plain
+    own = str(stale.programs["own"].parent / "own" / "libstaleown.so")
+    for key in ("own_where", "default_where", "next_where"):
+        assert capsule[key] == own, key
+    assert capsule["handle_where"] == capsule["default_counter"] == "NULL"
 
 
 def test_weak_references_to_names_the_host_library_lacks_are_null(stale: Stale) -> None:
