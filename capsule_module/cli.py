@@ -18,7 +18,7 @@ from typing import NoReturn
 from . import __version__, ldd, symbolsfile
 from .elfreader import LibrarySymbols, read_library
 from .errors import CapsuleError
-from .locate import find_library
+from .locate import check_soname, find_library
 from .render import c_comment, fill_template, require_x86_64, write_if_changed
 from .resources import templates_dir
 
@@ -97,7 +97,10 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
 
 
 def _read(soname: str, tree: str) -> LibrarySymbols:
-    return read_library(find_library(soname, tree))
+    path = find_library(soname, tree)
+    lib = read_library(path)
+    check_soname(soname, path, lib.soname)
+    return lib
 
 
 def _cmd_symbols(args: argparse.Namespace) -> int:
@@ -156,8 +159,6 @@ def _cmd_init(args: argparse.Namespace) -> int:
         raise CapsuleError(f"--prefix {args.prefix!r} must be an absolute path "
                            "(the shim loads the library from it at run time)")
     lib = _read(args.soname, args.search_prefix or args.prefix)
-    if "/" in lib.soname or lib.soname in (".", ".."):
-        raise CapsuleError(f"library {args.soname} has an unusable soname {lib.soname!r}")
     require_x86_64(lib, args.soname)
     _check_share(args.share, lib.soname)
     out = Path(args.output or f"{lib.soname}-shim")

@@ -166,6 +166,21 @@ def find_library(soname: str, tree: str | Path) -> Path:
     return find_library_with_trail(soname, tree)[0]
 
 
+def check_soname(asked: str, path: Path, soname: str) -> None:
+    """CapsuleError unless the library found at path for `asked` can be shimmed
+    under that name: its DT_SONAME must be a file name, and, when `asked` is a
+    soname rather than a path, that soname. A shim carries the soname it was
+    asked for, which programs' DT_NEEDED name; a library that calls itself
+    otherwise is another library (libfoo.so.1 installed as a copy of
+    libfoo.so.2), or a path where a soname belongs."""
+    if "/" in soname or soname in (".", ".."):
+        raise CapsuleError(f"library {asked} ({path}) has DT_SONAME {soname!r}, which is not "
+                           "a file name such as libz.so.1, so no shim can carry it")
+    if "/" not in asked and soname != asked:
+        raise CapsuleError(f"library {asked} ({path}) has DT_SONAME {soname!r}, not {asked!r}: "
+                           f"it is another library, and a shim named {asked} would not be it")
+
+
 def _check_path(path: Path) -> Path:
     # An explicit path is read whatever its class; the renderer rejects non-x86_64.
     if not path.exists():

@@ -62,7 +62,10 @@ SYSTEM_LIBDIRS = {'/lib', '/usr/lib', '/lib64', '/usr/lib64',
 
 
 def _soname_error(soname: str) -> str | None:
-    if not soname or '/' in soname or soname in {'.', '..'} or any(c.isspace() for c in soname):
+    if '/' in soname:
+        return (f'soname {soname!r} must be a library file name such as libz.so.1, not a path '
+                f'(the soname {soname.rsplit("/", 1)[1]!r}, found in search_prefix)')
+    if not soname or soname in {'.', '..'} or any(c.isspace() for c in soname):
         return f'soname {soname!r} must be a library file name such as libz.so.1'
     if '.so' not in soname:
         return f'soname {soname!r} does not look like a shared library name (no ".so")'
@@ -202,11 +205,13 @@ class CapsuleModule(ExtensionModule):
             for rejected in found.rejected:
                 self._read_checked(rejected)
             raise locate.not_found(soname, tree)
-        return self._read_checked(found.path)
+        return self._read_checked(found.path, soname)
 
-    def _read_checked(self, path: Path) -> LibrarySymbols:
+    def _read_checked(self, path: Path, soname: str | None = None) -> LibrarySymbols:
         lib: LibrarySymbols = self._workers.elfreader.read_library(path)
         self._workers.render.require_x86_64(lib, path)
+        if soname is not None:
+            self._workers.locate.check_soname(soname, path, lib.soname)
         return lib
 
     @staticmethod

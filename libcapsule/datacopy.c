@@ -31,6 +31,8 @@ typedef struct {
     capsule_ns *ns;
     const char *name;
     ElfW(Addr) real, copy;
+    size_t size;  /* bytes to copy */
+    int filled;   /* the real value was copied in */
 } copy_entry;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -80,6 +82,7 @@ scan_program(void)
             capsule_dynobj_symbol_version(&program, sym),
             program.base + r->r_offset,
             program.symtab[sym].st_size,
+            ELF64_ST_BIND(program.symtab[sym].st_info) == STB_WEAK,
         };
     }
 }
@@ -98,17 +101,45 @@ capsule_datacopy_add(capsule_ns *ns, const char *name, void *real, const capsule
 {
     size_t n = copy->size && copy->size < size ? copy->size : size;
 
-    memcpy((void *)copy->where, real, n);
-    capsule_debug(CAPSULE_DEBUG_RELOC, "%s: the program's copy at %#lx is the variable (%zu bytes)",
-                  name, (unsigned long)copy->where, n);
     pthread_mutex_lock(&lock);
     if (capsule_grow((void **)&entries, &cap_entries, n_entries, sizeof *entries) != 0) {
         pthread_mutex_unlock(&lock);
         return -1;
     }
-    entries[n_entries++] = (copy_entry){ ns, name, (ElfW(Addr))real, copy->where };
+    entries[n_entries++] = (copy_entry){ ns, name, (ElfW(Addr))real, copy->where, n, 0 };
     pthread_mutex_unlock(&lock);
     return 0;
+}
+
+/* Copied after the slots were pointed at the copies: a copied variable
+ * that holds the address of another (a vtable's typeinfo, a typeinfo's
+ * base class) then holds the program's copy of it, as under ld.so. A
+ * copy is usually in the program's RELRO area (gcc places copies of
+ * read-only data there): written like the pass writes slots. */
+int
+capsule_datacopy_fill(capsule_ns *ns)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; rc == 0 && i < n_entries; i++) {
+        copy_entry *e = &entries[i];
+        if (e->ns != ns || e->filled)
+            continue;
+        rc = capsule_reloc_copy(&program, e->copy, (const void *)e->real, e->size);
+        if (rc != 0) {
+            capsule_error_set("%s: copying it into the program: %s", e->name, capsule_error());
+            break;
+        }
+        e->filled = 1;
+        capsule_debug(CAPSULE_DEBUG_RELOC,
+                      "%s: the program's copy at %#lx is the variable (%zu bytes%s)", e->name,
+                      (unsigned long)e->copy, e->size,
+                      e->copy < program.relro_end && e->copy + e->size > program.relro_start
+                          ? ", RELRO" : "");
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
 }
 
 typedef struct {

@@ -104,22 +104,83 @@ consider(const capsule_dynobj *o, const capsule_rel *r, const capsule_policy *po
     return add_pending(out, slot.where, value);
 }
 
+/* One writer of RELRO pages at a time: two writers of one object's range
+ * (the pass and the copy of exported data) would each restore PROT_READ
+ * under the other's writes. A leaf lock: nothing is called under it but
+ * mprotect and the writes. */
+static pthread_mutex_t relro_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef void (*write_fn)(void *ctx);
+
+static int
+write_relro(const capsule_dynobj *o, int relro, write_fn write, void *ctx)
+{
+    size_t len = o->relro_end - o->relro_start;
+    int rc = 0;
+
+    pthread_mutex_lock(&relro_lock);
+    if (relro && mprotect((void *)o->relro_start, len, PROT_READ | PROT_WRITE) != 0) {
+        rc = capsule_error_set("%s: mprotect RELRO writable: %s", o->name, strerror(errno));
+    } else {
+        write(ctx);
+        /* PROT_READ is exactly what ld.so leaves there: once an object is
+         * relocated it mprotects this same page range (PT_GNU_RELRO rounded
+         * down to pages, as relro_start/relro_end are) to PROT_READ, and
+         * only fully loaded objects get here. */
+        if (relro && mprotect((void *)o->relro_start, len, PROT_READ) != 0)
+            rc = capsule_error_set("%s: mprotect RELRO read-only: %s", o->name,
+                                   strerror(errno));
+    }
+    pthread_mutex_unlock(&relro_lock);
+    return rc;
+}
+
+static void
+write_slots(void *ctx)
+{
+    const pending_list *l = ctx;
+
+    for (size_t i = 0; i < l->n; i++)
+        *(ElfW(Addr) *)l->slots[i].where = l->slots[i].value;
+}
+
 static int
 write_pending(const capsule_dynobj *o, const pending_list *l)
 {
-    size_t len = o->relro_end - o->relro_start;
+    return write_relro(o, l->relro, write_slots, (void *)l);
+}
 
-    if (l->relro && mprotect((void *)o->relro_start, len, PROT_READ | PROT_WRITE) != 0)
-        return capsule_error_set("%s: mprotect RELRO writable: %s", o->name, strerror(errno));
-    for (size_t i = 0; i < l->n; i++)
-        *(ElfW(Addr) *)l->slots[i].where = l->slots[i].value;
-    /* PROT_READ is exactly what ld.so leaves there: once an object is
-     * relocated it mprotects this same page range (PT_GNU_RELRO rounded
-     * down to pages, as relro_start/relro_end are) to PROT_READ, and only
-     * fully loaded objects get here. */
-    if (l->relro && mprotect((void *)o->relro_start, len, PROT_READ) != 0)
-        return capsule_error_set("%s: mprotect RELRO read-only: %s", o->name, strerror(errno));
-    return 0;
+typedef struct {
+    void *where;
+    const void *from;
+    size_t n;
+} byte_copy;
+
+static void
+write_bytes(void *ctx)
+{
+    const byte_copy *c = ctx;
+
+    memcpy(c->where, c->from, c->n);
+}
+
+int
+capsule_reloc_copy(const capsule_dynobj *o, ElfW(Addr) where, const void *from, size_t n)
+{
+    byte_copy c = { (void *)where, from, n };
+
+    if (!n)
+        return 0;
+    if (where + n < where || !capsule_dynobj_contains(o, where) ||
+        !capsule_dynobj_contains(o, where + n - 1))
+        return capsule_error_set("%s: %zu bytes at %#lx lie outside the object", o->name, n,
+                                 (unsigned long)where);
+    int relro = where < o->relro_end && where + n > o->relro_start;
+    if (!relro && (!(capsule_dynobj_segment_flags(o, where) & PF_W) ||
+                   !(capsule_dynobj_segment_flags(o, where + n - 1) & PF_W)))
+        return capsule_error_set("%s: %zu bytes at %#lx lie in a read-only segment", o->name, n,
+                                 (unsigned long)where);
+    return write_relro(o, relro, write_bytes, &c);
 }
 
 int

@@ -42,6 +42,12 @@ CAPSULE_HIDDEN int capsule_reloc_object_ex(const capsule_dynobj *object,
                                            const capsule_policy *policy, size_t *n_written,
                                            ElfW(Addr) *first_where, ElfW(Addr) *first_value);
 
+/* Copies n bytes into object o at `where` (its copy of a variable), making
+ * its RELRO range writable only around the copy, as the pass does for
+ * slots; bytes in a read-only segment other than RELRO are an error. */
+CAPSULE_HIDDEN int capsule_reloc_copy(const capsule_dynobj *object, ElfW(Addr) where,
+                                      const void *from, size_t n);
+
 /* Adds `policy` for every object of the default namespace, present and
  * future (objects containing `skip`, when given, are never processed), and
  * runs a pass. The policy must stay valid for good. Never call it, or

@@ -331,6 +331,53 @@ lazy_bound_to_shim(const shim_state *s, const capsule_slot *slot, size_t i)
            (slot->symbol->st_shndx == SHN_UNDEF && capsule_dynobj_contains(slot->object, addr));
 }
 
+/* Why a stale shim cannot stand in: `object` uses shim symbol i, which
+ * the real library (built from another version than the shim) lacks. */
+static const char *
+missing_message(const shim_state *s, const char *object, size_t i)
+{
+    static __thread char why[1024];
+    const capsule_symbol *sym = &s->shim->symbols[i];
+    const char *version = symbol_version(s->shim, sym);
+
+    snprintf(why, sizeof why,
+             "%.400s uses %s %s%s%s, which %s%s does not define in this prefix (the shim was "
+             "built from another version of it)",
+             object, sym->kind == CAPSULE_SYMBOL_DATA ? "variable" : "function",
+             symbol_name(s->shim, sym), version ? "@" : "", version ? version : "",
+             s->shim->soname,
+             s->shim->exports && s->shim->exports[0] ? " (with its exports)" : "");
+    return why;
+}
+
+/* A resolved slot bound to a symbol the shim exports and the real library
+ * lacks (a shim built from another version of it). Without capsules ld.so
+ * binds GLOB_DAT and 64 slots when it loads the object, also under lazy
+ * binding: a weak reference gets 0, an object that defines the name itself
+ * gets its own definition (next in its scope once the library lacks it),
+ * and any other reference stops the program (or the dlopen) before it
+ * runs: so does this, with one line. A call through a JUMP_SLOT keeps the
+ * stub, which aborts naming the symbol if it is ever called, as lazy
+ * binding fails at the call. TLS symbols are never redirected. */
+static int
+missing_target(const shim_state *s, const capsule_slot *slot, size_t i, ElfW(Addr) *value)
+{
+    const ElfW(Sym) *ref = slot->symbol;
+    unsigned type = ELF64_ST_TYPE(ref->st_info);
+
+    if (slot->type == CAPSULE_R_JUMP_SLOT || s->shim->symbols[i].kind == CAPSULE_SYMBOL_TLS)
+        return 0;
+    if (ref->st_shndx != SHN_UNDEF && type != STT_GNU_IFUNC && type != STT_TLS) {
+        *value = (ref->st_shndx == SHN_ABS ? 0 : slot->object->base) + ref->st_value;
+        return 1;
+    }
+    if (ELF64_ST_BIND(ref->st_info) == STB_WEAK) {
+        *value = 0;
+        return 1;
+    }
+    fail(s->shim, s->prefix, missing_message(s, slot->object->name, i));
+}
+
 /* Per slot of every object: resolved slots are decided by their address
  * (most point elsewhere and cost one range check); only lazy ones need a
  * lookup by name. */
@@ -351,8 +398,10 @@ shim_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
         if (i != (size_t)-1 && !lazy_bound_to_shim(s, slot, i))
             return 0;
     }
-    if (i == (size_t)-1 || !s->shim->targets[i])
+    if (i == (size_t)-1)
         return 0;
+    if (!s->shim->targets[i])
+        return slot->lazy ? 0 : missing_target(s, slot, i, value);
     *value = (ElfW(Addr))s->shim->targets[i];
     return 1;
 }
@@ -367,16 +416,22 @@ adopt_program_copies(shim_state *s)
 
     for (size_t c = 0; c < n; c++) {
         size_t i = shim_index(s, copies[c].name, copies[c].version);
-        if (i == (size_t)-1 || s->shim->symbols[i].kind != CAPSULE_SYMBOL_DATA ||
-            !s->shim->targets[i])
+        if (i == (size_t)-1 || s->shim->symbols[i].kind != CAPSULE_SYMBOL_DATA)
             continue;
+        if (!s->shim->targets[i]) {
+            /* ld.so leaves a weak one as it is, and refuses the program
+             * for any other: a stale shim's zeros are no value. */
+            if (copies[c].weak)
+                continue;
+            return capsule_error_set("%s", missing_message(s, "(main program)", i));
+        }
         if (capsule_datacopy_add(s->ns, copies[c].name, s->shim->targets[i], &copies[c],
                                  s->shim->symbols[i].size) != 0)
             return -1;
         s->shim->targets[i] = (void *)copies[c].where;
     }
     capsule_datacopy_apply(s->ns);
-    return 0;
+    return capsule_datacopy_fill(s->ns);
 }
 
 /* A shim stays loaded once initialised: libcapsule keeps pointers into it,
@@ -412,6 +467,25 @@ first_shim(void)
     return __atomic_load_n(&shims, __ATOMIC_ACQUIRE);
 }
 
+/* What a lookup of name (version) that landed on shim symbol i gives
+ * without capsules: its real definition; when the real library lacks that
+ * one (a stale shim), for an unversioned lookup its default definition
+ * (the shim's default version may be newer than the library's), else
+ * NULL. */
+static void *
+real_definition(const shim_state *s, size_t i, const char *name, const char *version)
+{
+    if (s->shim->targets[i] || version)
+        return s->shim->targets[i];
+    for (size_t p = 0; p < s->n_providers; p++) {
+        const capsule_dynobj *o = &s->providers[p]->dyn;
+        long idx = capsule_dynobj_lookup(o, name, NULL);
+        if (idx >= 0 && ELF64_ST_TYPE(o->symtab[idx].st_info) != STT_TLS)
+            return capsule_dynobj_address(o, idx);
+    }
+    return NULL;
+}
+
 void *
 capsule_shims_translate(void *addr, const char *name, const char *version)
 {
@@ -419,7 +493,9 @@ capsule_shims_translate(void *addr, const char *name, const char *version)
         if (!capsule_dynobj_contains(&s->self, (ElfW(Addr))addr))
             continue;
         size_t i = shim_index(s, name, version);
-        return i != (size_t)-1 && s->shim->targets[i] ? s->shim->targets[i] : addr;
+        if (i == (size_t)-1 || s->shim->symbols[i].kind == CAPSULE_SYMBOL_TLS)
+            return addr;
+        return real_definition(s, i, name, version); /* NULL: the library lacks it */
     }
     return addr;
 }
@@ -441,8 +517,12 @@ capsule_shims_object(ElfW(Addr) base, const char *name, const char *version, voi
         if (s->self.base != base)
             continue;
         size_t i = shim_index(s, name, version);
-        *target = i != (size_t)-1 ? s->shim->targets[i] : NULL;
-        return 1;
+        if (i == (size_t)-1 || s->shim->symbols[i].kind == CAPSULE_SYMBOL_TLS) {
+            *target = i == (size_t)-1 ? NULL : s->shim->targets[i];
+            return 1;
+        }
+        *target = real_definition(s, i, name, version);
+        return *target ? 1 : 2;
     }
     return 0;
 }

@@ -8,7 +8,11 @@
  * glibc untouched, with the caller's own return address; RTLD_NEXT for a
  * name a shim exports is answered here by searching the objects loaded
  * after the caller, in load order (glibc searches the caller's lookup scope:
- * the same order for objects loaded at start-up or RTLD_GLOBAL).
+ * the same order for objects loaded at start-up or RTLD_GLOBAL). A name a
+ * shim exports but its real library lacks (a shim built from another
+ * version) is looked up as without the shim: an unversioned name gives the
+ * library's default definition, else the search goes on after the shim
+ * (RTLD_DEFAULT, RTLD_NEXT) or gives NULL (the shim's handle).
  *
  * Inside: dlsym(RTLD_DEFAULT) and dlsym(dlopen(NULL)) search the bridge (so
  * allocator and dl* names give the wrappers), then the capsule's scope (its
@@ -70,6 +74,7 @@ typedef struct {
     const void *caller;
     const char *name, *version;
     int after, decided;
+    int lacking;  /* passed a shim whose real library lacks the name */
     void *result;
 } next_search;
 
@@ -108,9 +113,12 @@ next_visit(struct dl_phdr_info *info, size_t size, void *data)
         st->after = covers(info, st->caller);
         return 0;
     }
-    if (capsule_shims_object(info->dlpi_addr, st->name, st->version, &target)) {
+    int shim = capsule_shims_object(info->dlpi_addr, st->name, st->version, &target);
+    if (shim) {
         if (target)
             st->result = target, st->decided = 1;
+        else if (shim == 2)
+            st->lacking = 1;
         return st->decided;
     }
     if (!dyn || capsule_dynobj_init(&o, info->dlpi_name, info->dlpi_addr, dyn, info->dlpi_phdr,
@@ -180,6 +188,13 @@ default_lookup(capsule_dl_call *call, const char *name, const char *version)
     if (!r)
         return 0;
     call->result = capsule_shims_translate(r, name, version);
+    if (!call->result) {
+        /* The shim's real library lacks the name: glibc would have gone on
+         * to the objects after it. */
+        next_search st = { r, name, version, 0, 0, 0, NULL };
+        dl_iterate_phdr(next_visit, &st);
+        call->result = st.result;
+    }
     return 1;
 }
 
@@ -203,10 +218,12 @@ decide(capsule_dl_call *call, const char *version)
     if (handle == RTLD_NEXT) {
         if (!capsule_shims_export(name, version))
             return 0;
-        next_search st = { call->caller, name, version, 0, 0, NULL };
+        next_search st = { call->caller, name, version, 0, 0, 0, NULL };
         dl_iterate_phdr(next_visit, &st);
         call->result = st.result;
-        return st.decided;
+        /* Nothing after a shim whose library lacks the name: NULL, where
+         * glibc would find the shim's stub. */
+        return st.decided || st.lacking;
     }
     if (handle == RTLD_DEFAULT)
         return default_lookup(call, name, version);

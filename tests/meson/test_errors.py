@@ -165,8 +165,37 @@ def test_malformed_symbols_file(pypi_meson: Meson, tmp_path: Path) -> None:
     assert "libz.json" in line and "JSON" in line
 
 
+@pytest.mark.parametrize("option", ["", "export"])
+def test_a_library_that_calls_itself_otherwise(pypi_meson: Meson, tmp_path: Path,
+                                               option: str) -> None:
+    """The tree's libfoo.so.1 is a copy of libfoo.so.2 (as the shim itself,
+    or as an export): one sentence naming both names."""
+    tree = tmp_path / "tree"
+    source = tmp_path / "f.c"
+    source.write_text("int f(void) { return 1; }\n")
+    lib = compile_c(make_tree(tree) / "libfoo.so.1", [source], shared_soname="libfoo.so.2")
+    if option:
+        shutil.copy2(SYSTEM_LIBDIR / "libz.so.1", lib.parent / "libz.so.1")
+    args = shim_of(tree, "libz.so.1", ", export: ['libfoo.so.1']") if option else \
+        shim_of(tree, "libfoo.so.1")
+    line = error_line(configure(pypi_meson, tmp_path, args))
+    assert (f"library libfoo.so.1 ({lib}) has DT_SONAME 'libfoo.so.2', not 'libfoo.so.1': it "
+            "is another library, and a shim named libfoo.so.1 would not be it") in line
+
+
+def test_a_library_whose_soname_is_a_path(pypi_meson: Meson, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    source = tmp_path / "f.c"
+    source.write_text("int f(void) { return 1; }\n")
+    lib = compile_c(make_tree(tree) / "libodd.so.1", [source], shared_soname="../libodd.so.1")
+    line = error_line(configure(pypi_meson, tmp_path, shim_of(tree, "libodd.so.1")))
+    assert (f"library libodd.so.1 ({lib}) has DT_SONAME '../libodd.so.1', which is not a file "
+            "name such as libz.so.1") in line
+
+
 @pytest.mark.parametrize("args, expected", [
-    ("'lib/z.so.1'", "must be a library file name"),
+    ("'lib/z.so.1'", "must be a library file name such as libz.so.1, not a path (the soname "
+                     "'z.so.1', found in search_prefix)"),
     ("'libz.so.1', prefix: 'host'", "must be an absolute path"),
     ("'libz.so.1', exclude: ['a b']", "must be a library file name"),
     ("'libz.so.1', share: ['lib/X11.so.6']", "must be a library file name"),

@@ -137,10 +137,36 @@ def test_init_refuses_a_soname_that_is_a_path(tmp_path: Path) -> None:
     lib = tmp_path / "libodd.so.1"
     subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-Wl,-soname,../odd.so.1",
                     "-o", str(lib)], check=True)
-    r = _run("init", str(lib), "-o", str(tmp_path / "p"))
-    assert r.returncode == 1
-    assert r.stderr == f"capsule-shim: library {lib} has an unusable soname '../odd.so.1'\n"
+    for command in (["symbols"], ["init", "-o", str(tmp_path / "p")]):
+        r = _run(*command[:1], str(lib), *command[1:])
+        assert r.returncode == 1 and r.stdout == ""
+        assert r.stderr == (f"capsule-shim: library {lib} ({lib}) has DT_SONAME '../odd.so.1', "
+                            "which is not a file name such as libz.so.1, so no shim can carry "
+                            "it\n")
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("command", ["symbols", "init"])
+def test_a_library_that_calls_itself_otherwise_is_refused(tmp_path: Path, command: str) -> None:
+    """libfoo.so.1 in the tree is a copy of libfoo.so.2: its shim would be
+    another library than the one programs asked for."""
+    src = tmp_path / "a.c"
+    src.write_text("int f(void) { return 1; }\n")
+    found = tmp_path / "tree" / "usr/lib/x86_64-linux-gnu" / "libfoo.so.1"
+    found.parent.mkdir(parents=True)
+    subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-Wl,-soname,libfoo.so.2",
+                    "-o", str(found)], check=True)
+    out = tmp_path / "p"
+    extra = ["-o", str(out)] if command == "init" else []
+    r = _run(command, "libfoo.so.1", "--prefix", str(tmp_path / "tree"), *extra)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == (f"capsule-shim: library libfoo.so.1 ({found.resolve()}) has DT_SONAME "
+                        "'libfoo.so.2', not 'libfoo.so.1': it is another library, and a shim "
+                        "named libfoo.so.1 would not be it\n")
+    assert not out.exists()
+    # Given as a path, the file is what was asked for: its soname is used.
+    r = _run("symbols", str(found))
+    assert r.returncode == 0 and json.loads(r.stdout)["soname"] == "libfoo.so.2"
 
 
 def test_init_output_that_is_a_file(tmp_path: Path) -> None:
