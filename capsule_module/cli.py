@@ -57,9 +57,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="tree the shim loads the real library from at run time (default: /)")
     ini.add_argument("--search-prefix", metavar="DIR",
                      help="tree to read the library from now (default: --prefix)")
-    ini.add_argument("--share", action="append", default=[], metavar="SONAME",
+    ini.add_argument("--share", action="append", default=None, metavar="SONAME",
                      help="a soname whose one copy, the program's, the capsule uses too "
-                     "(libX11.so.6 when a Display* crosses the boundary); repeatable")
+                     "(replaces libcapsule's default list: libX11.so.6, libxcb.so.1, "
+                     "libwayland-client.so.0); repeatable")
+    ini.add_argument("--no-share", action="store_true",
+                     help="share no soname with the program (not even the default list)")
     ini.add_argument("-o", "--output", metavar="DIR",
                      help="project directory to write (default: ./SONAME-shim)")
     ini.add_argument("--force", action="store_true",
@@ -117,15 +120,16 @@ def _project_name(soname: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", soname) + "-shim"
 
 
-def _share_arg(share: list[str]) -> str:
-    """The `share:` keyword argument for the project's shim() call, or nothing."""
-    if not share:
+def _share_arg(share: list[str] | None) -> str:
+    """The `share:` keyword argument for the project's shim() call, or nothing
+    (None: libcapsule's default list)."""
+    if share is None:
         return ""
     return ", share: [" + ", ".join(meson_string(s) for s in share) + "]"
 
 
-def _check_share(share: list[str], soname: str) -> None:
-    for name in share:
+def _check_share(share: list[str] | None, soname: str) -> None:
+    for name in share or []:
         if not name or "/" in name or name in (".", "..") or ".so" not in name \
                 or any(c.isspace() for c in name):
             raise CapsuleError(f"--share {name!r} must be a library soname such as libX11.so.6")
@@ -140,7 +144,7 @@ def _project_files(lib: LibrarySymbols, prefix: str,
     values = {"SONAME_COMMENT": c_comment(lib.soname), "SYMBOLS_COMMENT": c_comment(symbols_name),
               "PROJECT": meson_string(_project_name(lib.soname)),
               "SONAME": meson_string(lib.soname), "PREFIX": meson_string(prefix),
-              "SYMBOLS": meson_string(symbols_name), "SHARE": _share_arg(share or [])}
+              "SYMBOLS": meson_string(symbols_name), "SHARE": _share_arg(share)}
     readme = dict(values, SONAME=lib.soname, PREFIX=prefix, SYMBOLS=symbols_name)
     out = {}
     for name, vals in (("meson.build", values), ("README.md", readme)):
@@ -160,13 +164,16 @@ def _cmd_init(args: argparse.Namespace) -> int:
                            "(the shim loads the library from it at run time)")
     lib = _read(args.soname, args.search_prefix or args.prefix)
     require_x86_64(lib, args.soname)
-    _check_share(args.share, lib.soname)
+    if args.no_share and args.share:
+        raise CapsuleError("--no-share and --share exclude each other")
+    share = [] if args.no_share else args.share
+    _check_share(share, lib.soname)
     out = Path(args.output or f"{lib.soname}-shim")
     if out.exists() and not out.is_dir():
         raise CapsuleError(f"output {out} exists and is not a directory")
     if (out / "meson.build").exists() and not args.force:
         raise CapsuleError(f"{out / 'meson.build'} already exists (use --force to overwrite)")
-    for name, text in _project_files(lib, args.prefix, args.share).items():
+    for name, text in _project_files(lib, args.prefix, share).items():
         write_if_changed(out / name, text)
     print(f"{PROG}: wrote a shim project for {lib.soname} ({len(lib.symbols)} symbols) in {out}")
     return 0

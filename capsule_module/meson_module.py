@@ -51,7 +51,7 @@ if T.TYPE_CHECKING:
         symbols: str | File | None
         exclude: list[str]
         export: list[str]
-        share: list[str]
+        share: list[str] | None
         install: bool
         install_dir: str | None
 
@@ -80,8 +80,8 @@ def _absolute_error(what: str) -> T.Callable[[str | None], str | None]:
     return check
 
 
-def _sonames_error(values: list[str]) -> str | None:
-    for value in values:
+def _sonames_error(values: list[str] | None) -> str | None:
+    for value in values or []:
         message = _soname_error(value)
         if message:
             return message
@@ -135,8 +135,9 @@ class CapsuleModule(ExtensionModule):
                   validator=_sonames_error),
         KwargInfo('export', ContainerTypeInfo(list, str), listify=True, default=[],
                   validator=_sonames_error),
-        KwargInfo('share', ContainerTypeInfo(list, str), listify=True, default=[],
-                  validator=_sonames_error),
+        # Not given (None): libcapsule's default list, decided at run time.
+        KwargInfo('share', (ContainerTypeInfo(list, str), type(None)), listify=True,
+                  default=None, validator=_sonames_error),
         KwargInfo('install', bool, default=False),
         KwargInfo('install_dir', (str, type(None))),
     )
@@ -145,7 +146,7 @@ class CapsuleModule(ExtensionModule):
         message = _soname_error(soname)
         if message:
             raise InvalidArguments(f'capsule.shim: {message}.')
-        if soname in kwargs['share']:
+        if soname in (kwargs['share'] or []):
             raise InvalidArguments(f'capsule.shim: {soname!r} cannot be both the shim and '
                                    'in share (a shared soname is the program\'s own copy).')
         self._ensure_c()
@@ -239,7 +240,7 @@ class CapsuleModule(ExtensionModule):
             rendered = render.render_shim(libs, soname=soname, prefix=kwargs['prefix'],
                                           exclude=list(kwargs['exclude']),
                                           exports=list(kwargs['export']),
-                                          share=list(kwargs['share']))
+                                          share=kwargs['share'])
             out_dir.mkdir(parents=True, exist_ok=True)
             c_path, map_path = render.write_shim(rendered, out_dir, soname)
         except CapsuleError as e:

@@ -268,10 +268,11 @@ def _version_script(soname: str, versions: list[VersionDef]) -> str | None:
 
 def render_shim(libs: list[LibrarySymbols], *, soname: str, prefix: str,
                 exclude: list[str], exports: list[str],
-                share: list[str] | tuple[str, ...] = ()) -> RenderedShim:
+                share: list[str] | tuple[str, ...] | None = None) -> RenderedShim:
     """C source and version script of the shim for libs[0] (plus libs[1:]).
 
-    share: sonames whose one copy, the program's, the capsule uses too."""
+    share: sonames whose one copy, the program's, the capsule uses too; None
+    leaves the choice to libcapsule's default list at run time."""
     if not soname:
         raise CapsuleError("empty soname given for the shim")
     _check_libs(libs)
@@ -280,7 +281,8 @@ def render_shim(libs: list[LibrarySymbols], *, soname: str, prefix: str,
     values = {
         "SONAME_COMMENT": c_comment(soname), "SONAME": c_string(soname),
         "PREFIX": c_string(prefix), "EXCLUDE": _string_list(exclude),
-        "EXPORTS": _string_list(exports), "SHARE": _string_list(list(share)),
+        "EXPORTS": _string_list(exports), "SHARE": _string_list(list(share or [])),
+        "SHARE_REF": "NULL" if share is None else "__capsule_shim_share",
         "SYMBOL_COUNT": str(len(symbols)),
         "SYMBOL_STRINGS": strings, "SYMBOL_TABLE": table, "ASM_STUBS": _asm_stubs(symbols),
     }

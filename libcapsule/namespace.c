@@ -181,7 +181,7 @@ add_excludes(capsule_ns *ns, const char *const *exclude)
 /* Places the share sonames not placed yet; registry_lock held. A shared
  * soname is never taken from the prefix: it joins the exclude set. */
 static int
-add_shares(capsule_ns *ns, const char *const *share)
+add_shares(capsule_ns *ns, const char *const *share, int loaded_only)
 {
     for (size_t i = 0; share && share[i]; i++) {
         pthread_mutex_lock(&ns->lock);
@@ -189,7 +189,7 @@ add_shares(capsule_ns *ns, const char *const *share)
         pthread_mutex_unlock(&ns->lock);
         if (known)
             continue;
-        int rc = capsule_share_load(ns->lmid, share[i]);
+        int rc = capsule_share_load(ns->lmid, share[i], loaded_only);
         if (rc < 0)
             return -1;
         if (rc > 0)
@@ -215,11 +215,21 @@ capsule_ns_open(const char *prefix, capsule_bridge_fill_fn fill, capsule_ns **ou
     return *out ? 0 : -1;
 }
 
+/* The libraries whose state crosses the boundary with the handles
+ * programs pass in: an X Display* or xcb_connection_t*, a wl_display*. */
+static const char *const default_share[] = {
+    "libX11.so.6", "libxcb.so.1", "libwayland-client.so.0", NULL,
+};
+
 int
 capsule_ns_share(capsule_ns *ns, const char *const *share)
 {
     pthread_mutex_lock(&registry_lock);
-    int rc = add_shares(ns, share);
+    /* The default list shares what the program has loaded: a program that
+     * never opened an X connection passes none in, and the capsule keeps
+     * the prefix's copies (matching the host's stack). A list given
+     * explicitly is shared, the program's copy loaded when needed. */
+    int rc = share ? add_shares(ns, share, 0) : add_shares(ns, default_share, 1);
     pthread_mutex_unlock(&registry_lock);
     return rc;
 }

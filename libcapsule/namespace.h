@@ -45,7 +45,8 @@ CAPSULE_HIDDEN void *capsule_ns_glibc(capsule_ns *ns, const char *file, int flag
 /* Puts in the namespace a placeholder for each `share` soname not placed
  * yet (share.h): those bind to the program's copy and are never taken from
  * the prefix. A soname the program cannot load stays an ordinary one
- * (traced under ns). */
+ * (traced under ns). share NULL: the default list (libX11, libxcb,
+ * libwayland-client), each shared when the program has it loaded. */
 CAPSULE_HIDDEN int capsule_ns_share(capsule_ns *ns, const char *const *share);
 /* 1 when soname (or a path's file name) is shared in this namespace. */
 CAPSULE_HIDDEN int capsule_ns_shared(capsule_ns *ns, const char *soname);

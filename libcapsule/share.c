@@ -10,13 +10,19 @@
 
 /* The program's copy: already loaded, or loaded now into the default namespace. */
 static void *
-program_copy(const char *soname)
+program_copy(const char *soname, int loaded_only)
 {
     void *h = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD);
 
     if (h) {
         capsule_debug(CAPSULE_DEBUG_NS, "share %s: the program's copy is loaded", soname);
         return h;
+    }
+    (void)dlerror();
+    if (loaded_only) {
+        capsule_debug(CAPSULE_DEBUG_NS, "share %s (default): the program has not loaded it: "
+                      "the capsule takes its own from the prefix", soname);
+        return NULL;
     }
     h = dlopen(soname, RTLD_LAZY);
     if (h)
@@ -28,7 +34,7 @@ program_copy(const char *soname)
 }
 
 int
-capsule_share_load(Lmid_t lmid, const char *soname)
+capsule_share_load(Lmid_t lmid, const char *soname, int loaded_only)
 {
     void *prior = dlmopen(lmid, soname, RTLD_LAZY | RTLD_NOLOAD);
     if (prior) {
@@ -38,7 +44,7 @@ capsule_share_load(Lmid_t lmid, const char *soname)
         return 1;
     }
     (void)dlerror();
-    void *prog = program_copy(soname);
+    void *prog = program_copy(soname, loaded_only);
     if (!prog)
         return 1;
     return capsule_placeholder_load(lmid, soname, prog, CAPSULE_PLACEHOLDER_SHARED) ? 0 : -1;

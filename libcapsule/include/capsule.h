@@ -55,7 +55,10 @@ typedef struct capsule_shim {
                                      symbols this shim also exports */
     const char *const *share;     /* NULL-terminated sonames the capsule
                                      shares with the program: their one
-                                     copy is the program's */
+                                     copy is the program's; NULL: the
+                                     default list (libX11, libxcb,
+                                     libwayland-client, when the program
+                                     has them loaded) */
     size_t n_symbols;
     const capsule_symbol *symbols;  /* n_symbols entries */
     /* NUL-terminated strings the symbols' offsets point into; starts with

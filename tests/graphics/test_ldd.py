@@ -70,13 +70,25 @@ def test_ldd_of_a_real_program_lists_its_capsule(gfx: Graphics, tmp_path: Path) 
     # (Mesa unloads it at eglTerminate, as without capsules: the map printed
     # after the inside dlopen still shows it.)
     assert f"{driver}    [from the prefix, unloaded before exit]" in out
-    # The X client libraries are the program's: placeholders stand for them.
-    for soname in ("libX11.so.6", "libxcb.so.1"):
-        assert f"(shared: {soname})    [placeholder made in memory" in out
+    # A headless program opened no X connection: by default the capsule
+    # keeps the host's own X client libraries, matching its Mesa.
+    assert "(shared: " not in out
+    assert f"{gfx.host}/usr/lib/x86_64-linux-gnu/libxcb.so.1" in out
     # So is glibc: one libc in the process, placeholders in the capsule.
     for soname in ("libc.so.6", "libm.so.6"):
         assert f"(glibc: {soname})    [placeholder made in memory" in out
     assert "SECOND COPY OF GLIBC" not in out
+
+
+def test_ldd_of_an_x11_program_shows_the_shared_client_libraries(
+        gfx: Graphics, display: str) -> None:
+    """glx_frames opened its X connection itself: the default share list
+    makes the program's libX11 and libxcb the capsule's too."""
+    proc = run([venv_bin("capsule-shim"), "ldd", "--", gfx.build / "glx_frames", "3"],
+               env={**gfx.with_shims(), "DISPLAY": display}, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for soname in ("libX11.so.6", "libxcb.so.1"):
+        assert f"(shared: {soname})    [placeholder made in memory" in proc.stdout
 
 
 def test_ldd_of_a_program_without_shims_says_so(tmp_path: Path) -> None:

@@ -61,3 +61,21 @@ def test_subproject_provides_libcapsule(meson: Meson, tree: Path, tmp_path: Path
     assert (build / "subprojects" / "capsule" / "libcapsule" / "libcapsule.so.0").exists()
     assert "libcapsule.so.0" in dynamic(build / "libz.so.1").needed
     meson.run("test", "-C", build, "--print-errorlogs")
+
+
+def test_share_keyword_given_or_not(meson: Meson, tmp_path: Path) -> None:
+    """Without `share:` the shim leaves the choice to libcapsule's default
+    list (`.share = NULL`); `share: []` opts out; a list replaces it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "meson.build").write_text(
+        "project('s', 'c')\ncapsule = import('capsule')\n"
+        "capsule.shim('libz.so.1', prefix: '/')\n"
+        "capsule.shim('libexpat.so.1', prefix: '/', share: [])\n")
+    build = tmp_path / "build"
+    meson.run("setup", build, src)
+    sources = {p.name: p.read_text() for p in (build / "capsule-shims").glob("*.c")}
+    (z,) = [text for name, text in sources.items() if name.startswith("libz")]
+    (expat,) = [text for name, text in sources.items() if name.startswith("libexpat")]
+    assert ".share = NULL," in z
+    assert ".share = __capsule_shim_share," in expat and "{ NULL };" in expat

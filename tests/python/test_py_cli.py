@@ -60,6 +60,7 @@ def test_symbols_of_elf32_path_reports_class_32(lib32: Path) -> None:
     (["init", "libz.so.1", "--prefix", "host"], 1, "must be an absolute path"),
     (["init", "libz.so.1", "--share", "lib/X11.so.6"], 1, "must be a library soname"),
     (["init", "libz.so.1", "--share", "libz.so.1"], 1, "the shim's own soname"),
+    (["init", "libz.so.1", "--share", "libX11.so.6", "--no-share"], 1, "exclude each other"),
 ])
 def test_errors_are_one_line(args: list[str], status: int, fragment: str) -> None:
     r = _run(*args)
@@ -84,6 +85,16 @@ def test_init_writes_a_standalone_project(tmp_path: Path) -> None:
     again = _run("init", "libz.so.1", "-o", str(out))
     assert again.returncode == 1 and "already exists" in again.stderr
     assert _run("init", "libz.so.1", "-o", str(out), "--force").returncode == 0
+
+
+def test_init_share_default_and_none(tmp_path: Path) -> None:
+    """No --share: no share keyword (libcapsule's default list); --no-share: share: []."""
+    for flags, expected in (([], "symbols: 'libz.so.1.symbols.json')"),
+                            (["--no-share"], "share: [])")):
+        out = tmp_path / ("p" + "".join(flags))
+        assert _run("init", "libz.so.1", "--search-prefix", "/", "-o", str(out),
+                    *flags).returncode == 0
+        assert expected in (out / "meson.build").read_text()
 
 
 def test_init_project_builds_without_the_prefix(tmp_path: Path) -> None:

@@ -111,6 +111,19 @@ def test_shim_table_matches_asm(tmp_path: Path) -> None:
     assert r.version_script is not None and "ZLIB_1.2.0.2 { } ZLIB_1.2.0;" in r.version_script
 
 
+def test_share_not_given_leaves_the_default_to_libcapsule() -> None:
+    """share None: `.share = NULL`, libcapsule's default list at run time;
+    share []: an empty list (no sharing); a list: exactly those."""
+    lib = read_library(system_lib("libz.so.1"))
+    sources = {repr(share): render.render_shim([lib], soname="libz.so.1", prefix="/host",
+                                               exclude=[], exports=[], share=share).c_source
+               for share in (None, [], ["libX11.so.6"])}
+    assert ".share = NULL," in sources["None"]
+    assert ".share = __capsule_shim_share," in sources["[]"]
+    assert "__capsule_shim_share[] = { NULL };" in sources["[]"]
+    assert '__capsule_shim_share[] = { "libX11.so.6", NULL };' in sources["['libX11.so.6']"]
+
+
 def _static_bytes(elf: ELFFile, name: str) -> bytes:
     """The file bytes of a local symbol (as built, before any relocation)."""
     sym = next(s for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name == name)

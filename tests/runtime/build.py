@@ -140,7 +140,7 @@ def _asm_for(i: int, s: Sym) -> list[str]:
 
 
 def render_shim(soname: str, prefix: str, symbols: list[Sym], *, exclude: list[str] = (),
-                exports: list[str] = (), share: list[str] = ()) -> str:
+                exports: list[str] = (), share: list[str] | None = ()) -> str:
     """shim.c.in rendered the way the contract describes (PY helper's job in
     the product; done here so the runtime can be tested alone)."""
     template = (REPO / "shim-templates" / "shim.c.in").read_text()
@@ -166,7 +166,8 @@ def render_shim(soname: str, prefix: str, symbols: list[Sym], *, exclude: list[s
         "@PREFIX@": c_string(prefix),
         "@EXCLUDE@": "".join(f"{c_string(e)}, " for e in exclude),
         "@EXPORTS@": "".join(f"{c_string(e)}, " for e in exports),
-        "@SHARE@": "".join(f"{c_string(e)}, " for e in share),
+        "@SHARE@": "".join(f"{c_string(e)}, " for e in share or ()),
+        "@SHARE_REF@": "NULL" if share is None else "__capsule_shim_share",
         "@SYMBOL_COUNT@": str(len(symbols)),
         "@SYMBOL_STRINGS@": strings,
         "@SYMBOL_TABLE@": rows,

@@ -150,3 +150,55 @@ def test_rtld_default_miss_from_a_library_never_dlopened(share: Share, tmp_path:
     assert "capsule bump 1" in proc.stdout
     assert "startup dependency miss null" in proc.stdout
     assert "loaded dependency miss null" in proc.stdout
+
+
+# ---- the default list (a shim built without `share`) ----
+
+X11_CLOSURE = ["libX11.so.6", "libxcb.so.1", "libXau.so.6", "libXdmcp.so.6", "libbsd.so.0",
+               "libmd.so.0"]
+
+
+@pytest.fixture(scope="module")
+def x11(built: Built,
+        tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
+    root = tmp_path_factory.mktemp("share-default")
+    real = root / "real"
+    xuser = build_lib(real, "libxuser.so.1", [FIXTURES / "xuser.c"], libs=["-lX11"])
+    system = Path("/usr/lib/x86_64-linux-gnu")
+    prefix = make_prefix(root / "prefix", [xuser, *(system / n for n in X11_CLOSURE)])
+    shim = root / "shim"
+    build_shim(shim, built.libcapsule_dir, "libxuser.so.1", str(prefix),
+               [Sym("xuser_xopen", None)], [], share=None)
+    progs = []
+    for name, flags in (("with_x11", ["-DWITH_X11", "-lX11"]), ("without_x11", [])):
+        prog = root / name
+        sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", FIXTURES / "xuser_prog.c",
+            "-o", prog, xuser, *flags, "-ldl"])
+        progs.append(prog)
+    return prefix, shim, *progs
+
+
+def _x11_run(prog: Path, shim: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
+    env["LD_LIBRARY_PATH"] = str(shim)
+    proc = subprocess.run([*sanitize_prefix(), str(prog)], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+
+
+def test_default_share_uses_the_programs_x11(x11: tuple[Path, Path, Path, Path]) -> None:
+    """No `share` given: libX11 the program loaded is the capsule's too."""
+    prefix, shim, with_x11, _ = x11
+    got = _x11_run(with_x11, shim)
+    assert got["same"] == "1" and not got["inside"].startswith(str(prefix)), got
+
+
+def test_default_share_loads_nothing_into_a_program_without_x11(
+        x11: tuple[Path, Path, Path, Path]) -> None:
+    """A program that never loaded libX11: the capsule keeps the prefix's,
+    and nothing is loaded into the program for it."""
+    prefix, shim, _, without_x11 = x11
+    got = _x11_run(without_x11, shim)
+    assert got["inside"].startswith(str(prefix)), got
+    assert got["program_has_x11"] == "0"
