@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__, ldd, symbolsfile
+from . import __version__, glibccheck, ldd, symbolsfile
 from .elfreader import LibrarySymbols, read_library
 from .errors import CapsuleError
 from .locate import check_soname, find_library
@@ -78,7 +78,21 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop PROGRAM after this long and show the last map (default 30)")
     lds.add_argument("argv", nargs=argparse.REMAINDER, metavar="PROGRAM [ARG...]",
                      help="the program and its arguments")
+    chk = sub.add_parser("check", help="would these libraries load on this machine's glibc?",
+                         description="Resolve each SONAME and its dependencies under the "
+                         "prefix, as libcapsule does, and report every glibc version they "
+                         "need that this machine's glibc lacks (a capsule runs on the "
+                         "program's glibc). Exit status 1 when some are missing.")
+    chk.add_argument("sonames", nargs="+", metavar="SONAME")
+    chk.add_argument("--prefix", default="/host", metavar="DIR",
+                     help="tree to resolve them in (default: /host)")
     return p
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    status, line = glibccheck.report(args.sonames, args.prefix)
+    (sys.stderr if status else sys.stdout).write(f"{PROG}: {line}\n")
+    return status
 
 
 def _cmd_ldd(args: argparse.Namespace) -> int:
@@ -88,6 +102,10 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
     nsmap, status, own_stderr = ldd.run_with_map(argv, args.timeout)
     how = (f"stopped after {args.timeout:g} s" if status is None
            else f"exited with status {status}")
+    failure = next((line for line in own_stderr.splitlines() if line.startswith("capsule: ")),
+                   None)
+    if nsmap is None and failure:
+        raise CapsuleError(f"program {argv[0]} {how}: {failure}")
     if nsmap is None:
         raise CapsuleError(f"program {argv[0]} {how} without initialising any capsule shim "
                            "(are the shims first on LD_LIBRARY_PATH?)")
@@ -183,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run capsule-shim; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        commands = {"symbols": _cmd_symbols, "init": _cmd_init, "ldd": _cmd_ldd}
+        commands = {"symbols": _cmd_symbols, "init": _cmd_init, "ldd": _cmd_ldd,
+                    "check": _cmd_check}
         return commands[args.command](args)
     except CapsuleError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")

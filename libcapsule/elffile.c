@@ -16,6 +16,10 @@
 #define HEAD_SIZE 4096u
 /* Real dynamic sections hold a few dozen entries. */
 #define MAX_DYNAMIC ((size_t)1 << 20)
+/* Version needs read at most (real libraries have a few dozen). */
+#define MAX_VERNEED 4096u
+/* The version needs are read this much at a time. */
+#define WINDOW 4096u
 /* Strings wanted within this many bytes of one another are read at once. */
 #define SPAN_MAX ((uint64_t)64 << 10)
 #define CHUNK 256u
@@ -200,6 +204,101 @@ read_span(image *im, const ElfW(Dyn) *d, size_t n, size_t strtab, size_t strsz)
     im->span_len = len;
 }
 
+/* The bytes [off, off+len) of the file, from `window` (WINDOW bytes read
+ * at once, refilled when it does not hold them); NULL past the file. */
+typedef struct {
+    unsigned char buf[WINDOW];
+    size_t off, len;
+} window;
+
+static const void *
+window_at(const image *im, window *w, uint64_t off, size_t len)
+{
+    if (w->len && off >= w->off && off - w->off <= w->len && len <= w->len - (off - w->off))
+        return w->buf + (off - w->off);
+    if (off > im->size || len > WINDOW)
+        return NULL;
+    size_t want = im->size - off < WINDOW ? (size_t)(im->size - off) : WINDOW;
+    if (want < len || read_at(im, off, w->buf, want) != 0)
+        return NULL;
+    w->off = (size_t)off, w->len = want;
+    return w->buf;
+}
+
+static int
+add_verneed(capsule_elffile *out, const char *file, char *version)
+{
+    capsule_verneed *grown = realloc(out->verneed, (out->n_verneed + 1) * sizeof *grown);
+    char *copy = strdup(file);
+
+    if (!grown || !copy) {
+        free(copy);
+        free(version);
+        if (grown)
+            out->verneed = grown;
+        return -1;
+    }
+    out->verneed = grown;
+    out->verneed[out->n_verneed++] = (capsule_verneed){ copy, version };
+    return 0;
+}
+
+/* The DT_VERNEED chain: (file, version) for every version needed. */
+static int
+read_verneed(image *im, const char *path, uint64_t vaddr, uint64_t count, size_t stroff,
+             size_t strsz, capsule_elffile *out)
+{
+    window *w;
+    size_t off;
+    int rc = CAPSULE_ELF_OK;
+
+    if (!vaddr || !count)
+        return CAPSULE_ELF_OK;
+    if (vaddr_to_offset(im, vaddr, sizeof(ElfW(Verneed)), &off) != 0)
+        return capsule_error_set("%s: bad version needs", path), CAPSULE_ELF_BAD;
+    if (!(w = calloc(1, sizeof *w)))
+        return capsule_error_set("out of memory"), CAPSULE_ELF_BAD;
+    for (uint64_t i = 0; rc == CAPSULE_ELF_OK && i < count; i++) {
+        /* Copied out: entries in an untrusted file need not be aligned. */
+        const void *at = window_at(im, w, off, sizeof(ElfW(Verneed)));
+        ElfW(Verneed) vn;
+        char *file = NULL;
+        if (at) {
+            memcpy(&vn, at, sizeof vn);
+            file = dyn_string(im, stroff, strsz, vn.vn_file);
+        }
+        if (!file) {
+            rc = (capsule_error_set("%s: bad version needs", path), CAPSULE_ELF_BAD);
+            break;
+        }
+        uint64_t aux = (uint64_t)off + vn.vn_aux;
+        for (unsigned j = 0; rc == CAPSULE_ELF_OK && j < vn.vn_cnt; j++) {
+            const void *at_aux = window_at(im, w, aux, sizeof(ElfW(Vernaux)));
+            ElfW(Vernaux) va;
+            char *name = NULL;
+            if (at_aux) {
+                memcpy(&va, at_aux, sizeof va);
+                name = dyn_string(im, stroff, strsz, va.vna_name);
+            }
+            if (!name || out->n_verneed >= MAX_VERNEED) {
+                free(name);
+                rc = (capsule_error_set("%s: bad version needs", path), CAPSULE_ELF_BAD);
+            } else if (add_verneed(out, file, name) != 0) {
+                rc = (capsule_error_set("out of memory"), CAPSULE_ELF_BAD);
+            }
+            if (rc != CAPSULE_ELF_OK || !va.vna_next)
+                break;
+            aux += va.vna_next;
+        }
+        free(file);
+        if (!vn.vn_next)
+            break;
+        off += vn.vn_next;
+    }
+    free(w);
+    return rc;
+}
+
 static int
 read_dynamic(image *im, const char *path, capsule_elffile *out)
 {
@@ -225,10 +324,14 @@ read_dynamic(image *im, const char *path, capsule_elffile *out)
         free(d);
         return capsule_error_set("%s: cannot read the dynamic section", path), CAPSULE_ELF_BAD;
     }
-    uint64_t strtab = 0, strsz = 0;
+    uint64_t strtab = 0, strsz = 0, verneed = 0, verneednum = 0;
     int have_strtab = 0;
     for (size_t i = 0; i < n && d[i].d_tag != DT_NULL; i++) {
-        if (d[i].d_tag == DT_STRTAB)
+        if (d[i].d_tag == DT_VERNEED)
+            verneed = d[i].d_un.d_ptr;
+        else if (d[i].d_tag == DT_VERNEEDNUM)
+            verneednum = d[i].d_un.d_val;
+        else if (d[i].d_tag == DT_STRTAB)
             strtab = d[i].d_un.d_ptr, have_strtab = 1;
         else if (d[i].d_tag == DT_STRSZ)
             strsz = d[i].d_un.d_val;
@@ -264,6 +367,8 @@ read_dynamic(image *im, const char *path, capsule_elffile *out)
             rc = (capsule_error_set("%s: bad string in dynamic section", path), CAPSULE_ELF_BAD);
     }
     free(d);
+    if (rc == CAPSULE_ELF_OK)
+        rc = read_verneed(im, path, verneed, verneednum, stroff, (size_t)strsz, out);
     return rc;
 }
 
@@ -307,6 +412,11 @@ capsule_elffile_free(capsule_elffile *f)
     for (size_t i = 0; f->needed && i < f->n_needed; i++)
         free(f->needed[i]);
     free(f->needed);
+    for (size_t i = 0; i < f->n_verneed; i++) {
+        free(f->verneed[i].file);
+        free(f->verneed[i].version);
+    }
+    free(f->verneed);
     free(f->soname);
     free(f->rpath);
     free(f->runpath);

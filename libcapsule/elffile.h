@@ -7,12 +7,20 @@
 
 #include "error.h"
 
+/* One version the file needs from one of its DT_NEEDED (DT_VERNEED). */
+typedef struct capsule_verneed {
+    char *file;     /* the soname it needs it from, e.g. "libc.so.6" */
+    char *version;  /* e.g. "GLIBC_2.34" */
+} capsule_verneed;
+
 typedef struct capsule_elffile {
     char *soname;   /* DT_SONAME or NULL */
     char *rpath;    /* DT_RPATH or NULL */
     char *runpath;  /* DT_RUNPATH or NULL */
     char **needed;  /* DT_NEEDED in order */
     size_t n_needed;
+    capsule_verneed *verneed;
+    size_t n_verneed;
 } capsule_elffile;
 
 enum {

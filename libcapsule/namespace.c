@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "namespace.h"
 
+#include <gnu/libc-version.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -476,9 +477,79 @@ place_glibc(capsule_ns *ns, const char *soname)
     return rc;
 }
 
+/* 1 when the program's copy of a glibc library defines `version`. */
+static int
+glibc_defines(void *program, const char *version)
+{
+    struct link_map *map = NULL;
+    capsule_dynobj o;
+    int found = 0;
+
+    if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map ||
+        capsule_dynobj_from_link_map(&o, map) != 0)
+        return 1; /* cannot tell: let ld.so decide */
+    const ElfW(Verdef) *vd = o.verdef;
+    for (size_t i = 0; vd && i < o.n_verdef && !found; i++) {
+        const ElfW(Verdaux) *aux = (const void *)((const char *)vd + vd->vd_aux);
+        found = aux->vda_name < o.strsz && strcmp(o.strtab + aux->vda_name, version) == 0;
+        if (!vd->vd_next)
+            break;
+        vd = (const void *)((const char *)vd + vd->vd_next);
+    }
+    capsule_dynobj_fini(&o);
+    return found;
+}
+
+/* Appends to msg (of size) what `dep` needs of glibc that the process's
+ * glibc lacks; returns how many versions were missing. */
+static size_t
+missing_glibc(const capsule_dep *dep, char *msg, size_t size)
+{
+    size_t missing = 0, len = strlen(msg);
+
+    for (size_t i = 0; i < dep->elf.n_verneed; i++) {
+        const capsule_verneed *v = &dep->elf.verneed[i];
+        void *program;
+        if (!capsule_is_glibc_family(v->file) || strchr(v->file, '/') ||
+            strncmp(v->file, "ld-linux", 8) == 0 || !(program = program_glibc(v->file)))
+            continue; /* a library the program's glibc lacks is reported when placed */
+        if (glibc_defines(program, v->version))
+            continue;
+        int n = missing ? snprintf(msg + len, size - len, ", %s (%s)", v->version, v->file)
+                        : snprintf(msg + len, size - len, "%s%s needs %s (%s)", len ? "; " : "",
+                                   dep->path, v->version, v->file);
+        len += n > 0 && (size_t)n < size - len ? (size_t)n : 0;
+        missing++;
+    }
+    return missing;
+}
+
+/* Every glibc version the objects of `set` need must be the process's: with
+ * one libc in the process, a library built against a newer glibc cannot
+ * load, and ld.so would name the first one only. */
+static int
+check_glibc_versions(const capsule_depset *set)
+{
+    char msg[1536] = "";
+    size_t missing = 0;
+
+    for (size_t d = 0; d < set->n; d++) {
+        if (!set->deps[d].loaded)
+            missing += missing_glibc(&set->deps[d], msg, sizeof msg);
+    }
+    if (!missing)
+        return 0;
+    return capsule_error_set("the prefix's libraries need a newer glibc than this process has "
+                             "(glibc %s): %s; run the program with a glibc at least as new as "
+                             "the prefix's, as container runtimes do when the host's is newer",
+                             gnu_get_libc_version(), msg);
+}
+
 int
 capsule_ns_place_needed(capsule_ns *ns, const capsule_depset *set)
 {
+    if (check_glibc_versions(set) != 0)
+        return -1;
     for (size_t d = 0; d < set->n; d++) {
         const capsule_elffile *elf = &set->deps[d].elf;
         for (size_t i = 0; i < elf->n_needed; i++) {

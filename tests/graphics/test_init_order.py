@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_graphics import PROGRAMS, Program, launch
 
 from graphics_world import Graphics
-from test_graphics import PROGRAMS, Program, launch
 
 BY_NAME = {p.name: p for p in PROGRAMS}
 # (the shim initialised first, preloaded ahead of everything, the program)
