@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                          "then list every loaded object by namespace: the program's own, "
                          "the shims, and for each capsule whether the object came from "
                          "its prefix. Exit status 1 when an object in a capsule comes "
-                         "from outside its prefix.")
+                         "from outside its prefix, or a shimmed library's real copy was "
+                         "loaded outside the capsule.")
     lds.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                      help="stop PROGRAM after this long and show the last map (default 30)")
     lds.add_argument("argv", nargs=argparse.REMAINDER, metavar="PROGRAM [ARG...]",
@@ -93,7 +94,7 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
         tail = "\n".join(own_stderr.splitlines()[-5:])
         sys.stderr.write(f"{PROG}: {argv[0]} {how}" + (f"; its last words:\n{tail}\n" if tail
                                                        else "\n"))
-    return 1 if ldd.outside(nsmap) else 0
+    return 1 if ldd.outside(nsmap) or ldd.bypassed(nsmap) else 0
 
 
 def _read(soname: str, tree: str) -> LibrarySymbols:
