@@ -3,7 +3,7 @@
   capsule-shim symbols SONAME [--prefix DIR]      symbols JSON on stdout
   capsule-shim init SONAME [--prefix DIR] [--search-prefix DIR] [-o DIR] [--force]
                                                   a standalone Meson shim project
-  capsule-shim ldd [--timeout S] PROGRAM [ARG...]  run PROGRAM and show which objects
+  capsule-shim ldd [--timeout S] [--root DIR] PROGRAM [ARG...]  run PROGRAM and show which objects
                                                   live in which namespace, from which tree
 """
 
@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                          "loaded outside the capsule.")
     lds.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                      help="stop PROGRAM after this long and show the last map (default 30)")
+    lds.add_argument("--root", default="/", metavar="DIR",
+                     help="the program runs in a container whose root is DIR here "
+                     "(bwrap --bind DIR /): its paths are read under DIR (default: /)")
     lds.add_argument("argv", nargs=argparse.REMAINDER, metavar="PROGRAM [ARG...]",
                      help="the program and its arguments")
     return p
@@ -83,12 +86,15 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not argv:
         raise CapsuleError("ldd needs a PROGRAM to run")
+    if not Path(args.root).is_dir():
+        raise CapsuleError(f"--root {args.root!r} is not a directory")
     nsmap, status, own_stderr = ldd.run_with_map(argv, args.timeout)
     how = (f"stopped after {args.timeout:g} s" if status is None
            else f"exited with status {status}")
     if nsmap is None:
         raise CapsuleError(f"program {argv[0]} {how} without initialising any capsule shim "
                            "(are the shims first on LD_LIBRARY_PATH?)")
+    nsmap.root = args.root
     sys.stdout.write(ldd.format_map(nsmap))
     if status:
         tail = "\n".join(own_stderr.splitlines()[-5:])

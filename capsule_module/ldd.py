@@ -56,6 +56,7 @@ class NamespaceMap:
     when: str
     namespaces: dict[int, Namespace]
     shims: set[str]                 # sonames of the shims that were initialised
+    root: str = "/"                 # the program's file-system root, as seen from here
 
 
 def parse(text: str) -> NamespaceMap | None:
@@ -107,14 +108,18 @@ def _identity(path: str) -> tuple[str, bool] | None:
     return lib.soname, "libcapsule.so.0" in lib.needed
 
 
-def _program_object(path: str, shims: set[str]) -> str:
+def _under(root: str, path: str) -> str:
+    return path if root == "/" else os.path.join(root, path.lstrip("/"))
+
+
+def _program_object(path: str, shims: set[str], root: str) -> str:
     """shim, bypassed (a shimmed soname's real library) or program."""
     base = os.path.basename(path)
     if not any(base.startswith(s.split(".so", 1)[0] + ".so") for s in shims):
         return "program"
-    identity = _identity(path)
+    identity = _identity(_under(root, path))
     if identity is None:   # gone or unreadable: judge by the name
-        named = base in shims or os.path.basename(os.path.realpath(path)) in shims
+        named = base in shims or os.path.basename(os.path.realpath(_under(root, path))) in shims
         return "shim" if named else "program"
     soname, is_shim = identity
     if soname not in shims:
@@ -122,11 +127,11 @@ def _program_object(path: str, shims: set[str]) -> str:
     return "shim" if is_shim else "bypassed"
 
 
-def classify(path: str, space: Namespace, shims: set[str]) -> str:
+def classify(path: str, space: Namespace, shims: set[str], root: str = "/") -> str:
     """shim, bypassed, glibc, second-glibc, bridge, shared, prefix, program,
-    vdso or outside."""
+    vdso or outside; files of the program's namespace are read under root."""
     if space.prefix is None:
-        return "vdso" if path.startswith("linux-vdso") else _program_object(path, shims)
+        return "vdso" if path.startswith("linux-vdso") else _program_object(path, shims, root)
     if _GLIBC_PLACEHOLDER.match(path):
         return "glibc"
     if os.path.basename(path).startswith("ld-linux"):
@@ -172,8 +177,8 @@ def bypassed(nsmap: NamespaceMap) -> list[tuple[str, str]]:
     for space in nsmap.namespaces.values():
         if space.prefix is None:
             for path in space.objects + space.unloaded:
-                if classify(path, space, nsmap.shims) == "bypassed":
-                    identity = _identity(path)
+                if classify(path, space, nsmap.shims, nsmap.root) == "bypassed":
+                    identity = _identity(_under(nsmap.root, path))
                     out.append((identity[0] if identity else os.path.basename(path), path))
     return out
 
@@ -184,10 +189,10 @@ def format_map(nsmap: NamespaceMap) -> str:
         title = "the program's" if space.prefix is None else f"capsule, prefix {space.prefix}"
         lines.append(f"namespace {space.lmid} ({title}):")
         for path in space.objects:
-            label = _LABELS[classify(path, space, nsmap.shims)]
+            label = _LABELS[classify(path, space, nsmap.shims, nsmap.root)]
             lines.append(f"    {path}" + (f"    [{label}]" if label else ""))
         for path in space.unloaded:
-            label = _LABELS[classify(path, space, nsmap.shims)]
+            label = _LABELS[classify(path, space, nsmap.shims, nsmap.root)]
             lines.append(f"    {path}    [{label + ', ' if label else ''}unloaded before exit]")
     leaks = outside(nsmap)
     if leaks:
