@@ -98,9 +98,17 @@ def is_glibc(path: str) -> bool:
     return base in _GLIBC or base.startswith(("ld-linux", "libnss_"))
 
 
-@cache
 def _identity(path: str) -> tuple[str, bool] | None:
     """(DT_SONAME, links libcapsule) of a loaded file, or None if unreadable."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _identity_of(path, st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
+@cache
+def _identity_of(path: str, dev: int, ino: int, mtime: int) -> tuple[str, bool] | None:
     try:
         lib = read_library(path)
     except (CapsuleError, OSError):
