@@ -38,7 +38,8 @@ SHIMMED = ("libGL.so.1", "libGLX.so.0", "libEGL.so.1", "libGLESv2.so.2", "libGLE
 # capsules ships none of them.
 STACK_PACKAGES = {"libglvnd0", "libgl1", "libglx0", "libegl1", "libgles1", "libgles2",
                   "libopengl0", "libglx-mesa0", "libegl-mesa0", "libgbm1", "libglapi-mesa",
-                  "libgl1-mesa-dri", "mesa-vulkan-drivers", "libvulkan1", "libosmesa6"}
+                  "libgl1-mesa-dri", "mesa-vulkan-drivers", "libvulkan1", "libosmesa6",
+                  "libxatracker2"}
 PROGRAMS = ("/usr/bin/glxinfo", "/usr/bin/eglinfo", "/usr/bin/vulkaninfo")
 # Libraries the example's own programs link (egl_png: zlib; sdl_gl: SDL2),
 # and expat, which the runtime has as any runtime does.

@@ -23,8 +23,7 @@ def test_the_build_directory_answers_to_the_development_names(gfx: Graphics) -> 
         assert link.is_symlink() and (gfx.build / link.readlink()).name == soname
 
 
-def test_dlopen_of_development_names_fails_on_the_runtime_without_capsules(
-        gfx: Graphics, tmp_path: Path) -> None:
+def test_dlopen_of_development_names_fails_on_the_runtime_without_capsules(gfx: Graphics) -> None:
     proc = run(DEV_NAMES, env={**gfx.without(), "DISPLAY": ""}, check=False)
     assert proc.returncode != 0 and "all ok" not in proc.stdout, proc.stdout
 
