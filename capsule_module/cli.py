@@ -3,7 +3,7 @@
   capsule-shim symbols SONAME [--prefix DIR]      symbols JSON on stdout
   capsule-shim init SONAME [--prefix DIR] [--search-prefix DIR] [-o DIR] [--force]
                                                   a standalone Meson shim project
-  capsule-shim ldd [--timeout S] PROGRAM [ARG...]  run PROGRAM and show which objects
+  capsule-shim ldd [--timeout S] [--root DIR] PROGRAM [ARG...]  run PROGRAM and show which objects
                                                   live in which namespace, from which tree
 """
 
@@ -73,9 +73,13 @@ def _parser() -> argparse.ArgumentParser:
                          "then list every loaded object by namespace: the program's own, "
                          "the shims, and for each capsule whether the object came from "
                          "its prefix. Exit status 1 when an object in a capsule comes "
-                         "from outside its prefix.")
+                         "from outside its prefix, or a shimmed library's real copy was "
+                         "loaded outside the capsule.")
     lds.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                      help="stop PROGRAM after this long and show the last map (default 30)")
+    lds.add_argument("--root", default="/", metavar="DIR",
+                     help="the program runs in a container whose root is DIR here "
+                     "(bwrap --bind DIR /): its paths are read under DIR (default: /)")
     lds.add_argument("argv", nargs=argparse.REMAINDER, metavar="PROGRAM [ARG...]",
                      help="the program and its arguments")
     chk = sub.add_parser("check", help="would these libraries load on this machine's glibc?",
@@ -99,6 +103,8 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not argv:
         raise CapsuleError("ldd needs a PROGRAM to run")
+    if not Path(args.root).is_dir():
+        raise CapsuleError(f"--root {args.root!r} is not a directory")
     nsmap, status, own_stderr = ldd.run_with_map(argv, args.timeout)
     how = (f"stopped after {args.timeout:g} s" if status is None
            else f"exited with status {status}")
@@ -109,12 +115,13 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
     if nsmap is None:
         raise CapsuleError(f"program {argv[0]} {how} without initialising any capsule shim "
                            "(are the shims first on LD_LIBRARY_PATH?)")
+    nsmap.root = args.root
     sys.stdout.write(ldd.format_map(nsmap))
     if status:
         tail = "\n".join(own_stderr.splitlines()[-5:])
         sys.stderr.write(f"{PROG}: {argv[0]} {how}" + (f"; its last words:\n{tail}\n" if tail
                                                        else "\n"))
-    return 1 if ldd.outside(nsmap) else 0
+    return 1 if ldd.outside(nsmap) or ldd.bypassed(nsmap) else 0
 
 
 def _read(soname: str, tree: str) -> LibrarySymbols:

@@ -14,7 +14,10 @@ had and it lacks (a driver unloaded before exit), and says for every object
 whether it is a shim, a placeholder of the process's glibc, a file from the
 capsule's prefix, or a file from outside it (what makes a game fail when a
 driver's dependency leaks in from the runtime; a real glibc library inside a
-capsule is one too: the capsule runs on the program's one glibc).
+capsule is one too: the capsule runs on the program's one glibc). In the
+program's own namespace it flags the real library of a shimmed soname,
+loaded beside its shim (a dlopen of the development name libGL.so, or of a
+full path, that found the system's library instead of the shim's link).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass, field
+from functools import cache
 
+from .elfreader import read_library
 from .errors import CapsuleError
 
 _HEADER = re.compile(r"^capsule\[ns\]: map (?P<when>.+?): namespace (?P<ns>-?\d+) prefix (?P<prefix>.*)$")
@@ -51,6 +56,7 @@ class NamespaceMap:
     when: str
     namespaces: dict[int, Namespace]
     shims: set[str]                 # sonames of the shims that were initialised
+    root: str = "/"                 # the program's file-system root, as seen from here
 
 
 def parse(text: str) -> NamespaceMap | None:
@@ -92,12 +98,48 @@ def is_glibc(path: str) -> bool:
     return base in _GLIBC or base.startswith(("ld-linux", "libnss_"))
 
 
-def classify(path: str, space: Namespace, shims: set[str]) -> str:
-    """shim, glibc, second-glibc, bridge, shared, prefix, program, vdso or outside."""
+def _identity(path: str) -> tuple[str, bool] | None:
+    """(DT_SONAME, links libcapsule) of a loaded file, or None if unreadable."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _identity_of(path, st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
+@cache
+def _identity_of(path: str, dev: int, ino: int, mtime: int) -> tuple[str, bool] | None:
+    try:
+        lib = read_library(path)
+    except (CapsuleError, OSError):
+        return None
+    return lib.soname, "libcapsule.so.0" in lib.needed
+
+
+def _under(root: str, path: str) -> str:
+    return path if root == "/" else os.path.join(root, path.lstrip("/"))
+
+
+def _program_object(path: str, shims: set[str], root: str) -> str:
+    """shim, bypassed (a shimmed soname's real library) or program."""
+    base = os.path.basename(path)
+    if not any(base.startswith(s.split(".so", 1)[0] + ".so") for s in shims):
+        return "program"
+    identity = _identity(_under(root, path))
+    if identity is None:   # gone or unreadable: judge by the name
+        named = base in shims or os.path.basename(os.path.realpath(_under(root, path))) in shims
+        return "shim" if named else "program"
+    soname, is_shim = identity
+    if soname not in shims:
+        return "program"
+    return "shim" if is_shim else "bypassed"
+
+
+def classify(path: str, space: Namespace, shims: set[str], root: str = "/") -> str:
+    """shim, bypassed, glibc, second-glibc, bridge, shared, prefix, program,
+    vdso or outside; files of the program's namespace are read under root."""
     if space.prefix is None:
-        if os.path.basename(path) in shims or os.path.basename(os.path.realpath(path)) in shims:
-            return "shim"
-        return "vdso" if path.startswith("linux-vdso") else "program"
+        return "vdso" if path.startswith("linux-vdso") else _program_object(path, shims, root)
     if _GLIBC_PLACEHOLDER.match(path):
         return "glibc"
     if os.path.basename(path).startswith("ld-linux"):
@@ -115,6 +157,7 @@ def classify(path: str, space: Namespace, shims: set[str]) -> str:
 
 _LABELS = {
     "shim": "capsule shim",
+    "bypassed": "THE REAL LIBRARY, OUTSIDE THE CAPSULE, beside its shim",
     "program": "",
     "vdso": "kernel vDSO",
     "glibc": "placeholder made in memory: the capsule uses the program's glibc",
@@ -135,16 +178,29 @@ def outside(nsmap: NamespaceMap) -> list[tuple[int, str]]:
             if classify(path, space, nsmap.shims) in ("outside", "second-glibc")]
 
 
+def bypassed(nsmap: NamespaceMap) -> list[tuple[str, str]]:
+    """(soname, path) of every shimmed soname's real library that was loaded
+    in the program's namespace, beside the shim."""
+    out = []
+    for space in nsmap.namespaces.values():
+        if space.prefix is None:
+            for path in space.objects + space.unloaded:
+                if classify(path, space, nsmap.shims, nsmap.root) == "bypassed":
+                    identity = _identity(_under(nsmap.root, path))
+                    out.append((identity[0] if identity else os.path.basename(path), path))
+    return out
+
+
 def format_map(nsmap: NamespaceMap) -> str:
     lines = [f"namespace map {nsmap.when}:"]
     for space in sorted(nsmap.namespaces.values(), key=lambda s: s.lmid):
         title = "the program's" if space.prefix is None else f"capsule, prefix {space.prefix}"
         lines.append(f"namespace {space.lmid} ({title}):")
         for path in space.objects:
-            label = _LABELS[classify(path, space, nsmap.shims)]
+            label = _LABELS[classify(path, space, nsmap.shims, nsmap.root)]
             lines.append(f"    {path}" + (f"    [{label}]" if label else ""))
         for path in space.unloaded:
-            label = _LABELS[classify(path, space, nsmap.shims)]
+            label = _LABELS[classify(path, space, nsmap.shims, nsmap.root)]
             lines.append(f"    {path}    [{label + ', ' if label else ''}unloaded before exit]")
     leaks = outside(nsmap)
     if leaks:
@@ -152,6 +208,11 @@ def format_map(nsmap: NamespaceMap) -> str:
                      "a dependency missing from the prefix, an `exclude`, a library "
                      "the capsule's code dlopen()ed by a path outside the prefix, or a "
                      "second copy of glibc")
+    for soname, path in bypassed(nsmap):
+        lines.append(f"{soname} was also loaded outside the capsule, in the program's "
+                     f"namespace: {path} (a dlopen of its development name or of a path "
+                     "found the real library, not the shim: put the shims' directory, with "
+                     "its development-name links, first on LD_LIBRARY_PATH)")
     return "\n".join(lines) + "\n"
 
 

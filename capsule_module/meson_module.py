@@ -12,6 +12,7 @@ nothing of Meson, and every Meson-release difference lives in meson_compat.
 from __future__ import annotations
 
 import os
+import re
 import typing as T
 from pathlib import Path
 
@@ -52,11 +53,15 @@ if T.TYPE_CHECKING:
         exclude: list[str]
         export: list[str]
         share: list[str] | None
+        devel_link: bool
         install: bool
         install_dir: str | None
 
 GENERATED_DIR = 'capsule-shims'
 LIBCAPSULE_SONAME = 'libcapsule.so.0'
+# libGL.so.1 -> the development name libGL.so, which programs and bindings
+# dlopen too (vulkaninfo's libvulkan.so, SDL's and PyOpenGL's libGL.so).
+_DEVEL_FORM = re.compile(r'(?P<stem>.+\.so)\.(?P<major>[0-9]+)')
 SYSTEM_LIBDIRS = {'/lib', '/usr/lib', '/lib64', '/usr/lib64',
                   '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu'}
 
@@ -138,6 +143,7 @@ class CapsuleModule(ExtensionModule):
         # Not given (None): libcapsule's default list, decided at run time.
         KwargInfo('share', (ContainerTypeInfo(list, str), type(None)), listify=True,
                   default=None, validator=_sonames_error),
+        KwargInfo('devel_link', bool, default=True),
         KwargInfo('install', bool, default=False),
         KwargInfo('install_dir', (str, type(None))),
     )
@@ -256,17 +262,15 @@ class CapsuleModule(ExtensionModule):
     def _build(self, state: ModuleState, soname: str, c_file: File,
                map_file: File | None, kwargs: ShimKw) -> SharedLibrary:
         capsule = self._get_libcapsule(state)
-        name, suffix = soname.rsplit('.', 1)
-        target_kwargs: dict[str, T.Any] = {
-            'name_prefix': '',
-            'name_suffix': suffix,
+        name, target_kwargs = _file_naming(soname, kwargs['devel_link'])
+        target_kwargs.update({
             'c_args': capsule.c_args,
             'link_with': capsule.link_with,
             'dependencies': capsule.dependencies,
             'gnu_symbol_visibility': 'hidden',
             'override_options': ['werror=false'],
             'install': kwargs['install'],
-        }
+        })
         if map_file is not None:
             map_path = map_file.absolute_path(state.environment.get_source_dir(),
                                               state.environment.get_build_dir())
@@ -341,6 +345,22 @@ class CapsuleModule(ExtensionModule):
         files = [File.from_absolute_file(str(p)) for p in sources]
         target = shared_library(self.interpreter, 'libcapsule.so', files, kwargs)
         return _Libcapsule([target], [], include, _absolute_install_dir(state, libdir))
+
+
+def _file_naming(soname: str, devel_link: bool) -> tuple[str, dict[str, T.Any]]:
+    """The shared_library() name and naming kwargs whose file is the soname.
+
+    For libX.so.N (with devel_link) that is Meson's own soversion naming,
+    which also links the development name libX.so to it in the build
+    directory and installs that link (install tag 'devel'); otherwise the
+    soname split at its last dot, with no link.
+    """
+    form = _DEVEL_FORM.fullmatch(soname) if devel_link else None
+    if form is not None:
+        return form['stem'][:-len('.so')], {'name_prefix': '', 'name_suffix': 'so',
+                                            'soversion': form['major']}
+    name, suffix = soname.rsplit('.', 1)
+    return name, {'name_prefix': '', 'name_suffix': suffix}
 
 
 def _absolute_install_dir(state: ModuleState, install_dir: str) -> str:

@@ -19,7 +19,8 @@ DEBIAN_PACKAGES=(
     # would leave glvnd without a vendor), headers for the example's programs.
     xvfb xauth mesa-utils vulkan-tools
     libglx-mesa0 libegl-mesa0 libgl1-mesa-dri libgbm1 mesa-vulkan-drivers libvulkan1
-    libgl-dev libegl-dev libgles-dev libx11-dev
+    libgl-dev libegl-dev libgles-dev libx11-dev libsdl2-dev   # libSDL2 links libgbm.so.1
+    bubblewrap   # the container example and its test (apt-get download, dpkg-deb: always there)
 )
 
 missing=()

@@ -83,10 +83,11 @@ def start_xvfb() -> Iterator[str]:
 
 
 def namespace_leaks(stderr: str) -> list[tuple[int, str]]:
-    """Objects in a capsule from outside its prefix, from a CAPSULE_DEBUG=ns run."""
+    """Objects in a capsule from outside its prefix, and shimmed sonames' real
+    libraries loaded outside the capsule (namespace 0), from a CAPSULE_DEBUG=ns run."""
     nsmap = ldd.parse(stderr)
     assert nsmap is not None, f"no namespace map in:\n{stderr[-2000:]}"
-    return ldd.outside(nsmap)
+    return ldd.outside(nsmap) + [(ldd.PROGRAM_NS, path) for _, path in ldd.bypassed(nsmap)]
 
 
 def capsule_objects(stderr: str) -> list[str]:

@@ -54,6 +54,8 @@ def test_shim_is_named_and_linked_as_promised(meson: Meson, tree: Path, tmp_path
     assert info.runpath is not None and "$ORIGIN" in info.runpath
     assert exported(shim) == exported(tree / MULTIARCH / "libz.so.1")
     assert (build / "capsule-shims" / "libz.so.1.c").is_file()
+    # The development name a program may dlopen answers with the shim too.
+    assert os.readlink(build / "libz.so") == "libz.so.1"
 
 
 def test_shim_runs_from_the_build_dir(meson: Meson, tree: Path, tmp_path: Path,
@@ -121,9 +123,30 @@ def test_install(meson: Meson, tree: Path, tmp_path: Path, shim_dir: str,
     assert info.soname == "libz.so.1"
     assert info.runpath == ("$ORIGIN" if not shim_dir else "$ORIGIN/..")
     assert dynamic(libdir / "libcapsule.so.0").soname == "libcapsule.so.0"
+    assert os.readlink(shim_dir_path / "libz.so") == "libz.so.1"
     # The installed shim finds the installed libcapsule by itself.
     out = run([zround_system], env={"LD_LIBRARY_PATH": str(shim_dir_path)})
     assert "zround: ok" in out.stdout
+
+
+def test_development_name_can_be_left_out(meson: Meson, tree: Path, tmp_path: Path) -> None:
+    """For a libdir where a -dev package owns libz.so: install tags, or devel_link: false."""
+    _, build = setup(meson, tree, tmp_path, "--prefix=/opt/consumer", "--libdir=lib")
+    meson.ninja(build)
+    runtime = tmp_path / "runtime"
+    meson.run("install", "-C", build, "--destdir", runtime, "--tags", "runtime")
+    assert (runtime / "opt/consumer/lib/libz.so.1").is_file()
+    assert not (runtime / "opt/consumer/lib/libz.so").is_symlink()
+
+    _, build = setup(meson, tree, tmp_path / "off", "--prefix=/opt/consumer", "--libdir=lib",
+                     "-Ddevel_link=false")
+    meson.ninja(build)
+    assert dynamic(build / "libz.so.1").soname == "libz.so.1"
+    assert not (build / "libz.so").is_symlink()
+    dest = tmp_path / "dest"
+    meson.run("install", "-C", build, "--destdir", dest)
+    assert (dest / "opt/consumer/lib/libz.so.1").is_file()
+    assert not (dest / "opt/consumer/lib/libz.so").is_symlink()
 
 
 def test_uninstalled_shims_install_no_libcapsule(meson: Meson, tree: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from py_support import REPO, system_lib
 
 from capsule_module import cli, symbolsfile
 from capsule_module.elfreader import read_library
-from helpers import meson_command, run
+from helpers import compile_c, meson_command, run
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -111,6 +111,7 @@ def test_init_project_builds_without_the_prefix(tmp_path: Path) -> None:
     def interface(path: Path) -> set[tuple[str, str | None, bool]]:
         return {(s.name, s.version, s.default) for s in read_library(path).symbols}
     assert interface(build / "libz.so.1") == interface(system_lib("libz.so.1"))
+    assert os.readlink(build / "libz.so") == "libz.so.1"   # the development name
 
 
 def test_symbols_of_a_fifo_is_one_line(tmp_path: Path) -> None:
@@ -205,6 +206,8 @@ def test_closed_stdout_is_a_quiet_failure() -> None:
     (["ldd"], "capsule-shim: ldd needs a PROGRAM to run\n"),
     (["ldd", "--", "/nonexistent/game"],
      "capsule-shim: program /nonexistent/game cannot be run (No such file or directory)\n"),
+    (["ldd", "--root", "/nonexistent", "true"],
+     "capsule-shim: --root '/nonexistent' is not a directory\n"),
     (["ldd", "--timeout", "0.3", "sleep", "30"],
      "capsule-shim: program sleep stopped after 0.3 s without initialising any capsule shim "
      "(are the shims first on LD_LIBRARY_PATH?)\n"),
@@ -247,3 +250,33 @@ def test_ldd_keeps_objects_unloaded_before_exit() -> None:
         "    /host/usr/lib/libGL.so.1    [from the prefix]",
         "    /host/usr/lib/dri/swrast_dri.so    [from the prefix, unloaded before exit]",
         "    /usr/lib/libLLVM.so.1    [OUTSIDE THE PREFIX, unloaded before exit]"]
+
+
+def _map_script(ns0: list[str]) -> str:
+    """A program printing the map of a libz shim's run: ns0's objects as given."""
+    lines = ["map libz.so.1 ready: namespace 0 prefix -",
+             *(f"map libz.so.1 ready: 0 {path}" for path in ns0),
+             "map libz.so.1 ready: namespace 1 prefix /"]
+    return "; ".join(f"echo 'capsule[ns]: {line}' >&2" for line in lines)
+
+
+def test_ldd_flags_a_shimmed_sonames_real_library_beside_the_shim(tmp_path: Path) -> None:
+    """The file of the program's namespace with the shim's soname that does not
+    link libcapsule is the real library: flagged, exit 1; with --root the
+    sandbox's files are read (there the same path is a shim)."""
+    src = tmp_path / "empty.c"
+    src.write_text("int capsule_fixture;\n")
+    capsule = compile_c(tmp_path / "libcapsule.so.0", [src], shared_soname="libcapsule.so.0")
+    root = tmp_path / "root"
+    (root / "usr/lib").mkdir(parents=True)
+    compile_c(root / "usr/lib/libz.so.1", [src], shared_soname="libz.so.1",
+              libs=["-Wl,--no-as-needed", str(capsule)])
+    real = str(system_lib("libz.so.1"))
+    r = _run("ldd", "sh", "-c", _map_script(["/opt/game/bin/game", real]))
+    assert r.returncode == 1, r
+    assert f"    {real}    [THE REAL LIBRARY, OUTSIDE THE CAPSULE, beside its shim]" in r.stdout
+    assert f"libz.so.1 was also loaded outside the capsule, in the program's namespace: {real} (" \
+        in r.stdout
+    r = _run("ldd", "--root", str(root), "sh", "-c", _map_script(["/usr/lib/libz.so.1"]))
+    assert r.returncode == 0, r
+    assert "    /usr/lib/libz.so.1    [capsule shim]" in r.stdout
