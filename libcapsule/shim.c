@@ -24,6 +24,7 @@
 #include "objects.h"
 #include "reloc.h"
 #include "resolve.h"
+#include "serial.h"
 #include "shims.h"
 #include "wrappers.h"
 
@@ -619,13 +620,15 @@ announce_ready(const capsule_shim *shim)
     }
 }
 
-void
-capsule_shim_init(capsule_shim *shim)
+/* The set-up, run under ld.so's load lock (serial.h): init_lock is only
+ * ever taken after it, so holding it across calls into ld.so cannot
+ * deadlock against a thread inside a dlopen. */
+static void
+init_serialised(void *arg)
 {
+    capsule_shim *shim = arg;
     capsule_depset set;
 
-    check_description(shim);
-    capsule_debug_init();
     double t_start = capsule_debug_now_us();
     pthread_mutex_lock(&init_lock);
     shim_state *s = new_state(shim);
@@ -647,6 +650,27 @@ capsule_shim_init(capsule_shim *shim)
     capsule_nsmap_note(capsule_ns_lmid(s->ns), s->prefix);
     pthread_mutex_unlock(&init_lock);
     announce_ready(shim);
+}
+
+void
+capsule_shim_init(capsule_shim *shim)
+{
+    check_description(shim);
+    capsule_debug_init();
+    capsule_serial_run(init_serialised, shim);
+}
+
+void *
+capsule_shim_wait(const capsule_shim *shim, size_t index)
+{
+    if (shim && index < shim->n_symbols && !shim->targets[index]) {
+        /* Called while another thread sets the capsule up: its set-up
+         * holds ld.so's load lock until the targets are filled. */
+        capsule_serial_wait();
+    }
+    if (!shim || index >= shim->n_symbols || !shim->targets[index])
+        capsule_shim_unresolved(shim, index);
+    return shim->targets[index];
 }
 
 void

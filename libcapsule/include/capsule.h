@@ -84,6 +84,11 @@ CAPSULE_PUBLIC void capsule_shim_init(capsule_shim *shim);
 CAPSULE_PUBLIC __attribute__((noreturn)) void
 capsule_shim_unresolved(const capsule_shim *shim, size_t index);
 
+/* Called by stub `index` when its target is not known yet: waits for a
+ * set-up another thread is running, then returns the target, or (still
+ * unknown: the real library lacks it) behaves as capsule_shim_unresolved. */
+CAPSULE_PUBLIC void *capsule_shim_wait(const capsule_shim *shim, size_t index);
+
 #ifdef __cplusplus
 }
 #endif
