@@ -24,6 +24,7 @@
 
 #include "debug.h"
 #include "dynobj.h"
+#include "forklock.h"
 #include "reloc.h"
 #include "resolve.h"
 
@@ -36,6 +37,14 @@ typedef struct {
 } copy_entry;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER; /* one writer of RELRO at a time */
+
+__attribute__((constructor)) static void
+register_locks(void)
+{
+    capsule_forklock_add(&apply_lock, CAPSULE_LOCK_COPY_APPLY);
+    capsule_forklock_add(&lock, CAPSULE_LOCK_COPIES);
+}
 static copy_entry *entries;
 static size_t n_entries, cap_entries;
 
@@ -192,7 +201,6 @@ apply_object(struct dl_phdr_info *info, void *data)
 void
 capsule_datacopy_apply(capsule_ns *ns)
 {
-    static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
     apply_ctx ctx = { ns, NULL, 0 };
     size_t cap = 0;
 

@@ -11,6 +11,7 @@
 #include "bridge.h"
 #include "debug.h"
 #include "dynobj.h"
+#include "forklock.h"
 #include "objects.h"
 #include "placeholder.h"
 #include "share.h"
@@ -38,6 +39,12 @@ struct capsule_ns {
 /* The list is only ever prepended to, and published with release
  * semantics: wrappers read it without the lock. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+__attribute__((constructor)) static void
+register_lock(void)
+{
+    capsule_forklock_add(&registry_lock, CAPSULE_LOCK_REGISTRY);
+}
 static capsule_ns *registry;
 
 static size_t
@@ -100,6 +107,7 @@ ns_for(const char *prefix, capsule_bridge_fill_fn fill)
         return NULL;
     }
     pthread_mutex_init(&ns->lock, NULL);
+    capsule_forklock_add(&ns->lock, CAPSULE_LOCK_NAMESPACE);
     double t0 = capsule_debug_now_us();
     ns->bridge = create_bridge(ns, fill);
     capsule_debug(CAPSULE_DEBUG_TIME, "prefix %s: bridge %.0f us", prefix,

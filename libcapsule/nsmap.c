@@ -19,11 +19,18 @@
 #include <unistd.h>
 
 #include "debug.h"
+#include "forklock.h"
 #include "objects.h"
 
 #define MAX_NOTED 16
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+__attribute__((constructor)) static void
+register_lock(void)
+{
+    capsule_forklock_add(&lock, CAPSULE_LOCK_NSMAP);
+}
 static struct {
     Lmid_t lmid;
     char *prefix;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "debug.h"
+#include "forklock.h"
 
 #define BUCKETS 256
 
@@ -16,6 +17,12 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static capsule_object *capsule_objects;
 static capsule_object *program_objects[BUCKETS];
+
+__attribute__((constructor)) static void
+register_lock(void)
+{
+    capsule_forklock_add(&lock, CAPSULE_LOCK_OBJECTS);
+}
 
 static void
 object_free(capsule_object *o)

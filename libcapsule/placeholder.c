@@ -45,6 +45,7 @@
 #include "bridge.h"
 #include "debug.h"
 #include "dynobj.h"
+#include "forklock.h"
 #include "objects.h"
 
 #define N_DYN 12 /* capsule_image_dynamic's six, three for versions, DT_NULLs */
@@ -389,6 +390,12 @@ typedef struct image {
 
 static pthread_mutex_t images_lock = PTHREAD_MUTEX_INITIALIZER;
 static image *images;
+
+__attribute__((constructor)) static void
+register_lock(void)
+{
+    capsule_forklock_add(&images_lock, CAPSULE_LOCK_IMAGES);
+}
 
 static image *
 find_image(const char *soname)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "debug.h"
+#include "forklock.h"
 #include "objects.h"
 #include "resolve.h"
 
@@ -231,6 +232,13 @@ capsule_reloc_object_ex(const capsule_dynobj *o, const capsule_policy *policy, s
  * calling into ld.so's own locks (dlopen, dlsym): only dl_iterate_phdr,
  * whose callback does all the work, is called under it. */
 static pthread_mutex_t objects_lock = PTHREAD_MUTEX_INITIALIZER;
+
+__attribute__((constructor)) static void
+register_locks(void)
+{
+    capsule_forklock_add(&objects_lock, CAPSULE_LOCK_PASS);
+    capsule_forklock_add(&relro_lock, CAPSULE_LOCK_RELRO);
+}
 static const capsule_policy *policies[MAX_POLICIES];
 static const void *skips[MAX_POLICIES];
 static size_t n_policies, n_skips;

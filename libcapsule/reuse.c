@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "forklock.h"
+
 #define MAX_CACHED 256
 
 typedef struct {
@@ -52,6 +54,12 @@ typedef struct cached {
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static cached *cache;
 static size_t n_cached;
+
+__attribute__((constructor)) static void
+register_lock(void)
+{
+    capsule_forklock_add(&cache_lock, CAPSULE_LOCK_REUSE);
+}
 
 static void
 take_stamp(const char *path, stamp *out)

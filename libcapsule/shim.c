@@ -19,6 +19,7 @@
 #include "datacopy.h"
 #include "debug.h"
 #include "dynobj.h"
+#include "forklock.h"
 #include "namespace.h"
 #include "nsmap.h"
 #include "objects.h"
@@ -53,6 +54,12 @@ typedef struct shim_state {
 /* Prepended to under init_lock, published with release semantics; shims
  * are made NODELETE, so a shim_state stays valid for good. */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+__attribute__((constructor)) static void
+register_lock(void)
+{
+    capsule_forklock_add(&init_lock, CAPSULE_LOCK_INIT);
+}
 static shim_state *shims;
 
 /* A shim symbol's name, and its version or NULL when unversioned. */
@@ -631,6 +638,12 @@ init_serialised(void *arg)
 
     double t_start = capsule_debug_now_us();
     pthread_mutex_lock(&init_lock);
+    for (shim_state *done = shims; done; done = done->next) {
+        if (done->shim == shim) { /* set up already, by a call that could not wait */
+            pthread_mutex_unlock(&init_lock);
+            return;
+        }
+    }
     shim_state *s = new_state(shim);
     resolve_roots(s, &set);
     double t_resolved = capsule_debug_now_us();
@@ -661,12 +674,15 @@ capsule_shim_init(capsule_shim *shim)
 }
 
 void *
-capsule_shim_wait(const capsule_shim *shim, size_t index)
+capsule_shim_wait(capsule_shim *shim, size_t index)
 {
     if (shim && index < shim->n_symbols && !shim->targets[index]) {
-        /* Called while another thread sets the capsule up: its set-up
-         * holds ld.so's load lock until the targets are filled. */
+        /* Called before the shim's set-up finished (another thread runs it:
+         * waiting for ld.so's load lock waits for it) or began (its
+         * constructor has not run yet: the set-up runs here, once). */
         capsule_serial_wait();
+        if (!shim->targets[index])
+            capsule_shim_init(shim);
     }
     if (!shim || index >= shim->n_symbols || !shim->targets[index])
         capsule_shim_unresolved(shim, index);

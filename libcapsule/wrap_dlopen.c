@@ -32,6 +32,7 @@
 #include "datacopy.h"
 #include "debug.h"
 #include "dynobj.h"
+#include "forklock.h"
 #include "nsmap.h"
 #include "reloc.h"
 #include "resolve.h"
@@ -480,15 +481,22 @@ hook_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
     return 0;
 }
 
+static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+
+__attribute__((constructor)) static void
+register_lock(void)
+{
+    capsule_forklock_add(&install_lock, CAPSULE_LOCK_WRAP);
+}
+
 int
 capsule_wrap_install(void)
 {
     static const capsule_policy policy = { "dl* wrappers", hook_lookup, NULL };
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static int installed;
     int rc = 0;
 
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&install_lock);
     if (!installed) {
         hooks[0] = (hook){ "dlopen", (void *)dlopen, (void *)capsule_entry_outside_dlopen, 0 };
         hooks[1] = (hook){ "dlmopen", (void *)dlmopen, (void *)capsule_entry_outside_dlmopen, 0 };
@@ -499,6 +507,6 @@ capsule_wrap_install(void)
         installed = 1;
         rc = capsule_reloc_add(&policy, NULL);
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&install_lock);
     return rc;
 }

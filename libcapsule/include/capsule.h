@@ -74,8 +74,9 @@ typedef struct capsule_shim {
     const void *anchor;
 } capsule_shim;
 
-/* Called from the shim's constructor. Returns only on success; on failure it
- * prints one line starting "capsule:" and exits the process non-zero. */
+/* Called from the shim's constructor (a second call for the same shim
+ * returns at once). Returns only on success; on failure it prints one line
+ * starting "capsule:" and exits the process non-zero. */
 CAPSULE_PUBLIC void capsule_shim_init(capsule_shim *shim);
 
 /* Called by stub `index` when it is reached before its target was resolved:
@@ -85,9 +86,11 @@ CAPSULE_PUBLIC __attribute__((noreturn)) void
 capsule_shim_unresolved(const capsule_shim *shim, size_t index);
 
 /* Called by stub `index` when its target is not known yet: waits for a
- * set-up another thread is running, then returns the target, or (still
- * unknown: the real library lacks it) behaves as capsule_shim_unresolved. */
-CAPSULE_PUBLIC void *capsule_shim_wait(const capsule_shim *shim, size_t index);
+ * set-up another thread is running, or runs the shim's set-up itself when
+ * its constructor has not yet (capsule_shim_init is idempotent), then
+ * returns the target, or (still unknown: the real library lacks it) behaves
+ * as capsule_shim_unresolved. */
+CAPSULE_PUBLIC void *capsule_shim_wait(capsule_shim *shim, size_t index);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@ before its target is known waits for the set-up instead of aborting."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -48,3 +49,24 @@ def test_a_thread_racing_the_first_set_up(built: Built, boundary: Boundary,
             pytest.fail(f"run {run} deadlocked")
         assert proc.returncode == 0, (run, proc)
         assert proc.stdout == "main=3 second=ok add=42\n", (run, proc)
+
+
+@pytest.mark.skipif(SANITIZE == "asan" or not shutil.which("valgrind"),
+                    reason="needs valgrind, which cannot run ASan builds")
+def test_lock_order_under_helgrind(built: Built, boundary: Boundary,
+                                   race: tuple[Path, Path]) -> None:
+    """helgrind sees every lock, ld.so's and libcapsule's: no order between
+    them is ever taken both ways (the deadlock above was one)."""
+    prog, lib_dir = race
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
+    env["LD_LIBRARY_PATH"] = f"{built.shim_dir}:{lib_dir}:{boundary.own_dir}"
+    env["RACE_SHIM2"] = str(boundary.shim_dir / "libbound.so.1")
+    for run in range(2):
+        try:
+            proc = subprocess.run(["valgrind", "--tool=helgrind", "-q", str(prog)], env=env,
+                                  capture_output=True, text=True, timeout=240, check=False)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"run {run} deadlocked under helgrind")
+        assert proc.stdout == "main=3 second=ok add=42\n", (run, proc.stderr[-3000:])
+        assert "lock order" not in proc.stderr, proc.stderr
+
