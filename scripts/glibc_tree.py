@@ -5,7 +5,9 @@
     python3 scripts/glibc_tree.py sid         # Debian unstable (2.43 in 2026-12)
 
 fetches libc6 and libgcc-s1 (what the test programs need besides the system's
-own libraries: libc6 depends on it, and glibc dlopens it for unwinding) with
+own libraries: libc6 depends on it, and glibc dlopens it for unwinding), and
+libc6-dbg (valgrind needs ld.so's symbols: they are linked in as
+usr/lib/x86_64-linux-gnu/.debug/<debuglink name>, a place valgrind looks) with
 a *private* apt state: its own sources list, lists, caches and an empty
 dpkg status under build-glibc/<release>/apt. Nothing is added to the
 system's apt and nothing is installed. The packages are unpacked with
@@ -36,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "build-glibc"
 RELEASES = ("trixie", "sid")
-PACKAGES = ("libc6", "libgcc-s1")
+PACKAGES = ("libc6", "libgcc-s1", "libc6-dbg")
 MULTIARCH = "x86_64-linux-gnu"
 LDSO_NAME = "ld-linux-x86-64.so.2"
 SYSTEM_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
@@ -156,6 +158,7 @@ def _apt_options(state: Path) -> list[str]:
         "-o", "APT::Architectures=amd64",
         "-o", "Acquire::Languages=none",
         "-o", "Debug::NoLocking=1",
+        "-o", "APT::Sandbox::User=root",  # the download directory is ours, not _apt's
     ]
 
 
@@ -193,15 +196,27 @@ def _version(deb: Path) -> str:
     return _run(["dpkg-deb", "-f", str(deb), "Version"]).strip()
 
 
+def _link_debug_files(root: Path) -> None:
+    """libc6-dbg's usr/lib/debug/.build-id/xx/REST.debug files, where valgrind
+    looks for a library's .gnu_debuglink name REST.debug: the library's own
+    directory's .debug/ (it would look in /usr/lib/debug/.build-id only)."""
+    links = root / "usr/lib" / MULTIARCH / ".debug"
+    links.mkdir(exist_ok=True)
+    for f in sorted((root / "usr/lib/debug/.build-id").glob("*/*.debug")):
+        (links / f.name).symlink_to(f"../../debug/.build-id/{f.parent.name}/{f.name}")
+
+
 def ensure_tree(release: str, out: Path = DEFAULT_OUT, refresh: bool = False) -> GlibcTree:
     """The unpacked tree for `release` (trixie, sid), made when missing."""
     if release not in RELEASES:
         raise TreeError(f"unknown release {release!r}: expected one of {', '.join(RELEASES)}")
     base = out / release
     root = base / "root"
-    stamp = base / "version"
+    stamp = base / "version"  # the libc6 version, then the packages unpacked
     if not refresh and stamp.is_file() and (root / "usr/lib64" / LDSO_NAME).exists():
-        return GlibcTree(release, root, stamp.read_text().strip())
+        version, _, packages = stamp.read_text().partition("\n")
+        if packages.split() == list(PACKAGES):
+            return GlibcTree(release, root, version)
     debs = fetch(release, base, system_mirror())
     partial = base / "root.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -209,11 +224,15 @@ def ensure_tree(release: str, out: Path = DEFAULT_OUT, refresh: bool = False) ->
         _run(["dpkg-deb", "-x", str(deb), str(partial)])
     libc = next(d for d in debs if d.name.startswith("libc6_"))
     version = _version(libc)
+    dbg = next(d for d in debs if d.name.startswith("libc6-dbg_"))
+    if _version(dbg) != version:
+        raise TreeError(f"{dbg.name} does not match {libc.name}")
+    _link_debug_files(partial)
     if not (partial / "usr/lib64" / LDSO_NAME).exists():
         raise TreeError(f"{libc.name} has no usr/lib64/{LDSO_NAME} (not a merged-/usr glibc?)")
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)
-    stamp.write_text(version + "\n")
+    stamp.write_text(f"{version}\n{' '.join(PACKAGES)}\n")
     return GlibcTree(release, root, version)
 
 
