@@ -20,7 +20,13 @@ that runs a program under that glibc:
 
     LDSO --library-path LIBDIR[:more dirs] ./prog
 
-(merged /usr: the libraries are under usr/lib). Other Python code imports
+(merged /usr: the libraries are under usr/lib). Or it runs one itself:
+
+    LD_LIBRARY_PATH=shims python3 scripts/glibc_tree.py sid --run ./prog ARG...
+
+execs `LDSO --library-path LIBDIR:$LD_LIBRARY_PATH ./prog ARG...` (the tree
+first: it holds only glibc's own libraries, which must match that ld.so;
+LD_LIBRARY_PATH itself is left as it is). Other Python code imports
 `ensure_tree()`.
 """
 
@@ -254,12 +260,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refresh", action="store_true", help="fetch and unpack again")
     ap.add_argument("--print", dest="what", choices=("ldso", "libdir", "root", "version"),
                     help="print only this, for shell scripts")
+    ap.add_argument("--run", nargs=argparse.REMAINDER, metavar="PROGRAM",
+                    help="exec PROGRAM [ARG...] under that glibc (LD_LIBRARY_PATH after the tree)")
     args = ap.parse_args(argv)
+    if args.run is not None and not args.run:
+        ap.error("--run needs a PROGRAM")
     try:
         tree = ensure_tree(args.release, args.out.resolve(), args.refresh)
     except TreeError as e:
         print(f"glibc_tree: {args.release}: {e}", file=sys.stderr)
         return 1
+    if args.run:
+        cmd = tree.command(args.run, os.environ.get("LD_LIBRARY_PATH", ""))
+        os.execv(cmd[0], cmd)
     if args.what:
         print({"ldso": tree.ldso, "libdir": tree.libdir, "root": tree.root,
                "version": tree.version}[args.what])
