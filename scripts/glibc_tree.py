@@ -242,13 +242,23 @@ def ensure_tree(release: str, out: Path = DEFAULT_OUT, refresh: bool = False) ->
     return GlibcTree(release, root, version)
 
 
+def ldso_version(ldso: Path) -> str:
+    """The package version ld.so --version names (2.36-9+deb12u14), or its
+    upstream one (2.36) when it names no package."""
+    first = _run([str(ldso), "--version"]).splitlines()[0]
+    m = re.search(r"GLIBC (\S+)\)", first) or re.search(r"version (\d+\.\d+)", first)
+    if not m:
+        raise TreeError(f"{ldso} --version: no version in {first!r}")
+    return m.group(1)
+
+
 def tree_from_env(value: str, out: Path = DEFAULT_OUT) -> GlibcTree:
     """A release name, or the path of an already unpacked tree."""
     if "/" in value:
         root = Path(value).resolve()
         if not (root / "usr/lib64" / LDSO_NAME).exists():
             raise TreeError(f"{root}: no usr/lib64/{LDSO_NAME}")
-        return GlibcTree(root.name, root, "unknown")
+        return GlibcTree(root.name or "/", root, ldso_version(root / "usr/lib64" / LDSO_NAME))
     return ensure_tree(value, out)
 
 
