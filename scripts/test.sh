@@ -7,7 +7,7 @@
 #   bash scripts/test.sh --coverage       # ... and print C (gcov) and Python coverage
 #   bash scripts/test.sh --glibc-matrix   # ... and the runtime tests and the demo under
 #                                         # Debian 13's glibc 2.41 and unstable's 2.43
-#   bash scripts/test.sh --glibc-matrix-only   # only those (about 3 minutes)
+#   bash scripts/test.sh --glibc-matrix-only   # only those (about 2 minutes)
 #   bash scripts/test.sh -k e2e           # extra arguments go to the main pytest run
 set -euo pipefail
 cd "$(dirname "$0")/.."
