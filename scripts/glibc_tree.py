@@ -263,7 +263,7 @@ def tree_from_env(value: str, out: Path = DEFAULT_OUT) -> GlibcTree:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     ap.add_argument("release", choices=RELEASES)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
                     help="where trees are kept (default: build-glibc in the checkout)")
