@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 from programs import parse, run
 
-from build import CC, FIXTURES, GLIBC_TREE, Built, World, as_other_user, glibc_link_flags, sh
+from build import (
+    CC,
+    FIXTURES,
+    GLIBC_TREE,
+    Built,
+    World,
+    as_other_user,
+    build_lib,
+    glibc_link_flags,
+    sh,
+)
 
 pytestmark = pytest.mark.skipif(GLIBC_TREE is None,
                                 reason="CAPSULE_TEST_GLIBC is not set: only the glibc matrix "
@@ -74,3 +84,17 @@ def test_programs_with_that_interpreter(world: World) -> None:
                           timeout=30, check=False, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc
     _check(parse(proc.stdout), world)
+
+
+def test_ld_preload_still_works(built: Built, tmp_path: Path) -> None:
+    """An explicitly started ld.so reads LD_PRELOAD from the environment."""
+    src = tmp_path / "pre.c"
+    src.write_text('#include <stdio.h>\n__attribute__((constructor)) static void hello(void)'
+                   ' { printf("preloaded=1\\n"); }\n')
+    pre = build_lib(tmp_path / "pre", "libpre.so", [src])
+    prog = _build(built, tmp_path, [])
+    proc = run([prog], {"LD_LIBRARY_PATH": str(built.shim_dir), "LD_PRELOAD": str(pre)})
+    assert proc.returncode == 0, proc
+    got = parse(proc.stdout)
+    assert got["preloaded"] == "1", got
+    _check(got, built)
