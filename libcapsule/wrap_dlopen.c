@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "datacopy.h"
@@ -348,10 +349,20 @@ capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns, const void *ca
 /* ---- outside ---- */
 
 static void
-origin_of(const struct link_map *map, char *out, size_t size)
+origin_of(struct link_map *map, char *out, size_t size)
 {
     char path[PATH_MAX];
     const char *name = map->l_name && map->l_name[0] ? map->l_name : "/proc/self/exe";
+
+    /* A program started as `ld.so PROGRAM` (no AT_BASE: ld.so is the
+     * executable the kernel ran) has /proc/self/exe naming ld.so; ld.so
+     * knows the program's own directory. Only then: in a normal start the
+     * main map's origin is not set up and RTLD_DI_ORIGIN faults on 2.36. */
+    if ((!map->l_name || !map->l_name[0]) && getauxval(AT_BASE) == 0 &&
+        dlinfo(map, RTLD_DI_ORIGIN, path) == 0) {
+        snprintf(out, size, "%s", path);
+        return;
+    }
 
     if (!realpath(name, path))
         snprintf(path, sizeof path, "%s", name);

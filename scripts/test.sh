@@ -5,27 +5,54 @@
 #
 #   bash scripts/test.sh                  # everything
 #   bash scripts/test.sh --coverage       # ... and print C (gcov) and Python coverage
+#   bash scripts/test.sh --glibc-matrix   # ... and the runtime tests and the demo under
+#                                         # Debian 13's glibc 2.41 and unstable's 2.43
+#   bash scripts/test.sh --glibc-matrix-only   # only those (about 2 minutes)
 #   bash scripts/test.sh -k e2e           # extra arguments go to the main pytest run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 coverage=0
-if [ "${1:-}" = "--coverage" ]; then
-    coverage=1
+matrix=0
+main=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --coverage) coverage=1 ;;
+        --glibc-matrix) matrix=1 ;;
+        --glibc-matrix-only) matrix=1; main=0 ;;
+        *) break ;;
+    esac
     shift
-fi
+done
 
 bash scripts/bootstrap.sh
 py=.venv/bin/python
-.venv/bin/ruff check capsule_module tests bench fuzz examples
+.venv/bin/ruff check capsule_module tests bench fuzz examples scripts
 
-echo "== pytest: the whole suite"
-$py -m pytest -ra "$@" tests
+if [ "$main" = 1 ]; then
+    echo "== pytest: the whole suite"
+    $py -m pytest -ra "$@" tests
 
-echo "== libcapsule runtime tests under ASan+UBSan"
-CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime -k "not fuzz"
-echo "== libcapsule runtime tests under valgrind memcheck"
-CAPSULE_TEST_SANITIZE=valgrind $py -m pytest -q -ra tests/runtime -k "not fuzz"
+    echo "== libcapsule runtime tests under ASan+UBSan"
+    CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime -k "not fuzz"
+    echo "== libcapsule runtime tests under valgrind memcheck"
+    CAPSULE_TEST_SANITIZE=valgrind $py -m pytest -q -ra tests/runtime -k "not fuzz"
+fi
+
+if [ "$matrix" = 1 ]; then
+    # Every release runs even when one fails; the script fails at the end.
+    failed=()
+    for release in trixie sid; do
+        echo "== glibc matrix: runtime tests and the demo under $release's glibc" \
+             "($(python3 scripts/glibc_tree.py "$release" --print version))"
+        CAPSULE_TEST_GLIBC=$release $py -m pytest -q -ra tests/runtime tests/test_demo.py \
+            -k "not fuzz" || failed+=("$release")
+    done
+    if [ "${#failed[@]}" -gt 0 ]; then
+        echo "glibc matrix: failed under ${failed[*]}" >&2
+        exit 1
+    fi
+fi
 
 if [ "$coverage" = 1 ]; then
     echo "== coverage: libcapsule (gcov)"

@@ -3,11 +3,21 @@
 # "host" tree from this machine's zlib and expat, build shims for them with
 # capsule.shim(), and run an unchanged program through the shims; then the
 # graphics example renders a picture through capsules (examples/graphics/run.sh).
+#
+# DEMO_GLIBC=trixie|sid runs every program under Debian 13's or unstable's
+# glibc instead of the system's (through its own ld.so; scripts/glibc_tree.py
+# fetches and unpacks it once into build-glibc/).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${DEMO_DIR:-$repo/build-demo}
 # The test suite runs this script after bootstrapping once itself.
 [ -n "${CAPSULE_SKIP_BOOTSTRAP:-}" ] || bash "$repo/scripts/bootstrap.sh"
+launch=()
+if [ -n "${DEMO_GLIBC:-}" ]; then
+    version=$(python3 "$repo/scripts/glibc_tree.py" "$DEMO_GLIBC" --print version)
+    launch=(python3 "$repo/scripts/glibc_tree.py" "$DEMO_GLIBC" --run)
+    echo "== every program runs under glibc $version (DEMO_GLIBC=$DEMO_GLIBC)"
+fi
 
 host=$work/host
 libdir=$host/usr/lib/x86_64-linux-gnu
@@ -24,11 +34,11 @@ ldconfig -r "$host"
 "$repo/.venv/bin/meson" compile -C "$work/build" >/dev/null
 
 echo "== without capsule:"
-"$work/build/where"
+"${launch[@]}" "$work/build/where"
 echo "== with the shims first on the library path (LD_LIBRARY_PATH=$work/build):"
-LD_LIBRARY_PATH=$work/build "$work/build/where"
+LD_LIBRARY_PATH=$work/build "${launch[@]}" "$work/build/where"
 echo "== what libcapsule did (CAPSULE_DEBUG=path):"
-LD_LIBRARY_PATH=$work/build CAPSULE_DEBUG=path "$work/build/where" 2>&1 >/dev/null | head -20
+LD_LIBRARY_PATH=$work/build CAPSULE_DEBUG=path "${launch[@]}" "$work/build/where" 2>&1 >/dev/null | head -20
 
 echo
 echo "== the graphics example: a picture through the libEGL and libGLESv2 capsules"

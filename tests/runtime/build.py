@@ -3,13 +3,17 @@ rendered from shim-templates/shim.c.in by hand, and prefix trees."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -39,6 +43,65 @@ def sanitize_prefix() -> list[str]:
         return []
     return ["valgrind", "--quiet", f"--error-exitcode={VALGRIND_ERROR}", "--leak-check=no",
             "--trace-children=no"]
+
+
+def _load_glibc_tree() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("glibc_tree", REPO / "scripts/glibc_tree.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["glibc_tree"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+# CAPSULE_TEST_GLIBC=trixie|sid (or the path of an unpacked tree) runs every
+# test program through that glibc's own ld.so (scripts/glibc_tree.py fetches
+# and unpacks Debian's packages once, into build-glibc/). See glibc_prefix.
+GLIBC = os.environ.get("CAPSULE_TEST_GLIBC", "")
+GLIBC_TREE = None
+if GLIBC:
+    _glibc_tree = _load_glibc_tree()
+    try:
+        GLIBC_TREE = _glibc_tree.tree_from_env(GLIBC)
+    except _glibc_tree.TreeError as e:
+        raise SystemExit(f"CAPSULE_TEST_GLIBC={GLIBC!r}: {e}") from e
+
+
+def glibc_prefix(env: Mapping[str, str] | Mapping[str | bytes, str | bytes]) -> list[str]:
+    """What to put right before a test program (after a sanitizer's wrapper or
+    a switch to another user) to run it under CAPSULE_TEST_GLIBC's ld.so.
+
+    An explicit ld.so's --library-path replaces LD_LIBRARY_PATH, so the
+    program's LD_LIBRARY_PATH (in `env`, the environment it gets) follows the
+    glibc tree there: the tree supplies only glibc's own libraries (and
+    libgcc_s), which must match that ld.so, while the test's directories still
+    come before the system's (shims before the system's libz ...). The
+    variable itself stays as the test set it: libcapsule reads it when it
+    emulates the dlopen of a caller with a DT_RUNPATH, and programs a test
+    program execs run on the system's glibc with it."""
+    if GLIBC_TREE is None:
+        return []
+    value = next((v for k, v in env.items() if k in ("LD_LIBRARY_PATH", b"LD_LIBRARY_PATH")), "")
+    return [str(GLIBC_TREE.ldso), "--library-path",
+            ":".join(d for d in (str(GLIBC_TREE.libdir), os.fsdecode(value)) if d)]
+
+
+def glibc_link_flags() -> list[str]:
+    """Link flags that make a program run under CAPSULE_TEST_GLIBC by itself,
+    for programs that cannot be started through ld.so (a setuid program run
+    that way is not setuid: ld.so is not). The tree's ld.so becomes the
+    interpreter and its library directory a DT_RPATH (not DT_RUNPATH: RPATH
+    also serves the dependencies of objects without a run path, such as
+    libcapsule's own libdl/libpthread), which secure mode honours."""
+    if GLIBC_TREE is None:
+        return []
+    return [f"-Wl,--dynamic-linker={GLIBC_TREE.ldso}", "-Wl,--disable-new-dtags",
+            f"-Wl,-rpath,{GLIBC_TREE.libdir}"]
+
+
+def program_prefix(env: Mapping[str, str] | Mapping[str | bytes, str | bytes]) -> list[str]:
+    """sanitize_prefix() then glibc_prefix(env): before a test program."""
+    return [*sanitize_prefix(), *glibc_prefix(env)]
 
 
 def sh(cmd: list[str | os.PathLike[str]], **kw: object) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from boundary import MODES, Boundary
-from build import CC, SANITIZE, Built
+from build import CC, SANITIZE, Built, glibc_prefix
 
 # The boundary tests run their own memcheck variants below; under ASan
 # (CAPSULE_TEST_SANITIZE=asan) those two tools cannot be combined, so the
@@ -23,7 +23,7 @@ MEMCHECK = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=
 
 
 def run(cmd: list[str | os.PathLike[str]], env: dict[str, str],
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        timeout: float = 60, memcheck: bool = False) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     if SANITIZE == "asan":
         # LeakSanitizer finds live pointers in the globals of the objects
@@ -32,8 +32,9 @@ def run(cmd: list[str | os.PathLike[str]], env: dict[str, str],
         # constructor string) looks leaked. Leaks are memcheck's job here.
         full["ASAN_OPTIONS"] = "detect_leaks=0"
     full.update(env)
-    return subprocess.run([str(c) for c in cmd], env=full, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    tool = MEMCHECK if memcheck else []
+    return subprocess.run([*tool, *glibc_prefix(full), *map(str, cmd)], env=full,
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def values(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
@@ -176,7 +177,7 @@ def test_heap_both_ways(boundary: Boundary) -> None:
 @needs_memcheck
 def test_heap_both_ways_under_memcheck(boundary: Boundary) -> None:
     # memcheck aborts on pvalloc by design: every other allocator is checked.
-    proc = run([*MEMCHECK, boundary.programs["heap"], "skip", "pvalloc"], boundary.env(),
+    proc = run([boundary.programs["heap"], "skip", "pvalloc"], boundary.env(), memcheck=True,
                timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("ok ") == 12, proc.stdout
@@ -201,5 +202,5 @@ def test_threads_dlopen_dlsym_dlclose_while_calling(boundary: Boundary) -> None:
 def test_wrappers_under_memcheck(boundary: Boundary, which: str) -> None:
     args = {"inside": ["libplugin.so", "now", "libglobal.so", "global", "libnope.so.3", "now"],
             "dlshim": [str(boundary.user_dir / "fno-plt" / "libbuser.so")]}[which]
-    proc = run([*MEMCHECK, boundary.programs[which], *args], boundary.env(), timeout=120)
+    proc = run([boundary.programs[which], *args], boundary.env(), timeout=120, memcheck=True)
     assert proc.returncode == 0, proc.stderr

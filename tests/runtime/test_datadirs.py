@@ -17,7 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from build import CC, FIXTURES, Built, Sym, build_lib, build_shim, make_prefix, sanitize_prefix, sh
+from build import (
+    CC,
+    FIXTURES,
+    Built,
+    Sym,
+    build_lib,
+    build_shim,
+    glibc_prefix,
+    make_prefix,
+    sanitize_prefix,
+    sh,
+)
 
 SYMBOLS = [Sym(n, None) for n in ("dd_fopen", "dd_open", "dd_openat", "dd_opendir", "dd_stat",
                                   "dd_realpath", "dd_loop")]
@@ -103,8 +114,8 @@ def run(w: World, args: list[str], data_dirs: str | None, debug: str = "") -> di
         env["CAPSULE_DATA_DIRS"] = data_dirs
     if debug:
         env["CAPSULE_DEBUG"] = debug
-    proc = subprocess.run([*sanitize_prefix(), str(w.prog), *args], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    proc = subprocess.run([*sanitize_prefix(), *glibc_prefix(env), str(w.prog), *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     out = {"stderr": proc.stderr}
     for line in proc.stdout.splitlines():
@@ -194,8 +205,8 @@ def test_overhead_is_printed(world: World) -> None:
     """Not a timed assertion: fopen+fclose of a path outside the list, inside
     the capsule and outside, printed for the report (pytest -s)."""
     f = world.other / "both.json"
-    out = subprocess.run([str(world.prog), "loop", "20000", str(f)], text=True,
-                         capture_output=True, timeout=60, check=True,
-                         env={**os.environ, "LD_LIBRARY_PATH": str(world.shim)}).stdout
+    env = {**os.environ, "LD_LIBRARY_PATH": str(world.shim)}
+    out = subprocess.run([*glibc_prefix(env), str(world.prog), "loop", "20000", str(f)],
+                         text=True, capture_output=True, timeout=60, check=True, env=env).stdout
     print(out)
     assert "inside" in out and "outside" in out

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from build import CC, Built, Sym, build_shim, make_prefix, sanitize_prefix, sh
+from build import CC, Built, Sym, build_shim, make_prefix, program_prefix, sh
 
 STUB = "int newer_glibc_function(void) { return 1; }\nint other_function(void) { return 2; }\n"
 STUB_MAP = ("GLIBC_2.98 { global: other_function; local: *; };\n"
@@ -49,7 +49,7 @@ def test_one_line_names_every_missing_glibc_version(built: Built, tmp_path: Path
     sh([*CC, tmp_path / "prog.c", "-o", prog, "-ldl"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     env["ASAN_OPTIONS"] = "detect_leaks=0"
-    proc = subprocess.run([*sanitize_prefix(), str(prog), str(shim)], env=env,
+    proc = subprocess.run([*program_prefix(env), str(prog), str(shim)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 127, proc
     lines = proc.stderr.splitlines()

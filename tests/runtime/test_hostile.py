@@ -20,6 +20,7 @@ from build import (
     as_other_user,
     build_lib,
     build_program,
+    glibc_prefix,
     make_prefix,
     patched_copy,
     sanitize_prefix,
@@ -35,11 +36,13 @@ def program(built: Built) -> Path:
 
 
 def run(cmd: list[str | os.PathLike[str]], env: dict[str, str | bytes],
-        timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+        timeout: float = 30, user: list[str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """cmd (a program and its arguments) run as `user` (as_other_user()) when given."""
     full: dict[str | bytes, str | bytes] = {
         k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     full.update(env)
-    return subprocess.run([*map(os.fsencode, sanitize_prefix()), *map(os.fsencode, cmd)],
+    wrappers = [*sanitize_prefix(), *(user or []), *glibc_prefix(full)]
+    return subprocess.run([*map(os.fsencode, wrappers), *map(os.fsencode, cmd)],
                           env=full, capture_output=True, timeout=timeout * SLOWDOWN, check=False)
 
 
@@ -306,10 +309,10 @@ def test_unreadable_files(world: World, tmp_path: Path) -> None:
     env = {"LD_LIBRARY_PATH": str(world.shim_dir), "CAPSULE_PREFIX": str(prefix)}
     # An unreadable ld.so.cache is ignored: the standard directories still work.
     (prefix / "etc/ld.so.cache").chmod(0o000)
-    assert_works(run([*drop, world.program], env), prefix)
+    assert_works(run([world.program], env, user=drop), prefix)
     # An unreadable library is skipped, and the error says why.
     (prefix / MULTIARCH / "libdemodep.so.1").chmod(0o000)
-    assert_fails(run([*drop, world.program], env), "libdemodep.so.1 (needed by ",
+    assert_fails(run([world.program], env, user=drop), "libdemodep.so.1 (needed by ",
                  "Permission denied")
     # An unreadable directory hides what is in it; another copy is found.
     (prefix / MULTIARCH / "libdemodep.so.1").chmod(0o644)
@@ -317,7 +320,7 @@ def test_unreadable_files(world: World, tmp_path: Path) -> None:
     shutil.copy2(world.demodep, prefix / "usr/lib64")
     shutil.copy2(world.demo, prefix / "usr/lib64")
     (prefix / MULTIARCH).chmod(0o000)
-    proc = run([*drop, world.program], env)
+    proc = run([world.program], env, user=drop)
     assert proc.returncode == 0, proc
     assert parse(proc.stdout)["user_counter_object"] == str(prefix / "usr/lib64/libdemo.so.1")
     (prefix / MULTIARCH).chmod(0o755)

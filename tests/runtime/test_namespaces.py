@@ -24,7 +24,7 @@ from build import (
     build_shim,
     make_prefix,
     patched_copy,
-    sanitize_prefix,
+    program_prefix,
     sh,
 )
 
@@ -55,7 +55,7 @@ def run(prog: Path, shims: list[Path], tunables: str | None) -> subprocess.Compl
            if not k.startswith("CAPSULE_") and k != "GLIBC_TUNABLES"}
     if tunables:
         env["GLIBC_TUNABLES"] = tunables
-    return subprocess.run([*sanitize_prefix(), str(prog), *map(str, shims)], env=env,
+    return subprocess.run([*program_prefix(env), str(prog), *map(str, shims)], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

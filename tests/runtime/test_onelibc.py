@@ -27,7 +27,7 @@ from build import (
     build_lib,
     build_shim,
     make_prefix,
-    sanitize_prefix,
+    program_prefix,
     sh,
 )
 
@@ -60,7 +60,7 @@ class One:
         if SANITIZE == "asan":
             full["ASAN_OPTIONS"] = "detect_leaks=0"  # leaks are memcheck's job (test_boundary)
         full.update(env or {})
-        return subprocess.run([*sanitize_prefix(), *map(str, args)], env=full, text=True,
+        return subprocess.run([*program_prefix(full), *map(str, args)], env=full, text=True,
                               stdout=stdout if stdout is not None else subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=60, check=False)
 

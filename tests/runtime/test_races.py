@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from boundary import Boundary
-from build import CC, FIXTURES, SANITIZE, Built, build_lib, sanitize_prefix, sh
+from build import CC, FIXTURES, SANITIZE, Built, build_lib, program_prefix, sh
 
 RUNS = 5 if SANITIZE == "valgrind" else 40
 
@@ -43,7 +43,7 @@ def test_a_thread_racing_the_first_set_up(built: Built, boundary: Boundary,
         env["ASAN_OPTIONS"] = "detect_leaks=0"
     for run in range(RUNS):
         try:
-            proc = subprocess.run([*sanitize_prefix(), str(prog)], env=env, capture_output=True,
+            proc = subprocess.run([*program_prefix(env), str(prog)], env=env, capture_output=True,
                                   text=True, timeout=30, check=False)
         except subprocess.TimeoutExpired:
             pytest.fail(f"run {run} deadlocked")

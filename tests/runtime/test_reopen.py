@@ -26,6 +26,7 @@ from build import (
     Sym,
     build_lib,
     build_shim,
+    glibc_prefix,
     make_prefix,
     sh,
 )
@@ -81,7 +82,7 @@ def run(r: Reopen, *steps: str, debug: str = "",
         env: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
     env = env or r.env
     env = dict(env, CAPSULE_DEBUG=debug) if debug else env
-    proc = subprocess.run([str(r.prog), *steps], env=env, capture_output=True, text=True,
+    proc = subprocess.run([*glibc_prefix(env), str(r.prog), *steps], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0, proc
     lines = [line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line]

@@ -9,7 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from build import CFLAGS, COVERAGE_FLAGS, FIXTURES, LIBCAPSULE, MULTIARCH, Built, build_lib, sh, write_ldcache
+from build import (
+    CFLAGS,
+    COVERAGE_FLAGS,
+    FIXTURES,
+    LIBCAPSULE,
+    MULTIARCH,
+    Built,
+    build_lib,
+    glibc_prefix,
+    sh,
+    write_ldcache,
+)
 
 PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c"]
 
@@ -27,8 +38,9 @@ def drivers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def drive(exe: Path, *args: str | Path, env: dict[str, str] | None = None) -> list[str]:
-    proc = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True,
-                          timeout=30, check=False, env={**os.environ, **(env or {})})
+    full = {**os.environ, **(env or {})}
+    proc = subprocess.run([*glibc_prefix(full), str(exe), *map(str, args)], capture_output=True,
+                          text=True, timeout=30, check=False, env=full)
     assert proc.returncode in (0, 1), proc  # never a crash or a sanitizer report
     assert "Sanitizer" not in proc.stderr, proc.stderr
     return proc.stdout.splitlines()

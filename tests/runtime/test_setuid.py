@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from build import SANITIZE, World, as_other_user, build_program
+from build import SANITIZE, World, as_other_user, build_program, glibc_link_flags
 
 HOSTILE = {
     "CAPSULE_DEBUG": "all",
@@ -28,7 +28,10 @@ def programs(world: World) -> tuple[Path, Path]:
         pytest.skip("valgrind cannot run a setuid program as what it is")
     out = world.root / "suid"
     # setuid programs ignore LD_LIBRARY_PATH: the shim comes from the RUNPATH.
-    plain = build_program(world, out, [], [], extra=[f"-Wl,-rpath,{world.shim_dir}"])
+    # Under CAPSULE_TEST_GLIBC both programs get that glibc's ld.so as their
+    # interpreter instead of being started through it (see glibc_link_flags).
+    plain = build_program(world, out, [], [],
+                          extra=[f"-Wl,-rpath,{world.shim_dir}", *glibc_link_flags()])
     if os.statvfs(out).f_flag & os.ST_NOSUID:
         pytest.skip(f"{out} is on a nosuid file system")
     suid = out / "prog-suid"

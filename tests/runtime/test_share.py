@@ -21,7 +21,7 @@ from build import (
     build_lib,
     build_shim,
     make_prefix,
-    sanitize_prefix,
+    program_prefix,
     sh,
 )
 from capsule_module import ldd
@@ -73,7 +73,7 @@ def run(prog: Path, path: list[Path], debug: str = "") -> dict[str, list[str]]:
     env["LD_LIBRARY_PATH"] = ":".join(map(str, path))
     if debug:
         env["CAPSULE_DEBUG"] = debug
-    proc = subprocess.run([*sanitize_prefix(), str(prog), "dlopen"], env=env, capture_output=True,
+    proc = subprocess.run([*program_prefix(env), str(prog), "dlopen"], env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     out: dict[str, list[str]] = {"stderr": [proc.stderr]}
@@ -144,7 +144,7 @@ def test_rtld_default_miss_from_a_library_never_dlopened(share: Share, tmp_path:
         f"-Wl,-rpath-link,{share.prefix / MULTIARCH}", "-ldl"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     env["LD_LIBRARY_PATH"] = str(share.plain)
-    proc = subprocess.run([*sanitize_prefix(), str(prog), str(root)], env=env, capture_output=True,
+    proc = subprocess.run([*program_prefix(env), str(prog), str(root)], env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "capsule bump 1" in proc.stdout
@@ -181,7 +181,7 @@ def x11(built: Built,
 def _x11_run(prog: Path, shim: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     env["LD_LIBRARY_PATH"] = str(shim)
-    proc = subprocess.run([*sanitize_prefix(), str(prog)], env=env, capture_output=True,
+    proc = subprocess.run([*program_prefix(env), str(prog)], env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)

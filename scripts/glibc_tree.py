@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""A newer glibc, unpacked from Debian's packages into a private tree.
+
+    python3 scripts/glibc_tree.py trixie      # Debian 13, libc6 2.41
+    python3 scripts/glibc_tree.py sid         # Debian unstable (2.43 in 2026-12)
+
+fetches libc6 and libgcc-s1 (what the test programs need besides the system's
+own libraries: libc6 depends on it, and glibc dlopens it for unwinding), and
+libc6-dbg (valgrind needs ld.so's symbols: they are linked in as
+usr/lib/x86_64-linux-gnu/.debug/<debuglink name>, a place valgrind looks) with
+a *private* apt state: its own sources list, lists, caches and an empty
+dpkg status under build-glibc/<release>/apt. Nothing is added to the
+system's apt and nothing is installed. The packages are unpacked with
+`dpkg-deb -x` into build-glibc/<release>/root, which is reused when present
+(`--refresh` fetches again). The mirror is the one the system's own apt
+sources name for Debian (read at run time, never hard-coded here).
+
+It prints the tree's dynamic linker and library directory, and the command
+that runs a program under that glibc:
+
+    LDSO --library-path LIBDIR[:more dirs] ./prog
+
+(merged /usr: the libraries are under usr/lib). Or it runs one itself:
+
+    LD_LIBRARY_PATH=shims python3 scripts/glibc_tree.py sid --run ./prog ARG...
+
+execs `LDSO --library-path LIBDIR:$LD_LIBRARY_PATH ./prog ARG...` (the tree
+first: it holds only glibc's own libraries, which must match that ld.so;
+LD_LIBRARY_PATH itself is left as it is). Other Python code imports
+`ensure_tree()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "build-glibc"
+RELEASES = ("trixie", "sid")
+PACKAGES = ("libc6", "libgcc-s1", "libc6-dbg")
+MULTIARCH = "x86_64-linux-gnu"
+LDSO_NAME = "ld-linux-x86-64.so.2"
+SYSTEM_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
+DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+class TreeError(Exception):
+    """A tree could not be made: one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class GlibcTree:
+    release: str
+    root: Path
+    version: str
+
+    @property
+    def ldso(self) -> Path:
+        return self.root / "usr/lib64" / LDSO_NAME
+
+    @property
+    def libdir(self) -> Path:
+        return self.root / "usr/lib" / MULTIARCH
+
+    def command(self, cmd: list[str], library_path: str = "") -> list[str]:
+        """cmd run through this tree's ld.so: the glibc tree first, then the
+        given colon-separated directories (what LD_LIBRARY_PATH would say)."""
+        dirs = ":".join(d for d in (str(self.libdir), library_path) if d)
+        return [str(self.ldso), "--library-path", dirs, *cmd]
+
+
+@dataclass(frozen=True)
+class Mirror:
+    uri: str
+    keyring: str
+
+
+def _deb822_stanzas(text: str) -> list[dict[str, str]]:
+    stanzas: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current, key = {}, ""
+        elif line[0] in " \t" and key:
+            current[key] += "\n" + line.strip()
+        elif ":" in line:
+            key, value = line.split(":", 1)
+            key = key.strip().lower()
+            current[key] = value.strip()
+    if current:
+        stanzas.append(current)
+    return stanzas
+
+
+def _one_line_sources(text: str) -> list[Mirror]:
+    found = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        m = re.match(r"deb\s+(?:\[(?P<opts>[^\]]*)\]\s+)?(?P<uri>\S+)\s+(?P<suite>\S+)", line)
+        if not m:
+            continue
+        keyring = DEFAULT_KEYRING
+        for opt in (m.group("opts") or "").split():
+            if opt.startswith("signed-by="):
+                keyring = opt.split("=", 1)[1]
+        found.append((m.group("uri"), m.group("suite"), keyring))
+    return [Mirror(uri, key) for uri, suite, key in found if _is_debian_main(uri, suite)]
+
+
+def _is_debian_main(uri: str, suite: str) -> bool:
+    """The Debian archive itself: not security, not a third-party repository."""
+    return (not suite.endswith("-security") and "security" not in uri
+            and uri.rstrip("/").endswith("/debian"))
+
+
+def system_mirror(sources: tuple[Path, ...] = SYSTEM_SOURCES) -> Mirror:
+    """The Debian mirror the system's apt is configured with."""
+    files: list[Path] = []
+    for src in sources:
+        if src.is_dir():
+            files += sorted(p for p in src.iterdir() if p.suffix in (".list", ".sources"))
+        elif src.is_file():
+            files.append(src)
+    for path in files:
+        text = path.read_text(errors="replace")
+        if path.suffix == ".sources":
+            for st in _deb822_stanzas(text):
+                if "deb" not in st.get("types", "").split() or st.get("enabled", "yes") == "no":
+                    continue
+                for uri in st.get("uris", "").split():
+                    if any(_is_debian_main(uri, s) for s in st.get("suites", "").split()):
+                        return Mirror(uri, st.get("signed-by", DEFAULT_KEYRING).split()[0])
+        else:
+            mirrors = _one_line_sources(text)
+            if mirrors:
+                return mirrors[0]
+    raise TreeError("no Debian archive found in the system's apt sources "
+                    f"({', '.join(map(str, sources))})")
+
+
+def _apt_options(state: Path) -> list[str]:
+    """Options that point every piece of apt's state at `state`."""
+    return [
+        "-o", f"Dir::State={state / 'state'}",
+        "-o", f"Dir::State::status={state / 'state/status'}",
+        "-o", f"Dir::Etc::SourceList={state / 'sources.list'}",
+        "-o", f"Dir::Etc::SourceParts={state / 'sources.list.d'}",
+        "-o", f"Dir::Etc::Preferences={state / 'preferences'}",
+        "-o", f"Dir::Etc::PreferencesParts={state / 'preferences.d'}",
+        "-o", f"Dir::Cache={state / 'cache'}",
+        "-o", "APT::Architecture=amd64",
+        "-o", "APT::Architectures=amd64",
+        "-o", "Acquire::Languages=none",
+        "-o", "Debug::NoLocking=1",
+        "-o", "APT::Sandbox::User=root",  # the download directory is ours, not _apt's
+    ]
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise TreeError(f"{' '.join(cmd[:1] + cmd[-3:])} failed ({proc.returncode}): "
+                        f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+    return proc.stdout
+
+
+def fetch(release: str, out: Path, mirror: Mirror) -> list[Path]:
+    """apt-get update + download with a private state; the .deb files."""
+    state = out / "apt"
+    for d in ("state/lists/partial", "cache/archives/partial", "sources.list.d",
+              "preferences.d", "debs"):
+        (state / d).mkdir(parents=True, exist_ok=True)
+    (state / "state/status").touch()
+    (state / "preferences").touch()
+    (state / "sources.list").write_text(
+        f"deb [arch=amd64 signed-by={mirror.keyring}] {mirror.uri} {release} main\n")
+    opts = _apt_options(state)
+    _run(["apt-get", *opts, "-qq", "update"])
+    debs = state / "debs"
+    for old in debs.glob("*.deb"):
+        old.unlink()
+    _run(["apt-get", *opts, "-qq", "download", *PACKAGES], cwd=debs)
+    found = sorted(debs.glob("*.deb"))
+    if len(found) != len(PACKAGES):
+        raise TreeError(f"apt-get download gave {[p.name for p in found]} for {PACKAGES}")
+    return found
+
+
+def _version(deb: Path) -> str:
+    return _run(["dpkg-deb", "-f", str(deb), "Version"]).strip()
+
+
+def _link_debug_files(root: Path) -> None:
+    """libc6-dbg's usr/lib/debug/.build-id/xx/REST.debug files, where valgrind
+    looks for a library's .gnu_debuglink name REST.debug: the library's own
+    directory's .debug/ (it would look in /usr/lib/debug/.build-id only)."""
+    links = root / "usr/lib" / MULTIARCH / ".debug"
+    links.mkdir(exist_ok=True)
+    for f in sorted((root / "usr/lib/debug/.build-id").glob("*/*.debug")):
+        (links / f.name).symlink_to(f"../../debug/.build-id/{f.parent.name}/{f.name}")
+
+
+def ensure_tree(release: str, out: Path = DEFAULT_OUT, refresh: bool = False) -> GlibcTree:
+    """The unpacked tree for `release` (trixie, sid), made when missing."""
+    if release not in RELEASES:
+        raise TreeError(f"unknown release {release!r}: expected one of {', '.join(RELEASES)}")
+    base = out / release
+    root = base / "root"
+    stamp = base / "version"  # the libc6 version, then the packages unpacked
+    if not refresh and stamp.is_file() and (root / "usr/lib64" / LDSO_NAME).exists():
+        version, _, packages = stamp.read_text().partition("\n")
+        if packages.split() == list(PACKAGES):
+            return GlibcTree(release, root, version)
+    debs = fetch(release, base, system_mirror())
+    partial = base / "root.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    for deb in debs:
+        _run(["dpkg-deb", "-x", str(deb), str(partial)])
+    libc = next(d for d in debs if d.name.startswith("libc6_"))
+    version = _version(libc)
+    dbg = next(d for d in debs if d.name.startswith("libc6-dbg_"))
+    if _version(dbg) != version:
+        raise TreeError(f"{dbg.name} does not match {libc.name}")
+    _link_debug_files(partial)
+    if not (partial / "usr/lib64" / LDSO_NAME).exists():
+        raise TreeError(f"{libc.name} has no usr/lib64/{LDSO_NAME} (not a merged-/usr glibc?)")
+    shutil.rmtree(root, ignore_errors=True)
+    partial.rename(root)
+    stamp.write_text(f"{version}\n{' '.join(PACKAGES)}\n")
+    return GlibcTree(release, root, version)
+
+
+def ldso_version(ldso: Path) -> str:
+    """The package version ld.so --version names (2.36-9+deb12u14), or its
+    upstream one (2.36) when it names no package."""
+    first = _run([str(ldso), "--version"]).splitlines()[0]
+    m = re.search(r"GLIBC (\S+)\)", first) or re.search(r"version (\d+\.\d+)", first)
+    if not m:
+        raise TreeError(f"{ldso} --version: no version in {first!r}")
+    return m.group(1)
+
+
+def tree_from_env(value: str, out: Path = DEFAULT_OUT) -> GlibcTree:
+    """A release name, or the path of an already unpacked tree."""
+    if "/" in value:
+        root = Path(value).resolve()
+        if not (root / "usr/lib64" / LDSO_NAME).exists():
+            raise TreeError(f"{root}: no usr/lib64/{LDSO_NAME}")
+        return GlibcTree(root.name or "/", root, ldso_version(root / "usr/lib64" / LDSO_NAME))
+    return ensure_tree(value, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    ap.add_argument("release", choices=RELEASES)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                    help="where trees are kept (default: build-glibc in the checkout)")
+    ap.add_argument("--refresh", action="store_true", help="fetch and unpack again")
+    ap.add_argument("--print", dest="what", choices=("ldso", "libdir", "root", "version"),
+                    help="print only this, for shell scripts")
+    ap.add_argument("--run", nargs=argparse.REMAINDER, metavar="PROGRAM",
+                    help="exec PROGRAM [ARG...] under that glibc (LD_LIBRARY_PATH after the tree)")
+    args = ap.parse_args(argv)
+    if args.run is not None and not args.run:
+        ap.error("--run needs a PROGRAM")
+    try:
+        tree = ensure_tree(args.release, args.out.resolve(), args.refresh)
+    except TreeError as e:
+        print(f"glibc_tree: {args.release}: {e}", file=sys.stderr)
+        return 1
+    if args.run:
+        cmd = tree.command(args.run, os.environ.get("LD_LIBRARY_PATH", ""))
+        os.execv(cmd[0], cmd)
+    if args.what:
+        print({"ldso": tree.ldso, "libdir": tree.libdir, "root": tree.root,
+               "version": tree.version}[args.what])
+        return 0
+    print(f"release={tree.release}\nversion={tree.version}\nldso={tree.ldso}\n"
+          f"libdir={tree.libdir}")
+    print(f"run: {' '.join(tree.command(['./prog']))}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    os.umask(0o022)
+    sys.exit(main())
