@@ -200,8 +200,9 @@ read_span(image *im, const ElfW(Dyn) *d, size_t n, size_t strtab, size_t strsz)
     im->span_len = len;
 }
 
+/* The dynamic section, read whole: *out (malloc'ed) and its entry count. */
 static int
-read_dynamic(image *im, const char *path, capsule_elffile *out)
+read_dyn_array(image *im, const char *path, ElfW(Dyn) **out, size_t *count)
 {
     const ElfW(Phdr) *dyn = NULL;
 
@@ -217,7 +218,7 @@ read_dynamic(image *im, const char *path, capsule_elffile *out)
     if (dyn->p_filesz > MAX_DYNAMIC)
         return capsule_error_set("%s: dynamic section too large", path), CAPSULE_ELF_BAD;
 
-    size_t n = dyn->p_filesz / sizeof(ElfW(Dyn)), n_needed = 0;
+    size_t n = dyn->p_filesz / sizeof(ElfW(Dyn));
     ElfW(Dyn) *d = malloc(n ? n * sizeof *d : 1);
     if (!d)
         return capsule_error_set("out of memory"), CAPSULE_ELF_BAD;
@@ -225,6 +226,20 @@ read_dynamic(image *im, const char *path, capsule_elffile *out)
         free(d);
         return capsule_error_set("%s: cannot read the dynamic section", path), CAPSULE_ELF_BAD;
     }
+    *out = d;
+    *count = n;
+    return CAPSULE_ELF_OK;
+}
+
+static int
+read_dynamic(image *im, const char *path, capsule_elffile *out)
+{
+    ElfW(Dyn) *d;
+    size_t n, n_needed = 0;
+    int r = read_dyn_array(im, path, &d, &n);
+
+    if (r != CAPSULE_ELF_OK)
+        return r;
     uint64_t strtab = 0, strsz = 0;
     int have_strtab = 0;
     for (size_t i = 0; i < n && d[i].d_tag != DT_NULL; i++) {
@@ -267,13 +282,13 @@ read_dynamic(image *im, const char *path, capsule_elffile *out)
     return rc;
 }
 
-int
-capsule_elffile_read(const char *path, capsule_elffile *out)
+/* Opens path and reads its ELF header and program headers into a new *out. */
+static int
+open_image(const char *path, image **out)
 {
     image *im;
     int r;
 
-    memset(out, 0, sizeof *out);
     if (!(im = calloc(1, sizeof *im))) /* 4 KiB: not on a small thread stack */
         return capsule_error_set("out of memory"), CAPSULE_ELF_BAD;
     r = capsule_open_file(path, MAX_SIZE, &im->fd, &im->size);
@@ -290,12 +305,30 @@ capsule_elffile_read(const char *path, capsule_elffile *out)
         r = check_header(im, path);
     if (r == CAPSULE_ELF_OK)
         r = read_phdrs(im, path);
-    if (r == CAPSULE_ELF_OK)
-        r = read_dynamic(im, path, out);
+    *out = im;
+    return r;
+}
+
+static void
+close_image(image *im)
+{
     close(im->fd);
     free(im->phdr_buf);
     free(im->span);
     free(im);
+}
+
+int
+capsule_elffile_read(const char *path, capsule_elffile *out)
+{
+    image *im = NULL;
+
+    memset(out, 0, sizeof *out);
+    int r = open_image(path, &im);
+    if (r == CAPSULE_ELF_OK)
+        r = read_dynamic(im, path, out);
+    if (im)
+        close_image(im);
     if (r != CAPSULE_ELF_OK)
         capsule_elffile_free(out);
     return r;
@@ -311,4 +344,127 @@ capsule_elffile_free(capsule_elffile *f)
     free(f->rpath);
     free(f->runpath);
     memset(f, 0, sizeof *f);
+}
+
+/* ---- version needs (DT_VERNEED) ---- */
+
+#define MAX_VERNEED 4096u /* entries walked, file and aux records together */
+
+typedef struct {
+    image *im;
+    const char *path;
+    size_t stroff, strsz;
+    const char *file;     /* the soname whose versions are wanted */
+    capsule_elfneeds *out;
+} need_walk;
+
+static int
+add_need(need_walk *w, uint64_t name)
+{
+    char *s = dyn_string(w->im, w->stroff, w->strsz, name);
+    char **grown = s ? realloc(w->out->versions, (w->out->n + 1) * sizeof *grown) : NULL;
+
+    if (!grown) {
+        free(s);
+        return capsule_error_set("%s: bad version name in DT_VERNEED", w->path), CAPSULE_ELF_BAD;
+    }
+    w->out->versions = grown;
+    w->out->versions[w->out->n++] = s;
+    return CAPSULE_ELF_OK;
+}
+
+/* The aux records of one Verneed entry at file offset off. */
+static int
+walk_aux(need_walk *w, size_t off, const ElfW(Verneed) *vn, unsigned *budget)
+{
+    size_t at = off + vn->vn_aux;
+    ElfW(Vernaux) aux;
+
+    for (unsigned i = 0; i < vn->vn_cnt; i++) {
+        if ((*budget)-- == 0 || read_at(w->im, at, &aux, sizeof aux) != 0)
+            return capsule_error_set("%s: bad DT_VERNEED", w->path), CAPSULE_ELF_BAD;
+        if (add_need(w, aux.vna_name) != CAPSULE_ELF_OK)
+            return CAPSULE_ELF_BAD;
+        if (!aux.vna_next)
+            break;
+        at += aux.vna_next;
+    }
+    return CAPSULE_ELF_OK;
+}
+
+static int
+walk_verneed(need_walk *w, size_t off, uint64_t count)
+{
+    unsigned budget = MAX_VERNEED;
+    ElfW(Verneed) vn;
+
+    for (uint64_t i = 0; i < count; i++) {
+        if (budget-- == 0 || read_at(w->im, off, &vn, sizeof vn) != 0)
+            return capsule_error_set("%s: bad DT_VERNEED", w->path), CAPSULE_ELF_BAD;
+        char *file = dyn_string(w->im, w->stroff, w->strsz, vn.vn_file);
+        int match = file && strcmp(file, w->file) == 0;
+        free(file);
+        if (match)
+            return walk_aux(w, off, &vn, &budget);
+        if (!vn.vn_next)
+            break;
+        off += vn.vn_next;
+    }
+    return CAPSULE_ELF_OK;
+}
+
+static int
+read_needs(image *im, const char *path, const char *file, capsule_elfneeds *out)
+{
+    ElfW(Dyn) *d;
+    size_t n;
+    int r = read_dyn_array(im, path, &d, &n);
+
+    if (r != CAPSULE_ELF_OK)
+        return r;
+    uint64_t strtab = 0, strsz = 0, verneed = 0, count = 0;
+    for (size_t i = 0; i < n && d[i].d_tag != DT_NULL; i++) {
+        if (d[i].d_tag == DT_STRTAB)
+            strtab = d[i].d_un.d_ptr;
+        else if (d[i].d_tag == DT_STRSZ)
+            strsz = d[i].d_un.d_val;
+        else if (d[i].d_tag == DT_VERNEED)
+            verneed = d[i].d_un.d_ptr;
+        else if (d[i].d_tag == DT_VERNEEDNUM)
+            count = d[i].d_un.d_val;
+    }
+    free(d);
+    need_walk w = { im, path, 0, (size_t)strsz, file, out };
+    size_t off = 0;
+    if (!verneed || !count)
+        return CAPSULE_ELF_OK;
+    if (!strtab || vaddr_to_offset(im, strtab, strsz, &w.stroff) != 0 ||
+        vaddr_to_offset(im, verneed, sizeof(ElfW(Verneed)), &off) != 0)
+        return capsule_error_set("%s: bad DT_VERNEED or string table", path), CAPSULE_ELF_BAD;
+    return walk_verneed(&w, off, count);
+}
+
+int
+capsule_elffile_needs(const char *path, const char *file, capsule_elfneeds *out)
+{
+    image *im = NULL;
+
+    memset(out, 0, sizeof *out);
+    int r = open_image(path, &im);
+    if (r == CAPSULE_ELF_OK)
+        r = read_needs(im, path, file, out);
+    if (im)
+        close_image(im);
+    if (r != CAPSULE_ELF_OK)
+        capsule_elfneeds_free(out);
+    return r;
+}
+
+void
+capsule_elfneeds_free(capsule_elfneeds *n)
+{
+    for (size_t i = 0; i < n->n; i++)
+        free(n->versions[i]);
+    free(n->versions);
+    memset(n, 0, sizeof *n);
 }

@@ -26,4 +26,16 @@ enum {
 CAPSULE_HIDDEN int capsule_elffile_read(const char *path, capsule_elffile *out);
 CAPSULE_HIDDEN void capsule_elffile_free(capsule_elffile *f);
 
+/* The version names an object needs from one of its DT_NEEDED files. */
+typedef struct capsule_elfneeds {
+    char **versions;
+    size_t n;
+} capsule_elfneeds;
+
+/* Reads path's DT_VERNEED entries for `file` (a soname) into *out (empty
+ * when it needs no version of it). */
+CAPSULE_HIDDEN int capsule_elffile_needs(const char *path, const char *file,
+                                         capsule_elfneeds *out);
+CAPSULE_HIDDEN void capsule_elfneeds_free(capsule_elfneeds *n);
+
 #endif

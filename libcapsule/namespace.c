@@ -13,6 +13,7 @@
 #include "objects.h"
 #include "placeholder.h"
 #include "share.h"
+#include "unwinder.h"
 
 #define MAX_BRIDGE 64
 
@@ -257,6 +258,36 @@ capsule_ns_with_shared(capsule_ns *ns, const char *const *exclude)
     return list;
 }
 
+/* The program's libgcc_s in place of the prefix's (unwinder.h), unless the
+ * namespace holds the prefix's already; registry_lock held. Returns the
+ * index in set of the copy not to load, or CAPSULE_NO_PARENT. */
+static size_t
+share_unwinder(capsule_ns *ns, const capsule_depset *set, int *rc)
+{
+    size_t d = capsule_depset_find(set, CAPSULE_UNWINDER_SONAME);
+    void *prior;
+
+    if (d == CAPSULE_NO_PARENT || capsule_objects_by_path(ns->lmid, set->deps[d].path))
+        return CAPSULE_NO_PARENT;
+    if ((prior = dlmopen(ns->lmid, CAPSULE_UNWINDER_SONAME, RTLD_LAZY | RTLD_NOLOAD))) {
+        dlclose(prior);
+        return CAPSULE_NO_PARENT;
+    }
+    (void)dlerror();
+    int shared = capsule_unwinder_share(ns->lmid, ns->prefix, set);
+    if (shared <= 0) {
+        *rc = shared;
+        return CAPSULE_NO_PARENT;
+    }
+    const char *one[] = { CAPSULE_UNWINDER_SONAME, NULL };
+    pthread_mutex_lock(&ns->lock);
+    *rc = add_names(&ns->shared, &ns->n_shared, &ns->cap_shared, one);
+    if (*rc == 0)
+        *rc = add_names(&ns->exclude, &ns->n_exclude, &ns->cap_exclude, one);
+    pthread_mutex_unlock(&ns->lock);
+    return d;
+}
+
 int
 capsule_ns_load(capsule_ns *ns, const capsule_depset *set, const char *const *exclude)
 {
@@ -267,8 +298,11 @@ capsule_ns_load(capsule_ns *ns, const capsule_depset *set, const char *const *ex
     if (rc == 0 && exclude && exclude[0])
         rc = place_program_glibc(ns);
     pthread_mutex_lock(&registry_lock);
-    for (size_t i = 0; rc == 0 && i < set->n_order; i++)
-        rc = load_one(ns, set->deps[set->order[i]].path);
+    size_t skip = rc == 0 ? share_unwinder(ns, set, &rc) : CAPSULE_NO_PARENT;
+    for (size_t i = 0; rc == 0 && i < set->n_order; i++) {
+        if (set->order[i] != skip)
+            rc = load_one(ns, set->deps[set->order[i]].path);
+    }
     pthread_mutex_unlock(&registry_lock);
     return rc;
 }
