@@ -7,7 +7,7 @@ capsule's frames, to be caught in the program or inside: the capsule's own
 class, standard classes (caught as a base), a non-class value (`catch
 (...)`), a rethrow and an `std::exception_ptr`; every object on the unwound
 frames is destroyed, and neither side is left counting an uncaught
-exception."""
+exception. A thread's pthread_exit inside unwinds the capsule's frames too."""
 
 from __future__ import annotations
 
@@ -65,6 +65,8 @@ EXPECTED = {
                  "callback_catch_all": "1", "destroyed": "6"},
     "caught-inside": {"inside_std": "std::exception:prog", "inside_int": "int:9",
                       "inside_all": "...", "inside_none": "none", "destroyed": "8"},
+    # Not an exception, a forced unwind: pthread_exit inside.
+    "thread-exit": {"thread_exit": "1"},
 }
 
 
