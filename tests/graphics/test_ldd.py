@@ -43,6 +43,17 @@ def test_the_map_at_exit_wins_and_objects_are_classified() -> None:
     assert "/proc/self/fd/6 (shared: libX11.so.6)    [placeholder made in memory" in text
 
 
+def test_in_memory_objects_named_by_process_id() -> None:
+    """libcapsule names them /proc/PID/fd/N (a debugger opens them by it)."""
+    nsmap = ldd.parse(SAMPLE.replace("/proc/self/", "/proc/4242/"))
+    assert nsmap is not None
+    assert ldd.outside(nsmap) == [(1, "/opt/game/lib/libexpat.so.1")]
+    text = ldd.format_map(nsmap)
+    assert "/proc/4242/fd/7 (glibc: libc.so.6)    [placeholder made in memory" in text
+    assert "/proc/4242/fd/5    [libcapsule's bridge object" in text
+    assert "/proc/4242/fd/6 (shared: libX11.so.6)    [placeholder made in memory" in text
+
+
 def test_a_real_glibc_library_in_a_capsule_is_flagged() -> None:
     nsmap = ldd.parse(SAMPLE.replace("/proc/self/fd/7 (glibc: libc.so.6)",
                                      "/lib/x86_64-linux-gnu/libc.so.6"))
