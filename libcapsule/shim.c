@@ -25,6 +25,7 @@
 #include "reloc.h"
 #include "resolve.h"
 #include "shims.h"
+#include "static.h"
 #include "wrappers.h"
 
 /* A shim symbol by where its stub (or variable) starts in the shim. */
@@ -624,6 +625,7 @@ capsule_shim_init(capsule_shim *shim)
 {
     capsule_depset set;
 
+    capsule_refuse_static(shim ? shim->soname : NULL); /* before any thread-local access */
     check_description(shim);
     capsule_debug_init();
     double t_start = capsule_debug_now_us();
