@@ -259,8 +259,8 @@ capsule_ns_with_shared(capsule_ns *ns, const char *const *exclude)
 }
 
 /* The program's libgcc_s in place of the prefix's (unwinder.h), unless the
- * namespace holds the prefix's already; registry_lock held. Returns the
- * index in set of the copy not to load, or CAPSULE_NO_PARENT. */
+ * namespace holds the prefix's already. Returns the index in set of the
+ * copy not to load, or CAPSULE_NO_PARENT. */
 static size_t
 share_unwinder(capsule_ns *ns, const capsule_depset *set, int *rc)
 {
@@ -270,7 +270,7 @@ share_unwinder(capsule_ns *ns, const capsule_depset *set, int *rc)
     if (d == CAPSULE_NO_PARENT || capsule_objects_by_path(ns->lmid, set->deps[d].path))
         return CAPSULE_NO_PARENT;
     if ((prior = dlmopen(ns->lmid, CAPSULE_UNWINDER_SONAME, RTLD_LAZY | RTLD_NOLOAD))) {
-        dlclose(prior);
+        dlclose(prior); /* the prefix's, or the placeholder another thread is placing */
         return CAPSULE_NO_PARENT;
     }
     (void)dlerror();
@@ -286,6 +286,22 @@ share_unwinder(capsule_ns *ns, const capsule_depset *set, int *rc)
         *rc = add_names(&ns->exclude, &ns->n_exclude, &ns->cap_exclude, one);
     pthread_mutex_unlock(&ns->lock);
     return d;
+}
+
+int
+capsule_ns_share_unwinder(capsule_ns *ns, const capsule_depset *set)
+{
+    if (capsule_depset_find(set, CAPSULE_UNWINDER_SONAME) == CAPSULE_NO_PARENT)
+        return 0;
+    if (capsule_ns_shared(ns, CAPSULE_UNWINDER_SONAME))
+        return 1;
+    /* No libcapsule lock here: a wrapper never holds one while ld.so runs
+     * (ld.so holds its own while constructors call capsule_ns_load). */
+    int rc = 0;
+    size_t skip = share_unwinder(ns, set, &rc);
+    if (rc < 0)
+        return -1;
+    return skip != CAPSULE_NO_PARENT || capsule_ns_shared(ns, CAPSULE_UNWINDER_SONAME);
 }
 
 int

@@ -92,6 +92,7 @@ def test_one_unwinder_and_one_exception_state(exc: Exc) -> None:
     loaded = [line for line in proc.stderr.splitlines() if "loaded /" in line]
     assert any(line.endswith(f"{MULTIARCH}/libstdc++.so.6") for line in loaded), proc.stderr
     assert not any("libgcc_s" in line for line in loaded), proc.stderr
+    assert f"{exc.prefix}/{MULTIARCH}/libgcc_s.so.1" not in proc.stderr
 
 
 def test_a_newer_unwinder_in_the_prefix_is_kept_and_said(exc: Exc, tmp_path: Path) -> None:
@@ -112,3 +113,30 @@ def test_a_newer_unwinder_in_the_prefix_is_kept_and_said(exc: Exc, tmp_path: Pat
                      "unwinder, and a C++ exception thrown across the boundary will abort the "
                      "process"], proc.stderr
     assert proc.returncode == -signal.SIGABRT, proc
+
+
+def test_a_plugin_the_capsule_opens_later_gets_the_programs_unwinder(exc: Exc,
+                                                                     built: Built) -> None:
+    """A C library, whose namespace needs no libgcc_s at first, dlopen()s a
+    C++ plugin from the prefix: its libgcc_s is the program's too, and its
+    exceptions reach the program through the C library's frame."""
+    root = built.root / "excc"
+    real = root / "real" / "libexcc.so.1"
+    real.parent.mkdir(parents=True)
+    sh(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1", "-shared", "-fPIC",
+        FIXTURES / "excc.c", "-o", real, "-Wl,-soname,libexcc.so.1", "-ldl"])
+    plugin = root / "real" / "libexcplug.so"
+    sh([*CXX, "-shared", "-fPIC", FIXTURES / "exc.cc", "-o", plugin])
+    prefix = make_prefix(root / "prefix", [real, plugin, *libstdcxx_files()])
+    shim_dir = root / "shim"
+    build_shim(shim_dir, built.libcapsule_dir, "libexcc.so.1", str(prefix),
+               exported_symbols(real), [])
+    prog = root / "excc_prog"
+    sh([*CXX, *SAN_FLAGS, FIXTURES / "excc_prog.cc", "-o", prog, real])
+    proc = run([prog], {"LD_LIBRARY_PATH": str(shim_dir), "CAPSULE_DEBUG": "ns", **NO_LSAN})
+    assert proc.returncode == 0, proc
+    assert parse(proc.stdout) == {"plugin": "custom", "plugin_catch_all": "1", "uncaught": "0"}
+    assert "libgcc_s.so.1: the capsule uses the program's (one unwinder)" in proc.stderr
+    # Never loaded (the namespace maps after each inside dlopen name every object).
+    assert f"{prefix}/{MULTIARCH}/libgcc_s.so.1" not in proc.stderr
+    assert f"{prefix}/{MULTIARCH}/libexcplug.so" in proc.stderr
