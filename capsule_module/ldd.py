@@ -5,8 +5,8 @@ initialisation, after each dlopen inside a capsule, and at exit:
 
     capsule[ns]: map <when>: namespace <lmid> prefix <prefix>
     capsule[ns]: map <when>: <lmid> <path>
-    capsule[ns]: map <when>: <lmid> /proc/self/fd/<n> (shared: <soname>)
-    capsule[ns]: map <when>: <lmid> /proc/self/fd/<n> (glibc: <soname>)
+    capsule[ns]: map <when>: <lmid> /proc/<pid>/fd/<n> (shared: <soname>)
+    capsule[ns]: map <when>: <lmid> /proc/<pid>/fd/<n> (glibc: <soname>)
 
 This module runs a program with that topic on, keeps the last complete map
 (the one at exit, else the last one printed) plus the objects earlier maps
@@ -38,8 +38,10 @@ _GLIBC = {
     "libutil.so.1", "libanl.so.1", "libnsl.so.1", "libmvec.so.1", "libBrokenLocale.so.1",
     "libc_malloc_debug.so.0", "libthread_db.so.1",
 }
-_SHARED = re.compile(r"^/proc/self/fd/\d+ \(shared: (?P<soname>[^)]+)\)$")
-_GLIBC_PLACEHOLDER = re.compile(r"^/proc/self/fd/\d+ \(glibc: (?P<soname>[^)]+)\)$")
+# In-memory objects are named /proc/<pid>/fd/<n> (before 2026-12: /proc/self/fd/<n>).
+_IN_MEMORY = r"/proc/(?:self|\d+)/fd/\d+"
+_SHARED = re.compile(rf"^{_IN_MEMORY} \(shared: (?P<soname>[^)]+)\)$")
+_GLIBC_PLACEHOLDER = re.compile(rf"^{_IN_MEMORY} \(glibc: (?P<soname>[^)]+)\)$")
 PROGRAM_NS = 0
 
 
@@ -148,7 +150,7 @@ def classify(path: str, space: Namespace, shims: set[str], root: str = "/") -> s
         return "second-glibc"
     if _SHARED.match(path):
         return "shared"
-    if path.startswith("/proc/self/fd/") or os.path.basename(path).startswith("capsule-bridge"):
+    if re.match(_IN_MEMORY, path) or os.path.basename(path).startswith("capsule-bridge"):
         return "bridge"
     if path.startswith(space.prefix.rstrip("/") + "/"):
         return "prefix"

@@ -1,6 +1,6 @@
 /* What every object of a capsule binds to first: the bridge's entries,
  * assembled here, above the namespace layer, from the wrappers that own
- * them (the dl* family, the loaders' data files). */
+ * them (the dl* family, the loaders' data files, the C++ exception state). */
 #ifndef CAPSULE_BOUNDARY_H
 #define CAPSULE_BOUNDARY_H
 

@@ -271,6 +271,12 @@ image_fd(const unsigned char *img, size_t size, int use_memfd)
     return fd;
 }
 
+void
+capsule_image_name(int fd, char *path, size_t size)
+{
+    snprintf(path, size, "/proc/%ld/fd/%d", (long)getpid(), fd);
+}
+
 /* A name no object of the namespace has yet: ld.so matches a new path
  * against the names of loaded objects before opening it, and an earlier
  * image loaded through the same (since closed) descriptor number keeps its
@@ -279,7 +285,7 @@ static int
 fresh_name(int fd, Lmid_t lmid, char *path, size_t size)
 {
     for (int tries = 0; tries < 64; tries++) {
-        snprintf(path, size, "/proc/self/fd/%d", fd);
+        capsule_image_name(fd, path, size);
         if (lmid == LM_ID_NEWLM)
             return fd;
         void *old = dlmopen(lmid, path, RTLD_LAZY | RTLD_NOLOAD);
@@ -315,8 +321,10 @@ load_image(const unsigned char *img, size_t size, int use_memfd, Lmid_t lmid)
         err = err ? err : "unknown error";
         /* namespace.c explains the namespace limits from this text. */
         capsule_error_set("%s", err);
+        close(fd);
     }
-    close(fd);
+    /* Else the descriptor stays open, as the object stays loaded: its name
+     * is where a debugger reads it from (capsule_image_name). */
     return handle;
 }
 

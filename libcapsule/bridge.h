@@ -39,6 +39,12 @@ CAPSULE_HIDDEN void *capsule_bridge_load(const capsule_bridge_entry *entries, si
  * one) through a memfd, or an unlinked temporary file where executable
  * memfd mappings are refused. Returns the handle, or NULL with an error. */
 CAPSULE_HIDDEN void *capsule_image_load(const unsigned char *img, size_t size, Lmid_t lmid);
+/* The name an in-memory object is loaded by, from its descriptor fd, which
+ * stays open while the object is loaded: /proc/PID/fd/N, which a debugger
+ * (gdb -p, reading the link map) opens from its own process. The
+ * /proc/self/fd/N it replaced named the *debugger's* descriptor N: gdb read
+ * its own pipe or terminal and hung. */
+CAPSULE_HIDDEN void capsule_image_name(int fd, char *path, size_t size);
 /* Every in-memory image has the same four program headers: text (ELF
  * header, tables, code) from offset 0 up to text_end, then a writable page
  * from dyn to total holding the dynamic section, and a non-executable stack. */

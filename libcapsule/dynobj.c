@@ -420,6 +420,22 @@ capsule_dynobj_contains(const capsule_dynobj *o, ElfW(Addr) addr)
     return addr >= o->map_start && addr < o->map_end;
 }
 
+int
+capsule_dynobj_defines_version(const capsule_dynobj *o, const char *version)
+{
+    const ElfW(Verdef) *vd = o->verdef;
+
+    for (size_t i = 0; vd && i < o->n_verdef; i++) {
+        const ElfW(Verdaux) *aux = (const void *)((const char *)vd + vd->vd_aux);
+        if (aux->vda_name < o->strsz && strcmp(o->strtab + aux->vda_name, version) == 0)
+            return 1;
+        if (!vd->vd_next)
+            break;
+        vd = (const void *)((const char *)vd + vd->vd_next);
+    }
+    return 0;
+}
+
 unsigned
 capsule_dynobj_segment_flags(const capsule_dynobj *o, ElfW(Addr) addr)
 {

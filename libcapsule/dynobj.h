@@ -62,6 +62,8 @@ CAPSULE_HIDDEN void *capsule_dynobj_address(const capsule_dynobj *o, long index)
 /* The version a symbol refers to or is defined with (NULL when none). */
 CAPSULE_HIDDEN const char *capsule_dynobj_symbol_version(const capsule_dynobj *o, size_t index);
 CAPSULE_HIDDEN int capsule_dynobj_contains(const capsule_dynobj *o, ElfW(Addr) addr);
+/* 1 when the object defines the version node `version` (DT_VERDEF). */
+CAPSULE_HIDDEN int capsule_dynobj_defines_version(const capsule_dynobj *o, const char *version);
 /* Protection flags of the PT_LOAD segment holding addr: PF_* bits, 0 if none. */
 CAPSULE_HIDDEN unsigned capsule_dynobj_segment_flags(const capsule_dynobj *o, ElfW(Addr) addr);
 

@@ -15,6 +15,7 @@
 #include "objects.h"
 #include "placeholder.h"
 #include "share.h"
+#include "unwinder.h"
 
 #define MAX_BRIDGE 64
 
@@ -276,6 +277,52 @@ capsule_ns_with_shared(capsule_ns *ns, const char *const *exclude)
     return list;
 }
 
+/* The program's libgcc_s in place of the prefix's (unwinder.h), unless the
+ * namespace holds the prefix's already. Returns the index in set of the
+ * copy not to load, or CAPSULE_NO_PARENT. */
+static size_t
+share_unwinder(capsule_ns *ns, const capsule_depset *set, int *rc)
+{
+    size_t d = capsule_depset_find(set, CAPSULE_UNWINDER_SONAME);
+    void *prior;
+
+    if (d == CAPSULE_NO_PARENT || capsule_objects_by_path(ns->lmid, set->deps[d].path))
+        return CAPSULE_NO_PARENT;
+    if ((prior = dlmopen(ns->lmid, CAPSULE_UNWINDER_SONAME, RTLD_LAZY | RTLD_NOLOAD))) {
+        dlclose(prior); /* the prefix's, or the placeholder another thread is placing */
+        return CAPSULE_NO_PARENT;
+    }
+    (void)dlerror();
+    int shared = capsule_unwinder_share(ns->lmid, ns->prefix, set);
+    if (shared <= 0) {
+        *rc = shared;
+        return CAPSULE_NO_PARENT;
+    }
+    const char *one[] = { CAPSULE_UNWINDER_SONAME, NULL };
+    pthread_mutex_lock(&ns->lock);
+    *rc = add_names(&ns->shared, &ns->n_shared, &ns->cap_shared, one);
+    if (*rc == 0)
+        *rc = add_names(&ns->exclude, &ns->n_exclude, &ns->cap_exclude, one);
+    pthread_mutex_unlock(&ns->lock);
+    return d;
+}
+
+int
+capsule_ns_share_unwinder(capsule_ns *ns, const capsule_depset *set)
+{
+    if (capsule_depset_find(set, CAPSULE_UNWINDER_SONAME) == CAPSULE_NO_PARENT)
+        return 0;
+    if (capsule_ns_shared(ns, CAPSULE_UNWINDER_SONAME))
+        return 1;
+    /* No libcapsule lock here: a wrapper never holds one while ld.so runs
+     * (ld.so holds its own while constructors call capsule_ns_load). */
+    int rc = 0;
+    size_t skip = share_unwinder(ns, set, &rc);
+    if (rc < 0)
+        return -1;
+    return skip != CAPSULE_NO_PARENT || capsule_ns_shared(ns, CAPSULE_UNWINDER_SONAME);
+}
+
 int
 capsule_ns_load(capsule_ns *ns, const capsule_depset *set, const char *const *exclude)
 {
@@ -286,8 +333,11 @@ capsule_ns_load(capsule_ns *ns, const capsule_depset *set, const char *const *ex
     if (rc == 0 && exclude && exclude[0])
         rc = place_program_glibc(ns);
     pthread_mutex_lock(&registry_lock);
-    for (size_t i = 0; rc == 0 && i < set->n_order; i++)
-        rc = load_one(ns, set->deps[set->order[i]].path);
+    size_t skip = rc == 0 ? share_unwinder(ns, set, &rc) : CAPSULE_NO_PARENT;
+    for (size_t i = 0; rc == 0 && i < set->n_order; i++) {
+        if (set->order[i] != skip)
+            rc = load_one(ns, set->deps[set->order[i]].path);
+    }
     pthread_mutex_unlock(&registry_lock);
     return rc;
 }
@@ -491,19 +541,11 @@ glibc_defines(void *program, const char *version)
 {
     struct link_map *map = NULL;
     capsule_dynobj o;
-    int found = 0;
 
     if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map ||
         capsule_dynobj_from_link_map(&o, map) != 0)
         return 1; /* cannot tell: let ld.so decide */
-    const ElfW(Verdef) *vd = o.verdef;
-    for (size_t i = 0; vd && i < o.n_verdef && !found; i++) {
-        const ElfW(Verdaux) *aux = (const void *)((const char *)vd + vd->vd_aux);
-        found = aux->vda_name < o.strsz && strcmp(o.strtab + aux->vda_name, version) == 0;
-        if (!vd->vd_next)
-            break;
-        vd = (const void *)((const char *)vd + vd->vd_next);
-    }
+    int found = capsule_dynobj_defines_version(&o, version);
     capsule_dynobj_fini(&o);
     return found;
 }

@@ -34,6 +34,12 @@ CAPSULE_HIDDEN int capsule_ns_open(const char *prefix, capsule_bridge_fill_fn fi
  * prefix. */
 CAPSULE_HIDDEN int capsule_ns_load(capsule_ns *ns, const capsule_depset *set,
                                    const char *const *exclude);
+/* For a dlopen inside: when set holds libgcc_s.so.1 and the namespace has
+ * none yet, decides as capsule_ns_load does whether the program's replaces
+ * the prefix's (unwinder.h). Returns 1 when the namespace shares it (set
+ * must then be resolved again: libgcc_s is excluded now), 0 when not, -1
+ * with an error. */
+CAPSULE_HIDDEN int capsule_ns_share_unwinder(capsule_ns *ns, const capsule_depset *set);
 /* Places the glibc libraries the objects of `set` need (their DT_NEEDED). */
 CAPSULE_HIDDEN int capsule_ns_place_needed(capsule_ns *ns, const capsule_depset *set);
 /* For objects ld.so loads from the host by itself (excluded sonames):

@@ -547,7 +547,7 @@ open_image(const image *i, Lmid_t lmid)
     void *h = NULL;
 
     for (int tries = 0; tries < 64 && !h; tries++) {
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        capsule_image_name(fd, path, sizeof path);
         void *old = dlmopen(lmid, path, RTLD_LAZY | RTLD_NOLOAD);
         if (!old) {
             (void)dlerror();
@@ -564,8 +564,8 @@ open_image(const image *i, Lmid_t lmid)
             break;
         fd = dup_fd = higher;
     }
-    if (dup_fd >= 0)
-        close(dup_fd);
+    if (dup_fd >= 0 && !h)
+        close(dup_fd); /* else open while loaded: a debugger reads the object by its name */
     if (!h && !capsule_error()[0])
         capsule_error_set("no unused name for an in-memory object");
     return h;

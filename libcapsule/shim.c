@@ -27,6 +27,7 @@
 #include "resolve.h"
 #include "serial.h"
 #include "shims.h"
+#include "static.h"
 #include "wrappers.h"
 
 /* A shim symbol by where its stub (or variable) starts in the shim. */
@@ -668,6 +669,7 @@ init_serialised(void *arg)
 void
 capsule_shim_init(capsule_shim *shim)
 {
+    capsule_refuse_static(shim ? shim->soname : NULL); /* before any thread-local access */
     check_description(shim);
     capsule_debug_init();
     capsule_serial_run(init_serialised, shim);

@@ -208,6 +208,9 @@ open_reused(capsule_ns *ns, const char *file, const char *root, const char *requ
     return h;
 }
 
+static void *open_resolved_again(capsule_ns *ns, const char *file, const char *root,
+                                 const char *requester, int flags);
+
 /* Resolves root under the prefix, loads it leaves first and remembers the
  * plan when it loaded. */
 static void *
@@ -227,6 +230,13 @@ open_resolved(capsule_ns *ns, const char *file, const char *root, const char *re
     if (d == CAPSULE_NO_PARENT) {
         capsule_depset_free(&set);
         return not_found(capsule_ns_lmid(ns), prefix, file, "not resolved");
+    }
+    int unwinder = capsule_ns_share_unwinder(ns, &set);
+    if (unwinder != 0) {
+        capsule_depset_free(&set);
+        if (unwinder < 0)
+            return not_found(capsule_ns_lmid(ns), prefix, file, capsule_error());
+        return open_resolved_again(ns, file, root, requester, flags); /* the program's libgcc_s */
     }
     capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s", file, set.deps[d].path);
     if (!(plan = plan_of(&set, d, &n, &index))) {
@@ -248,6 +258,20 @@ open_resolved(capsule_ns *ns, const char *file, const char *root, const char *re
     }
     free(index);
     capsule_depset_free(&set);
+    return h;
+}
+
+/* Once more, without the sonames the namespace shares since (libgcc_s). */
+static void *
+open_resolved_again(capsule_ns *ns, const char *file, const char *root, const char *requester,
+                    int flags)
+{
+    char **exclude = capsule_ns_exclude_list(ns);
+
+    if (!exclude)
+        return not_found(capsule_ns_lmid(ns), capsule_ns_prefix(ns), file, "out of memory");
+    void *h = open_resolved(ns, file, root, requester, exclude, count(exclude), flags);
+    free(exclude);
     return h;
 }
 

@@ -43,6 +43,17 @@ def test_the_map_at_exit_wins_and_objects_are_classified() -> None:
     assert "/proc/self/fd/6 (shared: libX11.so.6)    [placeholder made in memory" in text
 
 
+def test_in_memory_objects_named_by_process_id() -> None:
+    """libcapsule names them /proc/PID/fd/N (a debugger opens them by it)."""
+    nsmap = ldd.parse(SAMPLE.replace("/proc/self/", "/proc/4242/"))
+    assert nsmap is not None
+    assert ldd.outside(nsmap) == [(1, "/opt/game/lib/libexpat.so.1")]
+    text = ldd.format_map(nsmap)
+    assert "/proc/4242/fd/7 (glibc: libc.so.6)    [placeholder made in memory" in text
+    assert "/proc/4242/fd/5    [libcapsule's bridge object" in text
+    assert "/proc/4242/fd/6 (shared: libX11.so.6)    [placeholder made in memory" in text
+
+
 def test_a_real_glibc_library_in_a_capsule_is_flagged() -> None:
     nsmap = ldd.parse(SAMPLE.replace("/proc/self/fd/7 (glibc: libc.so.6)",
                                      "/lib/x86_64-linux-gnu/libc.so.6"))
@@ -72,7 +83,7 @@ def test_ldd_of_a_real_program_lists_its_capsule(gfx: Graphics, tmp_path: Path) 
     assert f"{driver}    [from the prefix, unloaded before exit]" in out
     # A headless program opened no X connection: by default the capsule
     # keeps the host's own X client libraries, matching its Mesa.
-    assert "(shared: " not in out
+    assert "(shared: libX11" not in out and "(shared: libxcb" not in out
     assert f"{gfx.host}/usr/lib/x86_64-linux-gnu/libxcb.so.1" in out
     # So is glibc: one libc in the process, placeholders in the capsule.
     for soname in ("libc.so.6", "libm.so.6"):
