@@ -13,7 +13,7 @@ from py_support import REPO, system_lib
 
 from capsule_module import cli, symbolsfile
 from capsule_module.elfreader import read_library
-from helpers import meson_command, run
+from helpers import meson_command, run, stop
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -159,8 +159,11 @@ def test_closed_stdout_is_a_quiet_failure() -> None:
                                  **_coverage_env()})
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # before the library is read: the write hits a closed pipe
-    err = proc.stderr.read()
-    assert proc.wait(timeout=60) == 1
+    try:
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        stop(proc)
+    assert proc.returncode == 1
     assert err == b""
 
 
