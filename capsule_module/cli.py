@@ -10,17 +10,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from . import __version__, ldd, symbolsfile
-from .elfreader import LibrarySymbols, read_library
+from . import __version__
 from .errors import CapsuleError
-from .locate import find_library
-from .render import c_comment, fill_template, require_x86_64, write_if_changed
-from .resources import templates_dir
+
+if TYPE_CHECKING:
+    from .elfreader import LibrarySymbols
+
+# Each command imports what it uses when it runs: `capsule-shim symbols` on a
+# big library should not pay for the renderer's or ldd's imports (subprocess,
+# tempfile, re ...).
 
 PROG = "capsule-shim"
 EXIT_ERROR = 1
@@ -79,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_ldd(args: argparse.Namespace) -> int:
+    from . import ldd
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not argv:
         raise CapsuleError("ldd needs a PROGRAM to run")
@@ -97,12 +104,31 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
 
 
 def _read(soname: str, tree: str) -> LibrarySymbols:
+    from .elfreader import read_library
+    from .locate import find_library
     return read_library(find_library(soname, tree))
 
 
 def _cmd_symbols(args: argparse.Namespace) -> int:
-    sys.stdout.write(symbolsfile.dump(_read(args.soname, args.prefix)))
+    from . import symbolsfile
+    with _without_gc():
+        text = symbolsfile.dump(_read(args.soname, args.prefix))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("ascii"))  # JSON with ensure_ascii: 7 MB for libLLVM
     return 0
+
+
+@contextlib.contextmanager
+def _without_gc() -> Iterator[None]:
+    """No cycle collection while a big library's symbols are built: they form
+    no cycles, and collections over 46k new tuples (libLLVM) cost ~15%."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def meson_string(text: str) -> str:
@@ -132,6 +158,9 @@ def _check_share(share: list[str], soname: str) -> None:
 
 def _project_files(lib: LibrarySymbols, prefix: str,
                    share: list[str] | None = None) -> dict[str, str]:
+    from . import symbolsfile
+    from .render import c_comment, fill_template
+    from .resources import templates_dir
     symbols_name = f"{lib.soname}.symbols.json"
     tdir = templates_dir() / "project"
     values = {"SONAME_COMMENT": c_comment(lib.soname), "SYMBOLS_COMMENT": c_comment(symbols_name),
@@ -152,6 +181,7 @@ def _project_files(lib: LibrarySymbols, prefix: str,
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    from .render import require_x86_64, write_if_changed
     if not args.prefix.startswith("/"):
         raise CapsuleError(f"--prefix {args.prefix!r} must be an absolute path "
                            "(the shim loads the library from it at run time)")

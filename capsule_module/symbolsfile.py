@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +30,40 @@ _SYMBOL_KEYS = ("name", "kind", "size", "binding", "version", "default")
 _MAX_SIZE = 2**64 - 1  # st_size of ELF64 (vd_flags, 16 bits, bounds "flags")
 
 
-def _symbol_dict(s: Symbol) -> dict[str, Any]:
-    return {"name": s.name, "kind": s.kind, "size": s.size, "binding": s.binding,
-            "version": s.version, "default": s.default}
-
-
 def _line(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True)
+
+
+class _Quoted(dict[Any, str]):
+    """JSON text of the few strings symbols share (kinds, bindings, versions)."""
+
+    def __missing__(self, key: str | None) -> str:
+        text = self[key] = "null" if key is None else encode_basestring_ascii(key)
+        return text
+
+
+def _symbol_lines(symbols: list[Symbol]) -> list[str]:
+    """`_line` of each symbol's dict, written directly: json.dumps per symbol
+    dominated `capsule-shim symbols` on libLLVM (46k symbols). Kinds,
+    bindings and versions repeat: each is quoted once."""
+    q, quote = _Quoted(), _name_quoter(symbols)
+    return [f'    {{"name": {quote(name)}, "kind": {q[kind]}, "size": {size:d}, '
+            f'"binding": {q[binding]}, "version": {q[version]}, '
+            f'"default": {"true" if default else "false"}}}'
+            for name, kind, size, binding, version, default in symbols]
+
+
+def _quote_plain(name: str) -> str:
+    return f'"{name}"'
+
+
+def _name_quoter(symbols: list[Symbol]) -> Callable[[str], str]:
+    """encode_basestring_ascii, or plain quotes when no name needs an escape
+    (printable ASCII without quote or backslash: checked once for all)."""
+    names = "".join(s[0] for s in symbols)
+    if names.isascii() and names.isprintable() and '"' not in names and "\\" not in names:
+        return _quote_plain
+    return encode_basestring_ascii
 
 
 def dump(lib: LibrarySymbols) -> str:
@@ -44,15 +73,15 @@ def dump(lib: LibrarySymbols) -> str:
             f'  "machine": {_line(lib.machine)}', f'  "needed": {_line(lib.needed)}']
     versions = [{"name": v.name, "parents": v.parents, "flags": v.flags}
                 for v in lib.versions]
-    head.append(f'  "versions": {_list(versions)}')
-    head.append(f'  "symbols": {_list([_symbol_dict(s) for s in lib.symbols])}')
+    head.append(f'  "versions": {_list(["    " + _line(v) for v in versions])}')
+    head.append(f'  "symbols": {_list(_symbol_lines(lib.symbols))}')
     return "{\n" + ",\n".join(head) + "\n}\n"
 
 
-def _list(items: list[dict[str, Any]]) -> str:
-    if not items:
+def _list(lines: list[str]) -> str:
+    if not lines:
         return "[]"
-    return "[\n" + ",\n".join("    " + _line(i) for i in items) + "\n  ]"
+    return "[\n" + ",\n".join(lines) + "\n  ]"
 
 
 class _Checker:
