@@ -10,11 +10,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -111,24 +108,10 @@ def _read(soname: str, tree: str) -> LibrarySymbols:
 
 def _cmd_symbols(args: argparse.Namespace) -> int:
     from . import symbolsfile
-    with _without_gc():
-        text = symbolsfile.dump(_read(args.soname, args.prefix))
+    text = symbolsfile.dump(_read(args.soname, args.prefix))
     sys.stdout.flush()
     sys.stdout.buffer.write(text.encode("ascii"))  # JSON with ensure_ascii: 7 MB for libLLVM
     return 0
-
-
-@contextlib.contextmanager
-def _without_gc() -> Iterator[None]:
-    """No cycle collection while a big library's symbols are built: they form
-    no cycles, and collections over 46k new tuples (libLLVM) cost ~15%."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def meson_string(text: str) -> str:
