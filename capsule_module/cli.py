@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from . import __version__
+from . import DEFAULT_PREFIX, __version__
 from .errors import CapsuleError
 
 if TYPE_CHECKING:
@@ -56,10 +58,12 @@ def _parser() -> argparse.ArgumentParser:
                          "symbols file, README.md) that builds a shim for SONAME without "
                          "the library being present.")
     ini.add_argument("soname", metavar="SONAME", help="soname (libz.so.1) or path of a library")
-    ini.add_argument("--prefix", default="/", metavar="DIR",
-                     help="tree the shim loads the real library from at run time (default: /)")
+    ini.add_argument("--prefix", default=DEFAULT_PREFIX, metavar="DIR",
+                     help="tree the shim loads the real library from at run time "
+                     f"(default: {DEFAULT_PREFIX}, as capsule.shim())")
     ini.add_argument("--search-prefix", metavar="DIR",
-                     help="tree to read the library from now (default: --prefix)")
+                     help="tree to read the library from now (default: --prefix; "
+                     "/ for this machine's own library)")
     ini.add_argument("--share", action="append", default=[], metavar="SONAME",
                      help="a soname whose one copy, the program's, the capsule uses too "
                      "(libX11.so.6 when a Display* crosses the boundary); repeatable")
@@ -139,6 +143,13 @@ def _check_share(share: list[str], soname: str) -> None:
             raise CapsuleError(f"--share {name!r} is the shim's own soname")
 
 
+def _own_meson() -> str:
+    """The command of the Meson installed beside this capsule-shim (pip puts
+    both in one environment, whose Meson has the import hook), else `meson`."""
+    meson = Path(sys.executable).parent / "meson"
+    return shlex.quote(str(meson)) if meson.is_file() else "meson"
+
+
 def _project_files(lib: LibrarySymbols, prefix: str,
                    share: list[str] | None = None) -> dict[str, str]:
     from . import symbolsfile
@@ -150,7 +161,8 @@ def _project_files(lib: LibrarySymbols, prefix: str,
               "PROJECT": meson_string(_project_name(lib.soname)),
               "SONAME": meson_string(lib.soname), "PREFIX": meson_string(prefix),
               "SYMBOLS": meson_string(symbols_name), "SHARE": _share_arg(share or [])}
-    readme = dict(values, SONAME=lib.soname, PREFIX=prefix, SYMBOLS=symbols_name)
+    readme = dict(values, SONAME=lib.soname, PREFIX=prefix, SYMBOLS=symbols_name,
+                  MESON=_own_meson())
     out = {}
     for name, vals in (("meson.build", values), ("README.md", readme)):
         path = tdir / f"{name}.in"
@@ -168,6 +180,11 @@ def _cmd_init(args: argparse.Namespace) -> int:
     if not args.prefix.startswith("/"):
         raise CapsuleError(f"--prefix {args.prefix!r} must be an absolute path "
                            "(the shim loads the library from it at run time)")
+    reads_tree = "/" not in args.soname or args.soname.startswith("/")  # not ./lib.so
+    if args.search_prefix is None and reads_tree and not os.path.isdir(args.prefix):
+        raise CapsuleError(f"--prefix {args.prefix} is not a directory on this machine: give "
+                           f"--search-prefix DIR, the tree to read {args.soname} from now "
+                           "(--search-prefix / for this machine's own)")
     lib = _read(args.soname, args.search_prefix or args.prefix)
     if "/" in lib.soname or lib.soname in (".", ".."):
         raise CapsuleError(f"library {args.soname} has an unusable soname {lib.soname!r}")
