@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
@@ -45,25 +44,21 @@ class _Quoted(dict[Any, str]):
 def _symbol_lines(symbols: list[Symbol]) -> list[str]:
     """`_line` of each symbol's dict, written directly: json.dumps per symbol
     dominated `capsule-shim symbols` on libLLVM (46k symbols). Kinds,
-    bindings and versions repeat: each is quoted once."""
-    q, quote = _Quoted(), _name_quoter(symbols)
-    return [f'    {{"name": {quote(name)}, "kind": {q[kind]}, "size": {size:d}, '
+    bindings and versions repeat: each is quoted once; names are quoted
+    plainly when none needs an escape (the usual case)."""
+    q = _Quoted()
+    if not _plain(symbols):
+        symbols = [(encode_basestring_ascii(s[0])[1:-1], *s[1:]) for s in symbols]
+    return [f'    {{"name": "{name}", "kind": {q[kind]}, "size": {size:d}, '
             f'"binding": {q[binding]}, "version": {q[version]}, '
             f'"default": {"true" if default else "false"}}}'
             for name, kind, size, binding, version, default in symbols]
 
 
-def _quote_plain(name: str) -> str:
-    return f'"{name}"'
-
-
-def _name_quoter(symbols: list[Symbol]) -> Callable[[str], str]:
-    """encode_basestring_ascii, or plain quotes when no name needs an escape
-    (printable ASCII without quote or backslash: checked once for all)."""
-    names = "".join(s[0] for s in symbols)
-    if names.isascii() and names.isprintable() and '"' not in names and "\\" not in names:
-        return _quote_plain
-    return encode_basestring_ascii
+def _plain(symbols: list[Symbol]) -> bool:
+    """Whether no name needs a JSON escape: checked once for all names."""
+    names = "".join([s[0] for s in symbols])
+    return len(encode_basestring_ascii(names)) == len(names) + 2
 
 
 def dump(lib: LibrarySymbols) -> str:
