@@ -2,9 +2,10 @@
 """Benchmark: read a library's exported symbols with capsule's bulk reader vs
 pyelftools' per-symbol objects, the whole `capsule-shim symbols` command vs
 `readelf --dyn-syms -W` (both as fresh processes, in the same run), and time
-shim rendering. Prints a table.
+shim rendering; then `meson setup` of an empty project against one with a
+libLLVM shim. Prints two tables.
 
-    .venv/bin/python bench/bench_symbols.py [--runs N] [SONAME ...]
+    .venv/bin/python bench/bench_symbols.py [--runs N] [--no-meson] [SONAME ...]
 
 The per-symbol baseline runs once per library (it takes seconds on libLLVM).
 The two commands run alternately, N times each (default 9), so both see the
@@ -18,6 +19,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,12 +125,50 @@ def print_table(rows: list[Row]) -> None:
               f"| {ms(theirs)} ({ms(min(r.readelf))}) | {ours / theirs:.2f} | {ms(r.render)} |")
 
 
+MESON_PROJECTS = {
+    "empty project": "project('empty', 'c')\n",
+    "one libLLVM-15.so.1 shim": "project('llvm', 'c')\ncapsule = import('capsule')\n"
+                                "capsule.shim('libLLVM-15.so.1', search_prefix: '/')\n",
+}
+
+
+def meson_setups(runs: int) -> dict[str, list[float]]:
+    """Wall time of `meson setup` (this environment's Meson) of each project,
+    alternating, from a fresh build directory each time."""
+    meson = str(Path(sys.executable).parent / "meson")
+    times: dict[str, list[float]] = {name: [] for name in MESON_PROJECTS}
+    with tempfile.TemporaryDirectory(prefix="bench-symbols-") as tmp:
+        for i, text in enumerate(MESON_PROJECTS.values()):
+            (Path(tmp) / str(i)).mkdir()
+            (Path(tmp) / str(i) / "meson.build").write_text(text)
+        for run in range(runs + 1):  # the first round warms caches, uncounted
+            for i, name in enumerate(MESON_PROJECTS):
+                src = Path(tmp) / str(i)
+                elapsed = wall([meson, "setup", str(src / f"b{run}"), str(src)])
+                if run:
+                    times[name].append(elapsed)
+    return times
+
+
+def print_meson_table(times: dict[str, list[float]]) -> None:
+    print("\n| `meson setup` of | median s | best s |")
+    print("|---|---:|---:|")
+    for name, runs in times.items():
+        print(f"| {name} | {statistics.median(runs):.2f} | {min(runs):.2f} |")
+    empty, llvm = (statistics.median(t) for t in times.values())
+    print(f"| difference (medians) | {llvm - empty:.2f} | |")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9, help="runs of each command (default 9)")
+    parser.add_argument("--no-meson", action="store_true",
+                        help="skip timing meson setup of an empty and a libLLVM shim project")
     parser.add_argument("sonames", nargs="*", default=DEFAULT_LIBS)
     args = parser.parse_args(argv)
     print_table([bench(soname, args.runs) for soname in args.sonames])
+    if not args.no_meson:
+        print_meson_table(meson_setups(max(3, args.runs // 2)))
     return 0
 
 
