@@ -72,7 +72,7 @@ def test_every_kind_matches_readelf(kinds_lib: Path) -> None:
 
 def test_llvm_is_read_fast() -> None:
     if sys.gettrace() is not None:
-        pytest.skip("timing means nothing under a tracer (scripts/coverage.sh)")
+        pytest.skip("timing means nothing under a tracer (test.sh --coverage, coverage.sh)")
     path = system_lib("libLLVM-15.so.1")
     read_library(path)  # warm the page cache
     start = time.perf_counter()
