@@ -545,15 +545,3 @@ def without_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def read_elf_identity(path: str | Path) -> tuple[int, int] | None:
-    """(ELF class 32/64, e_machine) of a file, or None if it is not ELF."""
-    try:
-        require_regular_file(Path(path), "an ELF file")
-        with open(path, "rb") as f:
-            head = f.read(64)
-        hdr = read_header(Path(path), head)
-    except (OSError, CapsuleError):
-        return None
-    return (32 if hdr.elf_class == 1 else 64), hdr.e_machine

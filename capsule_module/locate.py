@@ -105,10 +105,12 @@ def _loadable(path: Path) -> bool:
     header table and (last) dynamic segment lie inside the file. Anything
     else is skipped and the search goes on, in both. (libcapsule also reads
     the dynamic string table; that is not repeated here.)"""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(64)
+    try:  # O_NONBLOCK: a FIFO put there since the caller's stat must not block
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return False
+            size, head = st.st_size, f.read(64)
             if len(head) < 64 or head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
                 return False
             (e_type, e_machine, _version, _entry, phoff, _shoff, _flags, _ehsize,
