@@ -396,17 +396,12 @@ def _names(strtab: bytes, offsets: list[int]) -> list[str | None]:
 
 
 def _positions(items: list[_T], wanted: Iterable[_T]) -> list[int]:
-    """Indexes of the items equal to one of `wanted` (a few), searched in C."""
-    found = []
-    for value in wanted:
-        k = -1
-        while True:
-            try:
-                k = items.index(value, k + 1)
-            except ValueError:
-                break
-            found.append(k)
-    return sorted(found)
+    """Indexes of the items equal to one of `wanted` (a few), found in C: one
+    pass to see which occur, one more only if some do."""
+    present = set(wanted).intersection(items)
+    if not present:
+        return []
+    return list(itertools.compress(range(len(items)), map(present.__contains__, items)))
 
 
 def _version_columns(verdefs: dict[int, tuple[str, list[str], int]],
