@@ -113,8 +113,12 @@ def _read(soname: str, tree: str) -> LibrarySymbols:
 def _cmd_symbols(args: argparse.Namespace) -> int:
     from . import symbolsfile
     text = symbolsfile.dump(_read(args.soname, args.prefix))
+    out = getattr(sys.stdout, "buffer", None)  # bytes: 7 MB for libLLVM, ASCII (ensure_ascii)
+    if out is None:  # a text-only stream put there by a caller of main()
+        sys.stdout.write(text)
+        return 0
     sys.stdout.flush()
-    sys.stdout.buffer.write(text.encode("ascii"))  # JSON with ensure_ascii: 7 MB for libLLVM
+    out.write(text.encode("ascii"))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -156,6 +157,13 @@ def test_init_default_directory_and_quoting(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     meson = (tmp_path / "libexpat.so.1-shim/meson.build").read_text()
     assert "prefix: '/it\\'s here'" in meson
+
+
+def test_symbols_to_a_text_only_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert cli.main(["symbols", "libz.so.1"]) == 0
+    assert symbolsfile.loads(out.getvalue(), "out") == read_library(system_lib("libz.so.1"))
 
 
 def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
