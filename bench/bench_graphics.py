@@ -126,7 +126,11 @@ def xvfb() -> Iterator[str]:
         yield f":{number}"
     finally:
         proc.terminate()
-        proc.wait()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # SIGTERM ignored: never wait forever
+            proc.kill()
+            proc.wait()
 
 
 def measure(case: Case, env: dict[str, str]) -> Sample:

@@ -7,3 +7,6 @@ script), cli (the capsule-shim command).
 """
 
 __version__ = "0.1.0"
+# Where a shim loads the real library from at run time unless told otherwise:
+# capsule.shim(prefix:) and capsule-shim init --prefix.
+DEFAULT_PREFIX = "/host"

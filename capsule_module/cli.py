@@ -10,17 +10,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shlex
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from . import __version__, glibccheck, ldd, symbolsfile
-from .elfreader import LibrarySymbols, read_library
+from . import DEFAULT_PREFIX, __version__
 from .errors import CapsuleError
-from .locate import check_soname, find_library
-from .render import c_comment, fill_template, require_x86_64, write_if_changed
-from .resources import templates_dir
+
+if TYPE_CHECKING:
+    from .elfreader import LibrarySymbols
+
+# Each command imports what it uses when it runs: `capsule-shim symbols` on a
+# big library should not pay for the renderer's or ldd's imports (subprocess,
+# tempfile, re ...).
 
 PROG = "capsule-shim"
 EXIT_ERROR = 1
@@ -53,10 +58,12 @@ def _parser() -> argparse.ArgumentParser:
                          "symbols file, README.md) that builds a shim for SONAME without "
                          "the library being present.")
     ini.add_argument("soname", metavar="SONAME", help="soname (libz.so.1) or path of a library")
-    ini.add_argument("--prefix", default="/", metavar="DIR",
-                     help="tree the shim loads the real library from at run time (default: /)")
+    ini.add_argument("--prefix", default=DEFAULT_PREFIX, metavar="DIR",
+                     help="tree the shim loads the real library from at run time "
+                     f"(default: {DEFAULT_PREFIX}, as capsule.shim())")
     ini.add_argument("--search-prefix", metavar="DIR",
-                     help="tree to read the library from now (default: --prefix)")
+                     help="tree to read the library from now (default: --prefix; "
+                     "/ for this machine's own library)")
     ini.add_argument("--share", action="append", default=None, metavar="SONAME",
                      help="a soname whose one copy, the program's, the capsule uses too "
                      "(replaces libcapsule's default list: libX11.so.6, libxcb.so.1, "
@@ -94,12 +101,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from . import glibccheck
     status, line = glibccheck.report(args.sonames, args.prefix)
     (sys.stderr if status else sys.stdout).write(f"{PROG}: {line}\n")
     return status
 
 
 def _cmd_ldd(args: argparse.Namespace) -> int:
+    from . import ldd
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not argv:
         raise CapsuleError("ldd needs a PROGRAM to run")
@@ -125,6 +134,8 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
 
 
 def _read(soname: str, tree: str) -> LibrarySymbols:
+    from .elfreader import read_library
+    from .locate import check_soname, find_library
     path = find_library(soname, tree)
     lib = read_library(path)
     check_soname(soname, path, lib.soname)
@@ -132,7 +143,14 @@ def _read(soname: str, tree: str) -> LibrarySymbols:
 
 
 def _cmd_symbols(args: argparse.Namespace) -> int:
-    sys.stdout.write(symbolsfile.dump(_read(args.soname, args.prefix)))
+    from . import symbolsfile
+    text = symbolsfile.dump(_read(args.soname, args.prefix))
+    out = getattr(sys.stdout, "buffer", None)  # bytes: 7 MB for libLLVM, ASCII (ensure_ascii)
+    if out is None:  # a text-only stream put there by a caller of main()
+        sys.stdout.write(text)
+        return 0
+    sys.stdout.flush()
+    out.write(text.encode("ascii"))
     return 0
 
 
@@ -162,15 +180,26 @@ def _check_share(share: list[str] | None, soname: str) -> None:
             raise CapsuleError(f"--share {name!r} is the shim's own soname")
 
 
+def _own_meson() -> str:
+    """The command of the Meson installed beside this capsule-shim (pip puts
+    both in one environment, whose Meson has the import hook), else `meson`."""
+    meson = Path(sys.executable).parent / "meson"
+    return shlex.quote(str(meson)) if meson.is_file() else "meson"
+
+
 def _project_files(lib: LibrarySymbols, prefix: str,
                    share: list[str] | None = None) -> dict[str, str]:
+    from . import symbolsfile
+    from .render import c_comment, fill_template
+    from .resources import templates_dir
     symbols_name = f"{lib.soname}.symbols.json"
     tdir = templates_dir() / "project"
     values = {"SONAME_COMMENT": c_comment(lib.soname), "SYMBOLS_COMMENT": c_comment(symbols_name),
               "PROJECT": meson_string(_project_name(lib.soname)),
               "SONAME": meson_string(lib.soname), "PREFIX": meson_string(prefix),
               "SYMBOLS": meson_string(symbols_name), "SHARE": _share_arg(share)}
-    readme = dict(values, SONAME=lib.soname, PREFIX=prefix, SYMBOLS=symbols_name)
+    readme = dict(values, SONAME=lib.soname, PREFIX=prefix, SYMBOLS=symbols_name,
+                  MESON=_own_meson())
     out = {}
     for name, vals in (("meson.build", values), ("README.md", readme)):
         path = tdir / f"{name}.in"
@@ -184,9 +213,15 @@ def _project_files(lib: LibrarySymbols, prefix: str,
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    from .render import require_x86_64, write_if_changed
     if not args.prefix.startswith("/"):
         raise CapsuleError(f"--prefix {args.prefix!r} must be an absolute path "
                            "(the shim loads the library from it at run time)")
+    reads_tree = "/" not in args.soname or args.soname.startswith("/")  # not ./lib.so
+    if args.search_prefix is None and reads_tree and not os.path.isdir(args.prefix):
+        raise CapsuleError(f"--prefix {args.prefix} is not a directory on this machine: give "
+                           f"--search-prefix DIR, the tree to read {args.soname} from now "
+                           "(--search-prefix / for this machine's own)")
     lib = _read(args.soname, args.search_prefix or args.prefix)
     require_x86_64(lib, args.soname)
     if args.no_share and args.share:

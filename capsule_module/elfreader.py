@@ -10,14 +10,24 @@ every failure becomes one CapsuleError naming the file.
 
 from __future__ import annotations
 
+import array
+import contextlib
+import functools
+import gc
+import itertools
 import mmap
+import operator
 import os
 import stat
 import struct
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
-from elftools.elf.elffile import ELFFile
+from elftools.common.utils import struct_parse
+from elftools.elf.structs import ELFStructs
 
 from .errors import CapsuleError
 
@@ -32,8 +42,10 @@ class VersionDef:
     flags: int = 0
 
 
-@dataclass(frozen=True)
-class Symbol:
+class Symbol(NamedTuple):
+    """One exported symbol (a named tuple: libLLVM has 46k of them, and a
+    tuple is built several times faster than a frozen dataclass)."""
+
     name: str
     kind: SymbolKind
     size: int
@@ -66,6 +78,11 @@ _VERSYM_HIDDEN = 0x8000
 _LINKER_MADE = frozenset({"_init", "_fini", "_edata", "_end", "__bss_start"})
 _DT_NULL, _DT_NEEDED, _DT_SONAME = 0, 1, 14
 _ET_DYN = 3
+_T = TypeVar("_T")
+_NATIVE = "<" if sys.byteorder == "little" else ">"
+# array typecodes of unsigned 1, 2, 4 and 8 bytes on this machine.
+_TYPECODES = {want: next(c for c in "BHILQ" if array.array(c).itemsize == size)
+              for want, size in (("B", 1), ("H", 2), ("I", 4), ("Q", 8))}
 
 # Per ELF class: ELF header tail after e_ident, section header, symbol, dynamic entry.
 _LAYOUT = {
@@ -110,7 +127,8 @@ def read_header(path: Path, data: bytes | mmap.mmap) -> ElfHeader:
 
 
 def _check_section_headers(path: Path, hdr: ElfHeader, size: int,
-                           data: bytes | mmap.mmap) -> None:
+                           data: bytes | mmap.mmap) -> int:
+    """The number of sections, once the section headers are checked."""
     if hdr.e_shoff == 0:
         raise _fail(path, "has no section headers (reading ELF files without "
                           "section headers is not supported)")
@@ -132,16 +150,29 @@ def _check_section_headers(path: Path, hdr: ElfHeader, size: int,
         raise _fail(path, "is truncated (section headers past the end of the file)")
     if shstrndx >= shnum:
         raise _fail(path, f"has a bad section name table index {shstrndx}")
+    return shnum
 
 
 class _Reader:
     """The tables of one mapped file, bounds-checked."""
 
-    def __init__(self, path: Path, data: bytes | mmap.mmap, hdr: ElfHeader) -> None:
+    def __init__(self, path: Path, data: bytes | mmap.mmap, hdr: ElfHeader,
+                 shnum: int) -> None:
         self.path, self.data, self.hdr = path, data, hdr
         self.layout = _LAYOUT[hdr.elf_class]
-        self.elf = ELFFile(_BytesStream(data))
-        self.sections = [s.header for s in self.elf.iter_sections()]
+        # pyelftools' header structures, without ELFFile: it builds a Section
+        # object per section, and those of the hash tables decode every
+        # bucket and chain (0.5 s on libLLVM) that this reader never uses.
+        self.structs = ELFStructs(little_endian=hdr.endian == "<",
+                                  elfclass=32 if hdr.elf_class == 1 else 64)
+        self.structs.create_basic_structs()
+        stream = _BytesStream(data)
+        self.header = struct_parse(self.structs.Elf_Ehdr, stream, stream_pos=0)
+        self.structs.create_advanced_structs(self.header["e_type"], self.header["e_machine"],
+                                             self.header["e_ident"]["EI_OSABI"])
+        self.sections = [struct_parse(self.structs.Elf_Shdr, stream,
+                                      stream_pos=hdr.e_shoff + i * hdr.e_shentsize)
+                         for i in range(shnum)]
 
     def section_of_type(self, sh_type: str) -> dict | None:
         for sh in self.sections:
@@ -191,6 +222,30 @@ def _string(path: Path, strtab: bytes, offset: int, what: str) -> str:
         raise _fail(path, f"has a bad string offset {offset} for {what}")
     if end == offset:
         raise _fail(path, f"has an empty name for {what}")
+    return strtab[offset:end].decode("utf-8", "surrogateescape")
+
+
+def _string_starts(strtab: bytes) -> dict[int, str]:
+    """Offset -> string for every NUL-terminated string of a table that starts
+    right after a NUL (or at 0): one split instead of a search per name.
+    Offsets into the middle of a string (shared suffixes) are not in it."""
+    if strtab.isascii():
+        parts: list[str] = strtab.decode("ascii").split("\0")
+        lengths: Iterator[int] = map(len, parts)
+    else:
+        raw_parts = strtab.split(b"\0")
+        parts = [p.decode("utf-8", "surrogateescape") for p in raw_parts]
+        lengths = map(len, raw_parts)
+    # The k-th string starts after the k strings before it and their k NULs.
+    offsets = map(operator.add, itertools.accumulate(lengths, initial=0), itertools.count())
+    return dict(zip(offsets, parts[:-1], strict=False))  # the last part has no NUL
+
+
+def _name_or_none(strtab: bytes, offset: int) -> str | None:
+    """_string's result, or None where _string would raise."""
+    end = strtab.find(b"\0", offset)
+    if offset >= len(strtab) or end <= offset:
+        return None
     return strtab[offset:end].decode("utf-8", "surrogateescape")
 
 
@@ -248,67 +303,153 @@ def _read_verdaux(r: _Reader, raw: bytes, strtab: bytes, off: int, cnt: int) -> 
     return names
 
 
-def _versym_list(r: _Reader, count: int) -> list[int] | None:
+def _versym_list(r: _Reader, dynsym: dict, count: int) -> list[int] | None:
     sh = r.section_of_type("SHT_GNU_versym")
     if sh is None:
         return None
+    link = sh["sh_link"]
+    if not 0 < link < len(r.sections) or r.sections[link] is not dynsym:
+        raise _fail(r.path, "has a bad symbol table link for the version symbol table")
     raw = r.section_bytes(sh, "version symbol table")
     if len(raw) < 2 * count:
         raise _fail(r.path, "has a version symbol table shorter than its symbol table")
-    return [v for (v,) in struct.iter_unpack(r.hdr.endian + "H", raw[: 2 * count])]
+    return _column(raw[: 2 * count], "H", r.hdr.endian, 0, 1)
+
+
+def _column(raw: bytes, typecode: str, endian: str, first: int, step: int) -> list[int]:
+    """Every step-th item, from item `first`, of raw read as an array of
+    unsigned `typecode` integers ('B', 'H', 'I', 'Q') in the file's byte order:
+    one field of every entry of a table, decoded in C, not per entry."""
+    table = array.array(_TYPECODES[typecode], raw)
+    if endian != _NATIVE and table.itemsize > 1:
+        table.byteswap()
+    return table[first::step].tolist()
+
+
+def _symbol_columns(raw: bytes, elf_class: int,
+                    endian: str) -> tuple[list[int], bytes, bytes, list[int], list[int]]:
+    """(st_name, st_info, st_other, st_shndx, st_size) of every symbol entry."""
+    if elf_class == 2:  # name I, info B, other B, shndx H, value Q, size Q: 24 bytes
+        return (_column(raw, "I", endian, 0, 6), raw[4::24], raw[5::24],
+                _column(raw, "H", endian, 3, 12), _column(raw, "Q", endian, 2, 3))
+    # name I, value I, size I, info B, other B, shndx H: 16 bytes
+    return (_column(raw, "I", endian, 0, 4), raw[12::16], raw[13::16],
+            _column(raw, "H", endian, 7, 8), _column(raw, "I", endian, 2, 4))
+
+
+# Per st_info / st_other byte: what it says, looked up in C by bytes.translate
+# and map() rather than decoded per symbol in Python.
+_KIND_OF_INFO = tuple(_TYPE_KIND.get(i & 0xF) for i in range(256))
+_BIND_OF_INFO = tuple(_BIND_NAME.get(i >> 4) for i in range(256))
+_INFO_EXPORTED = bytes(k is not None and b is not None
+                       for k, b in zip(_KIND_OF_INFO, _BIND_OF_INFO, strict=True))
+_OTHER_EXPORTED = bytes(o & 3 in _EXPORTED_VISIBILITY for o in range(256))
+
+
+def _exported(info: bytes, other: bytes, shndx: list[int]) -> list[int]:
+    """Indexes of the defined, visible symbols of an exported type and binding."""
+    flags = map(operator.mul, info.translate(_INFO_EXPORTED), other.translate(_OTHER_EXPORTED))
+    return list(itertools.compress(range(len(shndx)), map(operator.mul, flags, shndx)))
+
+
+def _pick(column: Sequence[_T], indexes: list[int]) -> list[_T]:
+    """column[i] for each i of indexes, gathered in C."""
+    if len(indexes) < 2:
+        return [column[i] for i in indexes]
+    return list(operator.itemgetter(*indexes)(column))
 
 
 def _read_symbols(r: _Reader, verdefs: dict[int, tuple[str, list[str], int]]) -> list[Symbol]:
+    """The exported symbols, decoded column by column (libLLVM has 46k)."""
     sh = r.section_of_type("SHT_DYNSYM")
     if sh is None:
         raise _fail(r.path, "has no dynamic symbol table (not a shared library)")
-    fmt = r.hdr.endian + r.layout["sym"]
-    entsize = struct.calcsize(fmt)
+    entsize = struct.calcsize(r.hdr.endian + r.layout["sym"])
     if sh["sh_entsize"] != entsize:
         raise _fail(r.path, f"has a bad dynamic symbol entry size {sh['sh_entsize']}")
     raw = r.section_bytes(sh, "dynamic symbol table")
     raw = raw[: len(raw) - len(raw) % entsize]
-    count = len(raw) // entsize
     strtab = r.linked_strtab(sh, "the dynamic symbol table")
-    versyms = _versym_list(r, count)
-    version_names = {ndx: d[0] for ndx, d in verdefs.items() if not d[2] & _VER_FLG_BASE}
-    out: list[Symbol] = []
-    is64 = r.hdr.elf_class == 2
-    for i, ent in enumerate(struct.iter_unpack(fmt, raw)):
-        if is64:
-            st_name, info, other, shndx, _value, size = ent
-        else:
-            st_name, _value, size, info, other, shndx = ent
-        kind = _TYPE_KIND.get(info & 0xF)
-        binding = _BIND_NAME.get(info >> 4)
-        if (kind is None or binding is None or shndx == _SHN_UNDEF
-                or (other & 3) not in _EXPORTED_VISIBILITY):
-            continue
-        name = _string(r.path, strtab, st_name, f"dynamic symbol {i}")
-        vs = versyms[i] if versyms is not None else 1
-        version = _symbol_version(r, name, vs & 0x7FFF, verdefs, version_names)
-        if _linker_made(name, shndx, version, version_names):
-            continue
-        out.append(Symbol(name, kind, size, binding, version,
-                          version is None or not vs & _VERSYM_HIDDEN))
+    versyms = _versym_list(r, sh, len(raw) // entsize)
+    name_offs, info, other, shndx, sizes = _symbol_columns(raw, r.hdr.elf_class, r.hdr.endian)
+    exported = _exported(info, other, shndx)
+    offsets = _pick(name_offs, exported)
+    names = _names(strtab, offsets)
+    vs = _pick(versyms, exported) if versyms is not None else [1] * len(exported)
+    versions, defaults = _version_columns(verdefs, vs)
+    if None in names or _UNDEFINED in versions:
+        _raise_first_bad(r, strtab, verdefs, exported, name_offs, vs)
+    infos = _pick(info, exported)
+    symbols = list(map(functools.partial(tuple.__new__, Symbol), zip(
+        names, map(_KIND_OF_INFO.__getitem__, infos), _pick(sizes, exported),
+        map(_BIND_OF_INFO.__getitem__, infos), versions, defaults, strict=True)))
+    return _drop_linker_made(symbols, names, versions, _pick(shndx, exported))
+
+
+def _names(strtab: bytes, offsets: list[int]) -> list[str | None]:
+    """The name at each offset; None where _string would raise."""
+    names: list[str | None] = list(map(_string_starts(strtab).get, offsets))
+    if not all(names):  # None or "": in the middle of a string (a shared suffix), or bad
+        for k in _positions(names, (None, "")):
+            names[k] = _name_or_none(strtab, offsets[k])
+    return names
+
+
+def _positions(items: list[_T], wanted: Iterable[_T]) -> list[int]:
+    """Indexes of the items equal to one of `wanted` (a few), found in C: one
+    pass to see which occur, one more only if some do."""
+    present = set(wanted).intersection(items)
+    if not present:
+        return []
+    return list(itertools.compress(range(len(items)), map(present.__contains__, items)))
+
+
+def _version_columns(verdefs: dict[int, tuple[str, list[str], int]],
+                     vs: list[int]) -> tuple[list[str | None], list[bool]]:
+    """(version, default) of each symbol from its .gnu.version entry, worked
+    out once per distinct entry; _UNDEFINED for an index with no definition."""
+    version_of = _version_of(verdefs)
+    version: dict[int, str | None] = {}
+    default: dict[int, bool] = {}
+    for v in set(vs):
+        name = version[v] = version_of.get(v & 0x7FFF, _UNDEFINED)
+        default[v] = name is None or not v & _VERSYM_HIDDEN
+    return list(map(version.__getitem__, vs)), list(map(default.__getitem__, vs))
+
+
+def _drop_linker_made(symbols: list[Symbol], names: list[str | None],
+                      versions: list[str | None],
+                      shndx: list[int]) -> list[Symbol]:
+    """Without what the linker defines itself: _LINKER_MADE, and each
+    version's own definition symbol (SHN_ABS, named after its version)."""
+    drop = set(_positions(names, _LINKER_MADE))
+    absolute = itertools.compress(range(len(shndx)), map(_SHN_ABS.__eq__, shndx))
+    drop.update(k for k in absolute if names[k] == versions[k])
+    return [s for k, s in enumerate(symbols) if k not in drop] if drop else symbols
+
+
+_UNDEFINED = "\0undefined"  # no version name contains a NUL
+
+
+def _version_of(verdefs: dict[int, tuple[str, list[str], int]]) -> dict[int, str | None]:
+    """Version index -> the version a symbol gets: the definition's name, or
+    None for local, global and the base definition (the file's own name)."""
+    out: dict[int, str | None] = {ndx: None if flags & _VER_FLG_BASE else name
+                                  for ndx, (name, _parents, flags) in verdefs.items()}
+    out.setdefault(0, None)
+    out.setdefault(1, None)
     return out
 
 
-def _symbol_version(r: _Reader, name: str, ndx: int,
-                    verdefs: dict[int, tuple[str, list[str], int]],
-                    version_names: dict[int, str]) -> str | None:
-    if ndx in version_names:
-        return version_names[ndx]
-    if ndx <= 1 or ndx in verdefs:  # local, global, or the base definition
-        return None
-    raise _fail(r.path, f"symbol {name} has version index {ndx}, which is not defined")
-
-
-def _linker_made(name: str, shndx: int, version: str | None,
-                 version_names: dict[int, str]) -> bool:
-    if name in _LINKER_MADE:
-        return True
-    return shndx == _SHN_ABS and name == version and name in version_names.values()
+def _raise_first_bad(r: _Reader, strtab: bytes, verdefs: dict[int, tuple[str, list[str], int]],
+                     exported: list[int], name_offs: list[int], vs: list[int]) -> None:
+    """The error for the first exported symbol with a bad name or version."""
+    version_of = _version_of(verdefs)
+    for i, v in zip(exported, vs, strict=True):
+        name = _string(r.path, strtab, name_offs[i], f"dynamic symbol {i}")
+        if v & 0x7FFF not in version_of:
+            raise _fail(r.path, f"symbol {name} has version index {v & 0x7FFF}, "
+                                "which is not defined")
 
 
 def _versions(verdefs: dict[int, tuple[str, list[str], int]]) -> list[VersionDef]:
@@ -317,8 +458,8 @@ def _versions(verdefs: dict[int, tuple[str, list[str], int]]) -> list[VersionDef
             if not flags & _VER_FLG_BASE]
 
 
-def _machine_name(elf: ELFFile, e_machine: int) -> str:
-    name = elf.header["e_machine"]
+def _machine_name(r: _Reader, e_machine: int) -> str:
+    name = r.header["e_machine"]
     return name if isinstance(name, str) else f"EM_{e_machine}"
 
 
@@ -326,15 +467,15 @@ def _read_mapped(path: Path, data: mmap.mmap) -> LibrarySymbols:
     hdr = read_header(path, data)
     if hdr.e_type != _ET_DYN:
         raise _fail(path, "is not a shared library (ELF type is not ET_DYN)")
-    _check_section_headers(path, hdr, len(data), data)
+    shnum = _check_section_headers(path, hdr, len(data), data)
     try:
-        r = _Reader(path, data, hdr)
+        r = _Reader(path, data, hdr, shnum)
         soname, needed = _read_dynamic(r)
         if not soname:
             raise _fail(path, "has no DT_SONAME")
         verdefs = _read_verdefs(r)
         symbols = _read_symbols(r, verdefs)
-        machine = _machine_name(r.elf, hdr.e_machine)
+        machine = _machine_name(r, hdr.e_machine)
     except CapsuleError:
         raise
     except Exception as exc:  # pyelftools raises many types on malformed input
@@ -380,18 +521,22 @@ def read_library(path: str | Path) -> LibrarySymbols:
     path = Path(path)
     data = _open_mapped(path)
     try:
-        return _read_mapped(path, data)
+        with without_gc():
+            return _read_mapped(path, data)
     finally:
         data.close()
 
 
-def read_elf_identity(path: str | Path) -> tuple[int, int] | None:
-    """(ELF class 32/64, e_machine) of a file, or None if it is not ELF."""
+@contextlib.contextmanager
+def without_gc() -> Iterator[None]:
+    """No cycle collection while a big library's symbols are built or
+    rendered: they form no cycles, and full collections, each over every
+    object of the process (a whole Meson run's), were a third of the time
+    for libLLVM's 46k symbol tuples."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        require_regular_file(Path(path), "an ELF file")
-        with open(path, "rb") as f:
-            head = f.read(64)
-        hdr = read_header(Path(path), head)
-    except (OSError, CapsuleError):
-        return None
-    return (32 if hdr.elf_class == 1 else 64), hdr.e_machine
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ldcache
-from .elfreader import read_elf_identity
 from .errors import CapsuleError
 
 STANDARD_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64",
@@ -94,6 +94,41 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
+_EHDR_TAIL = struct.Struct("<HHIQQQIHHHHHH")  # Elf64_Ehdr after e_ident
+_PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr
+_ET_DYN, _PT_DYNAMIC = 3, 2
+
+
+def _loadable(path: Path) -> bool:
+    """Whether libcapsule takes path as a candidate (elffile.c: check_header,
+    read_dynamic): an x86_64 little-endian ELF64 shared object whose program
+    header table and (last) dynamic segment lie inside the file. Anything
+    else is skipped and the search goes on, in both. (libcapsule also reads
+    the dynamic string table; that is not repeated here.)"""
+    try:  # O_NONBLOCK: a FIFO put there since the caller's stat must not block
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return False
+            size, head = st.st_size, f.read(64)
+            if len(head) < 64 or head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
+                return False
+            (e_type, e_machine, _version, _entry, phoff, _shoff, _flags, _ehsize,
+             phentsize, phnum, *_rest) = _EHDR_TAIL.unpack_from(head, 16)
+            if (e_type, e_machine, phentsize) != (_ET_DYN, EM_X86_64, _PHDR.size) \
+                    or phoff > size or phnum > (size - phoff) // _PHDR.size or phoff % 8:
+                return False
+            f.seek(phoff)
+            table = f.read(phnum * _PHDR.size)
+    except OSError:
+        return False
+    dynamic = [p for p in _PHDR.iter_unpack(table) if p[0] == _PT_DYNAMIC]
+    if not dynamic:
+        return False
+    _type, _flags, offset, _vaddr, _paddr, filesz, _memsz, _align = dynamic[-1]
+    return offset <= size and filesz <= size - offset and offset % 8 == 0
+
+
 def _cache_paths(root: Path, soname: str, trail: Lookup) -> list[str]:
     """What TREE/etc/ld.so.cache lists for soname; a missing or malformed cache
     lists nothing, as for ld.so and libcapsule."""
@@ -126,7 +161,7 @@ def lookup_library(soname: str, tree: str | Path) -> Lookup:
         resolved = resolve_in_tree(root, cand, trail)
         if resolved is None or not _is_regular(resolved):
             continue
-        if read_elf_identity(resolved) == (64, EM_X86_64):
+        if _loadable(resolved):
             trail.path = resolved
             break
         trail.rejected.append(resolved)

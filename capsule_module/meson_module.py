@@ -16,7 +16,7 @@ import re
 import typing as T
 from pathlib import Path
 
-from capsule_module import resources
+from capsule_module import DEFAULT_PREFIX, resources
 from capsule_module.errors import CapsuleError
 from capsule_module.meson_compat import (
     ContainerTypeInfo,
@@ -133,7 +133,7 @@ class CapsuleModule(ExtensionModule):
     @typed_pos_args('capsule.shim', str)
     @typed_kwargs(
         'capsule.shim',
-        KwargInfo('prefix', str, default='/host', validator=_absolute_error('prefix')),
+        KwargInfo('prefix', str, default=DEFAULT_PREFIX, validator=_absolute_error('prefix')),
         KwargInfo('search_prefix', (str, type(None))),
         KwargInfo('symbols', (str, File, type(None))),
         KwargInfo('exclude', ContainerTypeInfo(list, str), listify=True, default=[],

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .elfreader import LibrarySymbols, Symbol, VersionDef
+from .elfreader import LibrarySymbols, Symbol, VersionDef, without_gc
 from .errors import CapsuleError
 from .resources import templates_dir
 
@@ -29,6 +29,7 @@ _KIND_ENUM = {"func": "CAPSULE_SYMBOL_FUNC", "ifunc": "CAPSULE_SYMBOL_FUNC",
 _ASM_TYPE = {"func": "@function", "ifunc": "@function", "object": "@object",
              "notype": "@notype", "tls": "@tls_object"}
 _UINT32_MAX = 0xFFFFFFFF
+_FUNC_KINDS = ("func", "ifunc")
 _DATA_SECTION = {"object": ".data", "notype": ".data", "tls": '.tbss,"awT",@nobits'}
 
 
@@ -157,19 +158,20 @@ def _unique_export_lines(sym: Symbol, local: str) -> list[str]:
             f"  .type {name}, @gnu_unique_object", f"  .size {name}, {sym.size}"]
 
 
-def _export_lines(i: int, sym: Symbol, local: str) -> list[str]:
+def _export_text(i: int, sym: Symbol, local: str) -> str:
+    """The directives exporting `local` as sym, one per line."""
     if sym.binding == "unique" and sym.kind == "object":
-        return _unique_export_lines(sym, local)
+        return "\n".join(_unique_export_lines(sym, local))
     # Unique symbols of other kinds (none seen in practice) are exported global.
     directive = ".weak" if sym.binding == "weak" else ".globl"
-    name = f'"{sym.name}"' if sym.version is None else f"__capsule_alias_{i}"
-    lines = [f"  {directive} {name}", f"  .set {name}, {local}",
-             f"  .type {name}, {_ASM_TYPE[sym.kind]}"]
-    if sym.kind not in ("func", "ifunc"):
-        lines.append(f"  .size {name}, {sym.size}")
-    if sym.version is not None:
-        lines.append(f"  .symver {name}, {_asm_name(sym)}, remove")
-    return lines
+    if sym.version is None:
+        name, symver = f'"{sym.name}"', ""
+    else:
+        name = f"__capsule_alias_{i}"
+        symver = f"\n  .symver {name}, {_asm_name(sym)}, remove"
+    size = "" if sym.kind in _FUNC_KINDS else f"\n  .size {name}, {sym.size}"
+    return (f"  {directive} {name}\n  .set {name}, {local}\n"
+            f"  .type {name}, {_ASM_TYPE[sym.kind]}{size}{symver}")
 
 
 def _data_lines(i: int, sym: Symbol) -> list[str]:
@@ -182,16 +184,39 @@ def _data_lines(i: int, sym: Symbol) -> list[str]:
     return lines
 
 
+def _stub_text(i: int, sym: Symbol) -> str:
+    if sym.kind in _FUNC_KINDS:
+        return f"CAPSULE_STUB {i}\n{_export_text(i, sym, f'__capsule_stub_{i}')}"
+    data = "\n".join(_data_lines(i, sym))
+    return f"{data}\n{_export_text(i, sym, f'__capsule_data_{i}')}"
+
+
 def _asm_stubs(symbols: list[Symbol]) -> str:
-    lines: list[str] = []
-    for i, sym in enumerate(symbols):
-        if sym.kind in ("func", "ifunc"):
-            lines.append(f"CAPSULE_STUB {i}")
-            lines += _export_lines(i, sym, f"__capsule_stub_{i}")
-        else:
-            lines += _data_lines(i, sym)
-            lines += _export_lines(i, sym, f"__capsule_data_{i}")
-    return "\n".join(f"    {c_string(line + chr(10))}" for line in lines)
+    """The stubs' assembly, as C string literals. Every name and version in
+    it passed _check_symbol and _check_libs (printable ASCII), so the text
+    needs no check of its own (13 MB for libLLVM)."""
+    return _c_string_text("\n".join([_stub_text(i, sym) for i, sym in enumerate(symbols)]),
+                          "    ", printable=True)
+
+
+def _c_string_text(text: str, indent: str, end: str = "\\n", *,
+                   printable: bool = False) -> str:
+    """One C string literal per line of text, each on its own source line,
+    `end` (an escape: a newline or a NUL) closing each: c_string for every
+    line, but escaped in one pass over the whole text when it is printable
+    ASCII (libLLVM's shim has 290k such lines); `printable`: known to be."""
+    if not (printable or (text.isascii() and text.replace("\n", " ").isprintable())):
+        return "\n".join(f"{indent}{c_string(line)[:-1]}{end}\"" for line in text.split("\n"))
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("?", "\\?")
+    return f'{indent}"' + text.replace("\n", f'{end}"\n{indent}"') + f'{end}"'
+
+
+def _c_string_lines(lines: list[str], indent: str, end: str) -> str:
+    """_c_string_text for a list of strings (none of which holds a newline)."""
+    text = "\n".join(lines)
+    if text.count("\n") != len(lines) - 1:
+        return "\n".join(f"{indent}{c_string(line)[:-1]}{end}\"" for line in lines)
+    return _c_string_text(text, indent, end)
 
 
 class _StringBlob:
@@ -200,19 +225,22 @@ class _StringBlob:
 
     def __init__(self) -> None:
         self.offsets: dict[str, int] = {"": 0}
-        self.literals = ['"\\0"']
         self.size = 1
 
     def add(self, text: str) -> int:
-        if text in self.offsets:
-            return self.offsets[text]
+        offset = self.offsets.get(text)
+        if offset is not None:
+            return offset
         offset = self.offsets[text] = self.size
-        self.size += len(text.encode("utf-8", "surrogateescape")) + 1
+        self.size += (len(text) if text.isascii()
+                      else len(text.encode("utf-8", "surrogateescape"))) + 1
         if self.size > _UINT32_MAX:
             raise CapsuleError("the shim's symbol names and versions exceed 4 GiB")
-        # Each string is its own literal, so no escape runs into the next one.
-        self.literals.append(c_string(text)[:-1] + '\\0"')
         return offset
+
+    def literals(self, indent: str) -> str:
+        """Each string its own literal, so no escape runs into the next one."""
+        return _c_string_lines(list(self.offsets), indent, "\\0")
 
 
 def _table_size(sym: Symbol) -> int:
@@ -229,7 +257,7 @@ def _symbol_table(symbols: list[Symbol]) -> tuple[str, str]:
         version = blob.add(sym.version) if sym.version is not None else 0
         rows.append(f"    {{ {name}u, {version}u, {_table_size(sym)}u, {_KIND_ENUM[sym.kind]}, "
                     f"{0 if sym.default else 1} }},")
-    return "\n".join(f"    {s}" for s in blob.literals), "\n".join(rows)
+    return blob.literals("    "), "\n".join(rows)
 
 
 def _string_list(items: list[str]) -> str:
@@ -277,15 +305,17 @@ def render_shim(libs: list[LibrarySymbols], *, soname: str, prefix: str,
     if not soname:
         raise CapsuleError("empty soname given for the shim")
     _check_libs(libs)
-    symbols = merge_symbols(libs)
-    strings, table = _symbol_table(symbols)
+    with without_gc():
+        symbols = merge_symbols(libs)
+        strings, table = _symbol_table(symbols)
+        stubs = _asm_stubs(symbols)
     values = {
         "SONAME_COMMENT": c_comment(soname), "SONAME": c_string(soname),
         "PREFIX": c_string(prefix), "EXCLUDE": _string_list(exclude),
         "EXPORTS": _string_list(exports), "SHARE": _string_list(list(share or [])),
         "SHARE_REF": "NULL" if share is None else "__capsule_shim_share",
         "SYMBOL_COUNT": str(len(symbols)),
-        "SYMBOL_STRINGS": strings, "SYMBOL_TABLE": table, "ASM_STUBS": _asm_stubs(symbols),
+        "SYMBOL_STRINGS": strings, "SYMBOL_TABLE": table, "ASM_STUBS": stubs,
     }
     c_source = fill_template(_read_template("shim.c.in"), values, "shim.c.in")
     return RenderedShim(c_source, _version_script(soname, merge_versions(libs)))

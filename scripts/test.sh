@@ -4,7 +4,8 @@
 # under valgrind memcheck.
 #
 #   bash scripts/test.sh                  # everything
-#   bash scripts/test.sh --coverage       # ... and print C (gcov) and Python coverage
+#   bash scripts/test.sh --coverage       # ... measuring C (gcov) and Python coverage
+#                                         #     in the main run, reports at the end
 #   bash scripts/test.sh --glibc-matrix   # ... and the runtime tests and the demo under
 #                                         # Debian 13's glibc 2.41 and unstable's 2.43
 #   bash scripts/test.sh --glibc-matrix-only   # only those (about 2 minutes)
@@ -30,8 +31,25 @@ py=.venv/bin/python
 .venv/bin/ruff check capsule_module tests bench fuzz examples scripts
 
 if [ "$main" = 1 ]; then
+    # With --coverage the main run itself is measured: libcapsule built with
+    # gcov counters for the runtime tests (CAPSULE_TEST_SANITIZE=coverage,
+    # counters left under the run's basetemp) and coverage.py started in
+    # every Python process (scripts/pycoverage.sh). Nothing runs a second
+    # time for coverage.
+    main_env=()
+    main_args=()
+    if [ "$coverage" = 1 ]; then
+        source scripts/pycoverage.sh
+        pycov_out=$PWD/build-coverage/python
+        pycov_prepare "$pycov_out"
+        gcov_tmp=$(mktemp -d /tmp/capsule-cov-XXXXXX)
+        trap 'rm -rf "$gcov_tmp"' EXIT
+        main_env=("${PYCOV_ENV[@]}" CAPSULE_TEST_SANITIZE=coverage)
+        main_args=("--basetemp=$gcov_tmp/t")
+    fi
+
     echo "== pytest: the whole suite"
-    $py -m pytest -ra "$@" tests
+    env ${main_env[@]+"${main_env[@]}"} $py -m pytest -ra ${main_args[@]+"${main_args[@]}"} "$@" tests
 
     echo "== libcapsule runtime tests under ASan+UBSan"
     CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime -k "not fuzz"
@@ -54,11 +72,9 @@ if [ "$matrix" = 1 ]; then
     fi
 fi
 
-if [ "$coverage" = 1 ]; then
-    echo "== coverage: libcapsule (gcov)"
-    $py tests/runtime/coverage.py
-    if [ -f scripts/coverage.sh ]; then
-        echo "== coverage: the Python package (coverage.py)"
-        bash scripts/coverage.sh
-    fi
+if [ "$coverage" = 1 ] && [ "$main" = 1 ]; then
+    echo "== coverage: libcapsule (gcov, from the main run)"
+    $py tests/runtime/coverage.py --from "$gcov_tmp/t"
+    echo "== coverage: the Python package (coverage.py, from the main run)"
+    pycov_report "$pycov_out"
 fi

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEM_LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
@@ -42,6 +44,36 @@ def run(
             f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
         )
     return proc
+
+
+def ignores(pid: int, sig: int) -> bool:
+    """Whether process pid has `sig` set to SIG_IGN (from /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next((line.split()[1] for line in status.splitlines()
+                 if line.startswith("SigIgn:")), "0")
+    return bool(int(mask, 16) >> (sig - 1) & 1)
+
+
+def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM,
+         grace: float = 5.0) -> tuple[Any, Any]:
+    """End proc, whatever signals it ignores or blocks, and collect what is
+    left of its output (as `communicate()` does): `sig` first, unless proc
+    ignores it (a program started from a background shell inherits SIGINT
+    ignored: then SIGKILL at once), and SIGKILL if it has not ended `grace`
+    seconds later. Never waits longer."""
+    if proc.poll() is None:
+        if ignores(proc.pid, sig):
+            proc.kill()
+        else:
+            proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
 
 
 def venv_bin(name: str) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import select
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from types import ModuleType
 import pytest
 
 from capsule_module import ldd
-from helpers import REPO, meson_command, run
+from helpers import REPO, meson_command, run, stop
 
 EXAMPLE = REPO / "examples" / "graphics"
 
@@ -66,20 +67,21 @@ def start_xvfb() -> Iterator[str]:
         [xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
         pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        err = proc.communicate(timeout=10)[1].decode(errors="replace")
-        pytest.skip(f"Xvfb cannot run here: {err.strip()[-300:]}")
     try:
+        number = _display_number(read_fd, timeout=30)
+        if not number:
+            err = stop(proc, grace=10)[1].decode(errors="replace")
+            pytest.skip(f"Xvfb cannot run here: {err.strip()[-300:]}")
         yield f":{number}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, grace=10)
+
+
+def _display_number(read_fd: int, timeout: float) -> str:
+    """The number Xvfb writes to its -displayfd pipe; "" if none comes in time."""
+    with os.fdopen(read_fd) as pipe:
+        ready, _, _ = select.select([pipe], [], [], timeout)
+        return pipe.readline().strip() if ready else ""
 
 
 def namespace_leaks(stderr: str) -> list[tuple[int, str]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from graphics_world import Graphics, capsule_objects, namespace_leaks
-from helpers import run
+from helpers import run, stop
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
@@ -54,12 +54,7 @@ def launch(argv: list[str], env: dict[str, str], *, bounded: float | None = None
             out, err = p.communicate(timeout=bounded)
             return Outcome(p.returncode, out, err)
         except subprocess.TimeoutExpired:
-            p.send_signal(signal.SIGINT)
-            try:
-                out, err = p.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                out, err = p.communicate()
+            out, err = stop(p, signal.SIGINT, grace=10)
             return Outcome(None, out, err)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graphics_world import Graphics
-from helpers import compile_c
+from helpers import compile_c, stop
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \S+\s*(.*)$")
@@ -89,8 +89,7 @@ def sample_workers(extra_env: dict[str, str], display: str,
                     break
                 time.sleep(0.2)
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+            stop(proc, signal.SIGINT)
     assert base is not None, err_file.read_text()[-2000:]
     assert len(seen) >= 2, f"llvmpipe workers waiting in a libc: {seen}"
     return base, seen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ from py_support import REPO, system_lib
 
 from capsule_module import cli, symbolsfile
 from capsule_module.elfreader import read_library
-from helpers import compile_c, meson_command, run
+from helpers import compile_c, meson_command, run, stop
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -58,9 +59,12 @@ def test_symbols_of_elf32_path_reports_class_32(lib32: Path) -> None:
     (["symbols"], 2, "required"),
     (["symbols", "libz.so.1", "--bogus"], 2, "unrecognized arguments"),
     (["init", "libz.so.1", "--prefix", "host"], 1, "must be an absolute path"),
-    (["init", "libz.so.1", "--share", "lib/X11.so.6"], 1, "must be a library soname"),
-    (["init", "libz.so.1", "--share", "libz.so.1"], 1, "the shim's own soname"),
-    (["init", "libz.so.1", "--share", "libX11.so.6", "--no-share"], 1, "exclude each other"),
+    (["init", "libz.so.1", "--search-prefix", "/", "--share", "lib/X11.so.6"], 1,
+     "must be a library soname"),
+    (["init", "libz.so.1", "--search-prefix", "/", "--share", "libz.so.1"], 1,
+     "the shim's own soname"),
+    (["init", "libz.so.1", "--search-prefix", "/", "--share", "libX11.so.6", "--no-share"], 1,
+     "exclude each other"),
 ])
 def test_errors_are_one_line(args: list[str], status: int, fragment: str) -> None:
     r = _run(*args)
@@ -82,9 +86,38 @@ def test_init_writes_a_standalone_project(tmp_path: Path) -> None:
     lib = symbolsfile.load(out / "libz.so.1.symbols.json")
     assert lib == read_library(system_lib("libz.so.1"))
     assert "/host" in (out / "README.md").read_text()
-    again = _run("init", "libz.so.1", "-o", str(out))
+    again = _run("init", "libz.so.1", "--search-prefix", "/", "-o", str(out))
     assert again.returncode == 1 and "already exists" in again.stderr
-    assert _run("init", "libz.so.1", "-o", str(out), "--force").returncode == 0
+    assert _run("init", "libz.so.1", "--search-prefix", "/", "-o", str(out),
+                "--force").returncode == 0
+
+
+def test_init_prefix_defaults_to_shims(tmp_path: Path) -> None:
+    """`init` without --prefix writes the prefix capsule.shim() defaults to
+    (/host): the shim it renders and one from a bare shim() call agree."""
+    r = _run("init", "libz.so.1", "--search-prefix", "/", "-o", str(tmp_path / "p"))
+    assert r.returncode == 0, r.stderr
+    assert "prefix: '/host'" in (tmp_path / "p/meson.build").read_text()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "meson.build").write_text("project('b', 'c')\ncapsule = import('capsule')\n"
+                                      "capsule.shim('libz.so.1', search_prefix: '/')\n")
+    prefixes = []
+    for src in (tmp_path / "p", bare):
+        run([*meson_command(), "setup", str(src / "build"), str(src)])
+        shim_c = src / "build" / "capsule-shims" / "libz.so.1.c"
+        prefixes += [line.strip() for line in shim_c.read_text().splitlines()
+                     if line.strip().startswith(".prefix =")]
+    assert prefixes == ['.prefix = "/host",'] * 2
+
+
+def test_init_without_the_prefix_here_names_search_prefix(tmp_path: Path) -> None:
+    r = _run("init", "libz.so.1", "--prefix", str(tmp_path / "absent"), "-o", str(tmp_path / "p"))
+    assert r.returncode == 1
+    assert r.stderr == (f"capsule-shim: --prefix {tmp_path / 'absent'} is not a directory on this "
+                        "machine: give --search-prefix DIR, the tree to read libz.so.1 from now "
+                        "(--search-prefix / for this machine's own)\n")
+    assert not (tmp_path / "p").exists()
 
 
 def test_init_share_default_and_none(tmp_path: Path) -> None:
@@ -99,15 +132,18 @@ def test_init_share_default_and_none(tmp_path: Path) -> None:
 
 def test_init_project_builds_without_the_prefix(tmp_path: Path) -> None:
     """The project `init` writes builds from its symbols file alone: the run-time
-    prefix need not exist on the build machine (the venv's own meson)."""
+    prefix need not exist on the build machine. Its README's commands work as
+    written, even with the system's Meson (no capsule hook) first on PATH."""
     out = tmp_path / "proj"
     r = _run("init", "libz.so.1", "--prefix", "/nonexistent/host", "--search-prefix", "/",
              "--share", "libX11.so.6", "--share", "libxcb.so.1", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "share: ['libX11.so.6', 'libxcb.so.1'])" in (out / "meson.build").read_text()
-    build = tmp_path / "build"
-    run([*meson_command(), "setup", str(build), str(out)])
-    run([*meson_command(), "compile", "-C", str(build)])
+    readme = (out / "README.md").read_text()
+    commands = readme.split("```sh\n")[1].split("```")[0]
+    assert commands == f"{meson_command()[0]} setup build\n{meson_command()[0]} compile -C build\n"
+    run(["bash", "-ec", commands], cwd=out, env={"PATH": "/usr/bin:/bin"})
+    build = out / "build"
     def interface(path: Path) -> set[tuple[str, str | None, bool]]:
         return {(s.name, s.version, s.default) for s in read_library(path).symbols}
     assert interface(build / "libz.so.1") == interface(system_lib("libz.so.1"))
@@ -123,7 +159,7 @@ def test_symbols_of_a_fifo_is_one_line(tmp_path: Path) -> None:
 
 
 def test_init_refuses_elf32(lib32: Path, tmp_path: Path) -> None:
-    r = _run("init", str(lib32), "-o", str(tmp_path / "p"))
+    r = _run("init", str(lib32), "--search-prefix", "/", "-o", str(tmp_path / "p"))
     assert r.returncode == 1 and "only x86_64 ELF64" in r.stderr
     assert not (tmp_path / "p").exists()
 
@@ -134,6 +170,13 @@ def test_init_default_directory_and_quoting(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     meson = (tmp_path / "libexpat.so.1-shim/meson.build").read_text()
     assert "prefix: '/it\\'s here'" in meson
+
+
+def test_symbols_to_a_text_only_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert cli.main(["symbols", "libz.so.1"]) == 0
+    assert symbolsfile.loads(out.getvalue(), "out") == read_library(system_lib("libz.so.1"))
 
 
 def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
@@ -149,7 +192,7 @@ def test_init_refuses_a_soname_that_is_a_path(tmp_path: Path) -> None:
     lib = tmp_path / "libodd.so.1"
     subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-Wl,-soname,../odd.so.1",
                     "-o", str(lib)], check=True)
-    for command in (["symbols"], ["init", "-o", str(tmp_path / "p")]):
+    for command in (["symbols"], ["init", "--search-prefix", "/", "-o", str(tmp_path / "p")]):
         r = _run(*command[:1], str(lib), *command[1:])
         assert r.returncode == 1 and r.stdout == ""
         assert r.stderr == (f"capsule-shim: library {lib} ({lib}) has DT_SONAME '../odd.so.1', "
@@ -183,7 +226,7 @@ def test_a_library_that_calls_itself_otherwise_is_refused(tmp_path: Path, comman
 
 def test_init_output_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "p").write_text("mine\n")
-    r = _run("init", "libz.so.1", "-o", str(tmp_path / "p"))
+    r = _run("init", "libz.so.1", "--search-prefix", "/", "-o", str(tmp_path / "p"))
     assert r.returncode == 1
     assert r.stderr == f"capsule-shim: output {tmp_path / 'p'} exists and is not a directory\n"
     assert (tmp_path / "p").read_text() == "mine\n"
@@ -197,8 +240,11 @@ def test_closed_stdout_is_a_quiet_failure() -> None:
                                  **_coverage_env()})
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # before the library is read: the write hits a closed pipe
-    err = proc.stderr.read()
-    assert proc.wait(timeout=60) == 1
+    try:
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        stop(proc)
+    assert proc.returncode == 1
     assert err == b""
 
 

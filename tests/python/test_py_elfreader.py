@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from py_support import system_lib
 
-from capsule_module.elfreader import LibrarySymbols, read_elf_identity, read_library
+from capsule_module.elfreader import LibrarySymbols, read_library
 from capsule_module.errors import CapsuleError
 from elforacle import readelf
 
@@ -72,7 +72,7 @@ def test_every_kind_matches_readelf(kinds_lib: Path) -> None:
 
 def test_llvm_is_read_fast() -> None:
     if sys.gettrace() is not None:
-        pytest.skip("timing means nothing under a tracer (scripts/coverage.sh)")
+        pytest.skip("timing means nothing under a tracer (test.sh --coverage, coverage.sh)")
     path = system_lib("libLLVM-15.so.1")
     read_library(path)  # warm the page cache
     start = time.perf_counter()
@@ -118,7 +118,6 @@ def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "libz.so.1"
     os.mkfifo(fifo)
     _expect_error(fifo, "is not a regular file, so not a library")  # open() would block
-    assert read_elf_identity(fifo) is None
 
 
 def test_empty_file(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from py_support import LIBDIR, system_lib
 
-from capsule_module import ldcache
+from capsule_module import ldcache, locate
 from capsule_module.errors import CapsuleError
 from capsule_module.locate import find_library, find_library_with_trail, resolve_in_tree
 
@@ -323,3 +323,16 @@ def test_cache_under_a_file_cannot_be_read(tmp_path: Path) -> None:
     (tmp_path / "etc").write_text("")
     with pytest.raises(CapsuleError, match=r"etc/ld.so.cache: cannot be read \(Not a directory\)"):
         ldcache.read_cache(tmp_path / "etc" / "ld.so.cache")
+
+
+def test_fifo_candidate_is_skipped_without_blocking(tree: Path) -> None:
+    """A FIFO where the library should be is passed over (as by libcapsule),
+    never opened for a blocking read, also when it appears after the stat."""
+    fifo = tree / MULTIARCH / "libz.so.1"
+    good = tree / "usr/lib64/libz.so.1"
+    good.parent.mkdir(parents=True)
+    shutil.copy(fifo.resolve(), good)
+    fifo.unlink()
+    os.mkfifo(fifo)
+    assert find_library("libz.so.1", tree) == tree.resolve() / "usr/lib64/libz.so.1"
+    assert not locate._loadable(fifo)

@@ -292,3 +292,16 @@ def test_failed_rename_leaves_no_temp_file(tmp_path: Path) -> None:
     with pytest.raises(CapsuleError, match=r"cannot write .*s\.c"):
         render.write_if_changed(target, "text")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.c"]
+
+
+@pytest.mark.parametrize("lines", [
+    ["  .globl \"f\"", "x??=y", "back\\slash", "plain"],               # the one-pass path
+    ["caf\u00e9", "tab\there", "nul\0byte", "\udcff", "?", ""],         # per line: not printable
+    ["two\nlines", "one"],                                                # per line: a newline inside
+])
+def test_literals_in_one_pass_equal_c_string_per_line(lines: list[str]) -> None:
+    """The renderer escapes 290k lines at once; each literal must be exactly
+    what c_string gives for that line, ended by the newline or NUL escape."""
+    for end in ("\\n", "\\0"):
+        expected = "\n".join(f"  {render.c_string(line)[:-1]}{end}\"" for line in lines)
+        assert render._c_string_lines(lines, "  ", end) == expected

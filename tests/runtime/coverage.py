@@ -2,11 +2,14 @@
 """gcov line coverage of libcapsule driven by the runtime tests.
 
     python tests/runtime/coverage.py [--fail-under PCT] [pytest args...]
+    python tests/runtime/coverage.py --from BASETEMP [--fail-under PCT]
 
 Runs tests/runtime with CAPSULE_TEST_SANITIZE=coverage (libcapsule and the
 resolver drivers built with --coverage), then merges every .gcda the runs left
 (libcapsule.so in all the test programs, the drivers) per source line and
-prints a table per libcapsule/*.c file and the total."""
+prints a table per libcapsule/*.c file and the total. With --from, runs
+nothing: reports what an earlier `pytest --basetemp=BASETEMP` run with
+CAPSULE_TEST_SANITIZE=coverage left (scripts/test.sh --coverage's main run)."""
 
 from __future__ import annotations
 
@@ -86,16 +89,31 @@ def compress(lines: list[int]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fail-under", type=float, default=0.0)
+    parser.add_argument("--from", dest="basetemp", type=Path, metavar="BASETEMP",
+                        help="report the counters an earlier run left under BASETEMP")
     args, pytest_args = parser.parse_known_args()
+    if args.basetemp is not None:
+        return verdict(0, report_from(args.basetemp), args.fail_under)
     with tempfile.TemporaryDirectory(prefix="capsule-cov-") as tmp:
         basetemp = Path(tmp) / "t"
         rc = run_tests(basetemp, pytest_args)
         pct = report(line_counts(basetemp))
+    return verdict(rc, pct, args.fail_under)
+
+
+def report_from(basetemp: Path) -> float:
+    if not gcda_files(basetemp):
+        raise SystemExit(f"coverage: no .gcda files under {basetemp}: was it the --basetemp "
+                         "of a run with CAPSULE_TEST_SANITIZE=coverage?")
+    return report(line_counts(basetemp))
+
+
+def verdict(rc: int, pct: float, fail_under: float) -> int:
     if rc != 0:
         print(f"coverage: the tests failed (pytest exit status {rc})", file=sys.stderr)
         return rc
-    if pct < args.fail_under:
-        print(f"coverage: {pct:.1f}% is under {args.fail_under}%", file=sys.stderr)
+    if pct < fail_under:
+        print(f"coverage: {pct:.1f}% is under {fail_under}%", file=sys.stderr)
         return 1
     return 0
 
