@@ -108,6 +108,9 @@ def build(work: Path) -> tuple[Path, Path, Path]:
         subprocess.run([meson, "configure", str(out), "-Dbuildtype=release"], check=True,
                        stdout=subprocess.DEVNULL)
     subprocess.run([meson, "compile", "-C", str(out)], check=True, stdout=subprocess.DEVNULL)
+    # Freshly written files stay dirty in the page cache until written back,
+    # and smaps counts their mapped pages as private dirty: write them back.
+    os.sync()
     return host, runtime, out
 
 
@@ -204,7 +207,7 @@ def capsule_parts(plain: dict[str, int], capsuled: dict[str, int], dirty: tuple[
 
 
 def breakdown(case: Case, plain_env: dict[str, str], capsule_env: dict[str, str],
-              dumper: Path, out: Path, host: Path, runs: int = 5) -> Parts:
+              dumper: Path, out: Path, host: Path, runs: int = 9) -> Parts:
     """From smaps dumps at exit: the median private dirty total of `runs`
     runs per side, and the parts of one run."""
     rss: list[dict[str, int]] = []
@@ -308,7 +311,7 @@ def main() -> int:
     table(f"Time, median of {args.runs} runs each ({3 * args.runs} for the render rows), "
           "alternating (ms: wall time, or what the program timed itself in parentheses); "
           "peak memory: max RSS difference; private dirty: difference at exit (smaps, median "
-          "of 5 runs each)",
+          "of 9 runs each)",
           ["program", "plain", "capsule", "ratio", "peak MiB", "private dirty MiB"], rows)
     for note in notes:
         print(f"  {note}")

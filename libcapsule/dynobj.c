@@ -421,6 +421,19 @@ capsule_dynobj_contains(const capsule_dynobj *o, ElfW(Addr) addr)
 }
 
 int
+capsule_dyn_defines_version(const ElfW(Dyn) *dynamic, ElfW(Addr) base, const char *version)
+{
+    capsule_dynobj o = { .base = base };
+    dynamic_sizes z;
+
+    o.dynamic = dynamic;
+    read_dynamic(&o, &z);
+    o.verdef = z.verdef;
+    o.n_verdef = z.n_verdef;
+    return o.strtab && capsule_dynobj_defines_version(&o, version);
+}
+
+int
 capsule_dynobj_defines_version(const capsule_dynobj *o, const char *version)
 {
     const ElfW(Verdef) *vd = o->verdef;

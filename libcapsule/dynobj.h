@@ -62,6 +62,11 @@ CAPSULE_HIDDEN void *capsule_dynobj_address(const capsule_dynobj *o, long index)
 /* The version a symbol refers to or is defined with (NULL when none). */
 CAPSULE_HIDDEN const char *capsule_dynobj_symbol_version(const capsule_dynobj *o, size_t index);
 CAPSULE_HIDDEN int capsule_dynobj_contains(const capsule_dynobj *o, ElfW(Addr) addr);
+/* 1 when the loaded object with this dynamic section defines the version
+ * node `version` (DT_VERDEF), read straight from its dynamic section: no
+ * decoding of its tables. */
+CAPSULE_HIDDEN int capsule_dyn_defines_version(const ElfW(Dyn) *dynamic, ElfW(Addr) base,
+                                               const char *version);
 /* 1 when the object defines the version node `version` (DT_VERDEF). */
 CAPSULE_HIDDEN int capsule_dynobj_defines_version(const capsule_dynobj *o, const char *version);
 /* Protection flags of the PT_LOAD segment holding addr: PF_* bits, 0 if none. */

@@ -540,14 +540,10 @@ static int
 glibc_defines(void *program, const char *version)
 {
     struct link_map *map = NULL;
-    capsule_dynobj o;
 
-    if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map ||
-        capsule_dynobj_from_link_map(&o, map) != 0)
+    if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map)
         return 1; /* cannot tell: let ld.so decide */
-    int found = capsule_dynobj_defines_version(&o, version);
-    capsule_dynobj_fini(&o);
-    return found;
+    return capsule_dyn_defines_version(map->l_ld, map->l_addr, version);
 }
 
 /* Appends to msg (of size) what `dep` needs of glibc that the process's
@@ -557,11 +553,17 @@ missing_glibc(const capsule_dep *dep, char *msg, size_t size)
 {
     size_t missing = 0, len = strlen(msg);
 
+    const char *file = NULL; /* the entries of one file come together */
+    void *program = NULL;
+
     for (size_t i = 0; i < dep->elf.n_verneed; i++) {
         const capsule_verneed *v = &dep->elf.verneed[i];
-        void *program;
         if (!capsule_is_glibc_family(v->file) || strchr(v->file, '/') ||
-            strncmp(v->file, "ld-linux", 8) == 0 || !(program = program_glibc(v->file)))
+            strncmp(v->file, "ld-linux", 8) == 0)
+            continue;
+        if (!file || strcmp(file, v->file) != 0)
+            file = v->file, program = program_glibc(v->file);
+        if (!program)
             continue; /* a library the program's glibc lacks is reported when placed */
         if (glibc_defines(program, v->version))
             continue;

@@ -64,6 +64,8 @@ typedef struct {
     size_t n, cap;
     const char **versions; /* index 2.. : the placeholder's version nodes */
     size_t n_versions, cap_versions;
+    ElfW(Half) *by_real;   /* the real object's version index -> ours (0: not yet) */
+    size_t n_by_real;
 } table;
 
 /* The objects that can interpose on the real library, decoded. */
@@ -91,6 +93,24 @@ static size_t
 align_up(size_t v, size_t a)
 {
     return (v + a - 1) & ~(a - 1);
+}
+
+/* Scratch memory for one build, mapped and unmapped whole: the symbol
+ * table and the image are large, made once, and would otherwise stay
+ * behind as dirty heap pages for the process's life. Zero-filled. */
+static void *
+scratch(size_t size)
+{
+    void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+scratch_free(void *p, size_t size)
+{
+    if (p)
+        munmap(p, size ? size : 1);
 }
 
 /* glibc's per-namespace libc set-up, as a placeholder's libc answers it. */
@@ -209,10 +229,15 @@ add_symbol(const capsule_dynobj *o, size_t i, const interposers *v, int is_libc,
     const char *vname = NULL;
 
     a.info = ELF64_ST_INFO(ELF64_ST_BIND(s->st_info), type == STT_GNU_IFUNC ? STT_FUNC : type);
-    if (o->versym && (o->versym[i] & 0x7fff) >= 2 &&
-        (vname = capsule_dynobj_symbol_version(o, i))) {
-        if (version_index(t, vname, &a.version) != 0)
+    unsigned real = o->versym ? o->versym[i] & 0x7fff : 0;
+    if (real >= 2 && (vname = capsule_dynobj_symbol_version(o, i))) {
+        if (real < t->n_by_real && t->by_real[real]) {
+            a.version = t->by_real[real];
+        } else if (version_index(t, vname, &a.version) != 0) {
             return -1;
+        } else if (real < t->n_by_real) {
+            t->by_real[real] = a.version;
+        }
         a.version |= o->versym[i] & 0x8000;
     }
     if (is_libc && strcmp(a.name, "__libc_early_init") == 0) {
@@ -222,8 +247,8 @@ add_symbol(const capsule_dynobj *o, size_t i, const interposers *v, int is_libc,
         a.value = a.version & 0x8000 ? own : bound_value(v, o, a.name, vname, own);
     }
     a.hash = capsule_gnu_hash(a.name);
-    if (capsule_grow((void **)&t->syms, &t->cap, t->n, sizeof *t->syms) != 0)
-        return -1;
+    if (t->n == t->cap)
+        return capsule_error_set("more symbols than the table has");
     t->syms[t->n++] = a;
     return 0;
 }
@@ -233,6 +258,14 @@ collect(const capsule_dynobj *o, const char *soname, table *t)
 {
     interposers v = { 0 };
     int rc = copy_verdefs(o, t);
+
+    if (rc == 0 && !(t->syms = scratch(o->n_symbols * sizeof *t->syms)))
+        rc = capsule_error_set("out of memory");
+    t->cap = t->syms ? o->n_symbols : 0;
+    /* Symbols share a few versions: each is matched by name once. */
+    if (rc == 0 && o->n_versions && !(t->by_real = calloc(o->n_versions, sizeof *t->by_real)))
+        rc = capsule_error_set("out of memory");
+    t->n_by_real = t->by_real ? o->n_versions : 0;
 
     dl_iterate_phdr(collect_interposer, &v);
     for (size_t i = 1; rc == 0 && i < o->n_symbols; i++) {
@@ -361,7 +394,7 @@ static unsigned char *
 write_image(const char *soname, table *t, size_t *size)
 {
     layout l = plan(t, soname);
-    unsigned char *img = calloc(1, l.total);
+    unsigned char *img = scratch(l.total);
     size_t str = 1;
 
     if (!img) {
@@ -426,8 +459,9 @@ make_bytes(const char *soname, void *program, size_t *size, size_t *n_symbols)
         img = write_image(soname, &t, size);
     *n_symbols = t.n;
     capsule_dynobj_fini(&o);
-    free(t.syms);
+    scratch_free(t.syms, t.cap * sizeof *t.syms);
     free(t.versions);
+    free(t.by_real);
     return img;
 }
 
@@ -490,7 +524,7 @@ new_image(const char *soname, void *program, enum capsule_placeholder_kind kind)
                      kind == CAPSULE_PLACEHOLDER_GLIBC ? "glibc" : "shared", soname) < 0)
             i->label = NULL;
     }
-    free(img);
+    scratch_free(img, size);
     if (i && (i->fd < 0 || !i->soname || !i->label)) {
         if (i->fd >= 0)
             close(i->fd);
