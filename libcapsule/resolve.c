@@ -92,15 +92,38 @@ memo_free(dir_memo *m)
         free(m->dirs[--m->n]);
 }
 
+/* The walk's buffers: 24 KiB, on the heap rather than the stack (set-ups
+ * run on the program's threads, whose stack pages stay dirty once used). */
+typedef struct {
+    char cur[PATH_MAX], rest[PATH_MAX], host[PATH_MAX * 2], target[PATH_MAX], next[PATH_MAX];
+} walk_buffers;
+
+static int walk_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
+                          char *in_prefix, size_t in_size, dir_memo *memo, walk_buffers *b);
+
 static int
 path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
                char *in_prefix, size_t in_size, dir_memo *memo)
 {
-    char cur[PATH_MAX] = "", rest[PATH_MAX], host[PATH_MAX * 2], target[PATH_MAX];
+    walk_buffers *b = malloc(sizeof *b);
+
+    if (!b)
+        return capsule_error_set("out of memory");
+    b->cur[0] = '\0';
+    int rc = walk_in_prefix(prefix, path, out, out_size, in_prefix, in_size, memo, b);
+    free(b);
+    return rc;
+}
+
+static int
+walk_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
+               char *in_prefix, size_t in_size, dir_memo *memo, walk_buffers *b)
+{
+    char *cur = b->cur, *rest = b->rest, *host = b->host, *target = b->target;
     size_t plen = prefix_len(prefix);
     int links = 0;
 
-    if (snprintf(rest, sizeof rest, "%s", path) >= (int)sizeof rest)
+    if (snprintf(rest, sizeof b->rest, "%s", path) >= (int)sizeof b->rest)
         return capsule_error_set("%s: path too long", path);
     for (char *p = rest; *p;) {
         p += strspn(p, "/");
@@ -118,7 +141,7 @@ path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
             continue;
         }
         size_t clen = strlen(cur);
-        if (clen + 1 + len >= sizeof cur)
+        if (clen + 1 + len >= sizeof b->cur)
             return capsule_error_set("%s: path too long", path);
         cur[clen] = '/';
         memcpy(cur + clen + 1, comp, len);
@@ -127,7 +150,7 @@ path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
         struct stat st;
         if (memo_has(memo, cur))
             continue;
-        if (snprintf(host, sizeof host, "%.*s%s", (int)plen, prefix, cur) >= (int)sizeof host)
+        if (snprintf(host, sizeof b->host, "%.*s%s", (int)plen, prefix, cur) >= (int)sizeof b->host)
             return capsule_error_set("%s: path too long", path);
         if (lstat(host, &st) != 0)
             continue;
@@ -137,7 +160,7 @@ path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
             continue;
         if (++links > MAX_SYMLINKS)
             return capsule_error_set("%s: too many levels of symbolic links", path);
-        ssize_t n = readlink(host, target, sizeof target - 1);
+        ssize_t n = readlink(host, target, sizeof b->target - 1);
         if (n < 0)
             return capsule_error_set("%s: %s", host, strerror(errno));
         target[n] = '\0';
@@ -145,8 +168,8 @@ path_in_prefix(const char *prefix, const char *path, char *out, size_t out_size,
             cur[0] = '\0';
         else
             *strrchr(cur, '/') = '\0';
-        char next[PATH_MAX];
-        if (snprintf(next, sizeof next, "%s/%s", target, p) >= (int)sizeof next)
+        char *next = b->next;
+        if (snprintf(next, sizeof b->next, "%s/%s", target, p) >= (int)sizeof b->next)
             return capsule_error_set("%s: path too long", path);
         strcpy(rest, next);
         p = rest;
