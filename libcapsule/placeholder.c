@@ -343,12 +343,29 @@ write_verdef(unsigned char *img, const layout *l, const table *t, const char *so
     }
 }
 
+/* The symbols in GNU hash bucket order, as the table requires: a counting
+ * sort (thousands of symbols, a few thousand buckets), stable. */
 static int
-by_bucket(const void *a, const void *b, void *data)
+sort_by_bucket(table *t, uint32_t nb)
 {
-    uint32_t nb = *(const uint32_t *)data;
-    uint32_t x = ((const alias *)a)->hash % nb, y = ((const alias *)b)->hash % nb;
-    return x < y ? -1 : x > y;
+    uint32_t *start = calloc((size_t)nb + 1, sizeof *start);
+    alias *sorted = scratch(t->n * sizeof *sorted);
+
+    if (!start || !sorted) {
+        free(start);
+        scratch_free(sorted, t->n * sizeof *sorted);
+        return capsule_error_set("out of memory");
+    }
+    for (size_t k = 0; k < t->n; k++)
+        start[t->syms[k].hash % nb + 1]++;
+    for (uint32_t b = 0; b < nb; b++)
+        start[b + 1] += start[b];
+    for (size_t k = 0; k < t->n; k++)
+        sorted[start[t->syms[k].hash % nb]++] = t->syms[k];
+    memcpy(t->syms, sorted, t->n * sizeof *sorted);
+    scratch_free(sorted, t->n * sizeof *sorted);
+    free(start);
+    return 0;
 }
 
 static uint32_t
@@ -364,7 +381,6 @@ write_symbols(unsigned char *img, const layout *l, table *t, size_t *str)
     ElfW(Half) *versym = (ElfW(Half) *)(img + l->versym);
     uint32_t nb = (uint32_t)l->nbuckets;
 
-    qsort_r(t->syms, t->n, sizeof *t->syms, by_bucket, &nb);
     for (size_t k = 0; k < t->n; k++) {
         const alias *a = &t->syms[k];
         ElfW(Sym) *y = &sym[k + 1];
@@ -399,6 +415,10 @@ write_image(const char *soname, table *t, size_t *size)
 
     if (!img) {
         capsule_error_set("out of memory");
+        return NULL;
+    }
+    if (sort_by_bucket(t, (uint32_t)l.nbuckets) != 0) {
+        scratch_free(img, l.total);
         return NULL;
     }
     capsule_image_headers(img, l.text_end, l.dyn, l.total, PF_R);
