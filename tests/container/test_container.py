@@ -101,6 +101,8 @@ def test_programs_work_in_the_container_through_the_shims(work: Path, display: s
     argv, works = PROGRAMS[name]
     options = ["--setenv", "LD_BIND_NOW", "1"] if name.endswith("bind_now") else []
     o = inside(work, argv, "" if name == "egl_png" else display, *options)
+    if works is not None and not works(o):  # test_graphics.ATTEMPTS: Xvfb's flaky connect
+        o = inside(work, argv, display, *options)
     if works is None:   # egl_png: the picture, read outside
         o = Outcome(o.returncode, o.stdout.replace("/out/", f"{work}/out/"), o.stderr)
         works = _png_works

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_graphics import PROGRAMS, Program, launch
+from test_graphics import PROGRAMS, Program
 
 from graphics_world import Graphics
 
@@ -33,5 +33,5 @@ def test_every_order_works(gfx: Graphics, display: str, tmp_path: Path, first: s
                            name: str) -> None:
     program: Program = BY_NAME[name]
     env = program.env({**gfx.with_shims(), "LD_PRELOAD": str(gfx.build / first)}, display)
-    o = launch(program.argv(gfx, tmp_path), env, bounded=program.bounded)
+    o = program.run(program.argv(gfx, tmp_path), env)
     assert program.works(o), f"{o.returncode}\n{o.stdout[-2000:]}\n{o.stderr[-2000:]}"
