@@ -225,6 +225,19 @@ window_at(const image *im, window *w, uint64_t off, size_t len)
     return w->buf;
 }
 
+/* Copies the entry at off out of the window: entries in an untrusted file
+ * need not be aligned. 0, or -1 past the file. */
+static int
+copy_out(const image *im, window *w, uint64_t off, void *dst, size_t len)
+{
+    const void *at = window_at(im, w, off, len);
+
+    if (!at)
+        return -1;
+    memcpy(dst, at, len);
+    return 0;
+}
+
 static int
 add_verneed(capsule_elffile *out, const char *file, char *version)
 {
@@ -259,27 +272,18 @@ read_verneed(image *im, const char *path, uint64_t vaddr, uint64_t count, size_t
     if (!(w = calloc(1, sizeof *w)))
         return capsule_error_set("out of memory"), CAPSULE_ELF_BAD;
     for (uint64_t i = 0; rc == CAPSULE_ELF_OK && i < count; i++) {
-        /* Copied out: entries in an untrusted file need not be aligned. */
-        const void *at = window_at(im, w, off, sizeof(ElfW(Verneed)));
         ElfW(Verneed) vn;
-        char *file = NULL;
-        if (at) {
-            memcpy(&vn, at, sizeof vn);
-            file = dyn_string(im, stroff, strsz, vn.vn_file);
-        }
+        char *file = copy_out(im, w, off, &vn, sizeof vn) == 0
+                         ? dyn_string(im, stroff, strsz, vn.vn_file) : NULL;
         if (!file) {
             rc = (capsule_error_set("%s: bad version needs", path), CAPSULE_ELF_BAD);
             break;
         }
         uint64_t aux = (uint64_t)off + vn.vn_aux;
         for (unsigned j = 0; rc == CAPSULE_ELF_OK && j < vn.vn_cnt; j++) {
-            const void *at_aux = window_at(im, w, aux, sizeof(ElfW(Vernaux)));
             ElfW(Vernaux) va;
-            char *name = NULL;
-            if (at_aux) {
-                memcpy(&va, at_aux, sizeof va);
-                name = dyn_string(im, stroff, strsz, va.vna_name);
-            }
+            char *name = copy_out(im, w, aux, &va, sizeof va) == 0
+                             ? dyn_string(im, stroff, strsz, va.vna_name) : NULL;
             if (!name || out->n_verneed >= MAX_VERNEED) {
                 free(name);
                 rc = (capsule_error_set("%s: bad version needs", path), CAPSULE_ELF_BAD);

@@ -127,17 +127,3 @@ capsule_serial_run(void (*fn)(void *), void *arg)
         dlclose(h);
     pending.depth--;
 }
-
-void
-capsule_serial_wait(void)
-{
-    Dl_info info;
-
-    /* Any dlopen that goes into ld.so takes the load lock; RTLD_NOLOAD of
-     * libcapsule itself loads nothing. */
-    if (dladdr((const void *)capsule_serial_wait, &info) && info.dli_fname) {
-        void *h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
-        if (h)
-            dlclose(h);
-    }
-}

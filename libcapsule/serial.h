@@ -17,9 +17,4 @@
  * dlclose or another set-up meanwhile. Nested calls run fn directly. */
 CAPSULE_HIDDEN void capsule_serial_run(void (*fn)(void *), void *arg);
 
-/* Returns once no other thread is in a set-up (or a dlopen): a call that
- * reached a shim's stub before the shim's set-up filled its target waits
- * here for it. */
-CAPSULE_HIDDEN void capsule_serial_wait(void);
-
 #endif

@@ -679,12 +679,11 @@ void *
 capsule_shim_wait(capsule_shim *shim, size_t index)
 {
     if (shim && index < shim->n_symbols && !shim->targets[index]) {
-        /* Called before the shim's set-up finished (another thread runs it:
-         * waiting for ld.so's load lock waits for it) or began (its
-         * constructor has not run yet: the set-up runs here, once). */
-        capsule_serial_wait();
-        if (!shim->targets[index])
-            capsule_shim_init(shim);
+        /* Called before the shim's set-up finished (another thread runs it,
+         * under ld.so's load lock, which the set-up here waits for) or
+         * began (its constructor has not run yet): the set-up is idempotent
+         * and serialised, so one call covers both. */
+        capsule_shim_init(shim);
     }
     if (!shim || index >= shim->n_symbols || !shim->targets[index])
         capsule_shim_unresolved(shim, index);

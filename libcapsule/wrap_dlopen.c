@@ -355,10 +355,8 @@ capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns, const void *ca
         h = dlmopen(lmid, strrchr(file, '/') + 1, flags); /* the placeholder, by soname */
     else if (capsule_is_glibc_family(file) && (!strchr(file, '/') || file[0] == '/'))
         h = capsule_ns_glibc(ns, file, flags); /* the placeholder of the program's copy */
-    else if (taken_from_host(ns, file) && capsule_ns_excluded_host(ns) == 0)
-        h = dlmopen(lmid, file, flags);
     else if (taken_from_host(ns, file))
-        h = NULL;
+        h = capsule_ns_excluded_host(ns) == 0 ? dlmopen(lmid, file, flags) : NULL;
     else
         h = open_in_prefix(ns, file, flags, caller);
     if (h && (mode & RTLD_GLOBAL))
