@@ -255,8 +255,7 @@ def _symbol_table(symbols: list[Symbol]) -> tuple[str, str]:
     for sym in symbols:
         name = blob.add(sym.name)
         version = blob.add(sym.version) if sym.version is not None else 0
-        rows.append(f"    {{ {name}u, {version}u, {_table_size(sym)}u, {_KIND_ENUM[sym.kind]}, "
-                    f"{0 if sym.default else 1} }},")
+        rows.append(f"    {{ {name}u, {version}u, {_table_size(sym)}u, {_KIND_ENUM[sym.kind]} }},")
     return blob.literals("    "), "\n".join(rows)
 
 

@@ -30,10 +30,12 @@
 #include "static.h"
 #include "wrappers.h"
 
-/* A shim symbol by where its stub (or variable) starts in the shim. */
-struct by_address {
-    uint32_t offset;  /* from the shim's base */
-    uint32_t index;   /* shim symbol index, or UINT32_MAX when two share offset */
+/* A data or TLS symbol of the shim by its symbol value: the offset of its
+ * variable from the shim's base, or in the shim's TLS block. Functions need
+ * no table: their stubs sit at a fixed stride (capsule_shim.stubs). */
+struct by_value {
+    ElfW(Addr) value;
+    size_t index;     /* shim symbol index, or (size_t)-1 when two share it */
 };
 
 /* An initialised shim. */
@@ -42,12 +44,13 @@ typedef struct shim_state {
     const char *prefix;
     capsule_ns *ns;
     capsule_dynobj self;
-    uint32_t *by_dynsym;        /* shim dynsym index -> shim symbol index + 1 */
-    struct by_address *by_addr; /* sorted by offset */
-    size_t n_by_addr;
+    ElfW(Addr) stubs;           /* stub 0 */
+    struct by_value *data;      /* data symbols, sorted by value */
+    size_t n_data;
+    struct by_value *tls;       /* TLS symbols, sorted by value */
+    size_t n_tls;
     capsule_object **providers; /* the target, then the `exports` objects */
     size_t n_providers;
-    void **global;              /* per symbol: what the default scope binds it to */
     capsule_policy policy;
     struct shim_state *next;
 } shim_state;
@@ -172,32 +175,23 @@ load_providers(shim_state *s, const capsule_depset *set)
 }
 
 static int
-by_offset(const void *a, const void *b)
+by_value_order(const void *a, const void *b)
 {
-    uint32_t x = ((const struct by_address *)a)->offset;
-    uint32_t y = ((const struct by_address *)b)->offset;
+    ElfW(Addr) x = ((const struct by_value *)a)->value;
+    ElfW(Addr) y = ((const struct by_value *)b)->value;
     return (x > y) - (x < y);
 }
 
-/* The shim symbol whose stub or variable starts at addr, or (size_t)-1.
- * A resolved slot pointing into the shim is bound to exactly that symbol
- * (name and version as ld.so chose them): no name lookup needed. A sorted
- * array rather than a hash table: 8 bytes per symbol for good (a table at
- * half load would be 2-4 times that), and only slots that already point
- * into the shim search it. */
 static size_t
-index_at(const shim_state *s, ElfW(Addr) addr)
+find_value(const struct by_value *table, size_t n, ElfW(Addr) value)
 {
-    size_t lo = 0, hi = s->n_by_addr;
+    size_t lo = 0, hi = n;
 
-    if (addr - s->self.base > UINT32_MAX)
-        return (size_t)-1;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const struct by_address *e = &s->by_addr[mid];
-        if (e->offset == addr - s->self.base)
-            return e->index == UINT32_MAX ? (size_t)-1 : e->index;
-        if (e->offset < addr - s->self.base)
+        if (table[mid].value == value)
+            return table[mid].index;
+        if (table[mid].value < value)
             lo = mid + 1;
         else
             hi = mid;
@@ -205,36 +199,101 @@ index_at(const shim_state *s, ElfW(Addr) addr)
     return (size_t)-1;
 }
 
-/* Symbols past 4 GiB into the shim (never seen) stay out: index_at misses
- * them and callers fall back to a lookup by name. */
-static int
-index_addresses(shim_state *s)
+/* The function symbol whose stub starts at addr, or (size_t)-1. */
+static size_t
+stub_index(const shim_state *s, ElfW(Addr) addr)
 {
-    size_t n = 0;
+    ElfW(Addr) off = addr - s->stubs;
 
-    s->by_addr = calloc(s->shim->n_symbols ? s->shim->n_symbols : 1, sizeof *s->by_addr);
-    if (!s->by_addr)
+    if (addr < s->stubs || off % CAPSULE_STUB_STRIDE != 0 ||
+        off / CAPSULE_STUB_STRIDE >= s->shim->n_symbols)
+        return (size_t)-1;
+    size_t i = off / CAPSULE_STUB_STRIDE;
+    return s->shim->symbols[i].kind == CAPSULE_SYMBOL_FUNC ? i : (size_t)-1;
+}
+
+/* The shim symbol whose stub or variable starts at addr, or (size_t)-1.
+ * A resolved slot pointing into the shim is bound to exactly that symbol
+ * (name and version as ld.so chose them): no name lookup needed. */
+static size_t
+index_at(const shim_state *s, ElfW(Addr) addr)
+{
+    size_t i = stub_index(s, addr);
+
+    return i != (size_t)-1 ? i : find_value(s->data, s->n_data, addr - s->self.base);
+}
+
+/* The sorted table of the data (or TLS) symbols' values: few in any
+ * library, so looked up by name once each. */
+static int
+index_kind(shim_state *s, unsigned char kind, struct by_value **table, size_t *count)
+{
+    size_t n = 0, out = 0;
+
+    for (size_t i = 0; i < s->shim->n_symbols; i++)
+        n += s->shim->symbols[i].kind == kind;
+    if (!n)
+        return 0;
+    if (!(*table = calloc(n, sizeof **table)))
         return capsule_error_set("out of memory");
-    for (size_t idx = 0; idx < s->self.n_symbols && n < s->shim->n_symbols; idx++) {
-        const ElfW(Sym) *sym = &s->self.symtab[idx];
-        if (s->by_dynsym[idx] && sym->st_shndx != SHN_UNDEF && sym->st_shndx != SHN_ABS &&
-            ELF64_ST_TYPE(sym->st_info) != STT_TLS && sym->st_value <= UINT32_MAX)
-            s->by_addr[n++] = (struct by_address){ (uint32_t)sym->st_value,
-                                                   s->by_dynsym[idx] - 1 };
-    }
-    qsort(s->by_addr, n, sizeof *s->by_addr, by_offset);
-    /* One entry per offset; two symbols at one offset (zero-sized
-     * variables) cannot be told apart by address. */
-    size_t out = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (out && s->by_addr[out - 1].offset == s->by_addr[i].offset) {
-            if (s->by_addr[out - 1].index != s->by_addr[i].index)
-                s->by_addr[out - 1].index = UINT32_MAX;
+    for (size_t i = 0; i < s->shim->n_symbols; i++) {
+        const capsule_symbol *sym = &s->shim->symbols[i];
+        if (sym->kind != kind)
+            continue;
+        long idx = capsule_dynobj_lookup(&s->self, symbol_name(s->shim, sym),
+                                         symbol_version(s->shim, sym));
+        if (idx < 0 || s->self.symtab[idx].st_shndx == SHN_ABS) {
+            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s not exported by the shim itself",
+                          s->shim->soname, symbol_name(s->shim, sym));
             continue;
         }
-        s->by_addr[out++] = s->by_addr[i];
+        (*table)[out++] = (struct by_value){ s->self.symtab[idx].st_value, i };
+        if (kind == CAPSULE_SYMBOL_TLS)
+            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: TLS symbol %s%s%s not redirected",
+                          s->shim->soname, symbol_name(s->shim, sym),
+                          sym->version ? "@" : "",
+                          sym->version ? symbol_version(s->shim, sym) : "");
     }
-    s->n_by_addr = out;
+    qsort(*table, out, sizeof **table, by_value_order);
+    /* Two symbols at one value (zero-sized variables) cannot be told apart
+     * by address: such a value names no symbol. */
+    n = 0;
+    for (size_t i = 0; i < out; i++) {
+        if (n && (*table)[n - 1].value == (*table)[i].value) {
+            if ((*table)[n - 1].index != (*table)[i].index)
+                (*table)[n - 1].index = (size_t)-1;
+            continue;
+        }
+        (*table)[n++] = (*table)[i];
+    }
+    *count = n;
+    return 0;
+}
+
+/* Checks that the stubs are where the description says, on the first and
+ * last function (a shim built by another renderer would be misread). */
+static int
+check_stubs(const shim_state *s)
+{
+    size_t first = (size_t)-1, last = (size_t)-1;
+
+    for (size_t i = 0; i < s->shim->n_symbols; i++) {
+        if (s->shim->symbols[i].kind == CAPSULE_SYMBOL_FUNC) {
+            if (first == (size_t)-1)
+                first = i;
+            last = i;
+        }
+    }
+    for (size_t k = 0; k < 2 && first != (size_t)-1; k++) {
+        size_t i = k ? last : first;
+        const capsule_symbol *sym = &s->shim->symbols[i];
+        long idx = capsule_dynobj_lookup(&s->self, symbol_name(s->shim, sym),
+                                         symbol_version(s->shim, sym));
+        if (idx >= 0 && s->self.base + s->self.symtab[idx].st_value !=
+                            s->stubs + i * CAPSULE_STUB_STRIDE)
+            return capsule_error_set("the shim's stubs are not where its description says "
+                                     "(%s): rebuild the shim", symbol_name(s->shim, sym));
+    }
     return 0;
 }
 
@@ -248,24 +307,19 @@ index_self(shim_state *s)
         return capsule_error_set("cannot find the shim's own link map");
     if (capsule_dynobj_from_link_map(&s->self, map) != 0)
         return -1;
-    s->by_dynsym = calloc(s->self.n_symbols ? s->self.n_symbols : 1, sizeof *s->by_dynsym);
-    if (!s->by_dynsym)
-        return capsule_error_set("out of memory");
-    for (size_t i = 0; i < s->shim->n_symbols; i++) {
-        const capsule_symbol *sym = &s->shim->symbols[i];
-        const char *name = symbol_name(s->shim, sym);
-        long idx = capsule_dynobj_lookup(&s->self, name, symbol_version(s->shim, sym));
-        if (idx >= 0 && (size_t)idx < s->self.n_symbols)
-            s->by_dynsym[idx] = (uint32_t)i + 1;
-        else
-            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s not exported by the shim itself",
-                          s->shim->soname, name);
-    }
-    return index_addresses(s);
+    s->stubs = (ElfW(Addr))s->shim->stubs;
+    if (s->shim->n_symbols && !capsule_dynobj_contains(&s->self, s->stubs))
+        return capsule_error_set("invalid shim description (stubs)");
+    if (check_stubs(s) != 0 || index_kind(s, CAPSULE_SYMBOL_DATA, &s->data, &s->n_data) != 0)
+        return -1;
+    return index_kind(s, CAPSULE_SYMBOL_TLS, &s->tls, &s->n_tls);
 }
 
-/* targets[i]: the real definition of shim symbol i, looked up (with its
- * version) in the target, then in the `exports` objects.
+/* The real definition of shim symbol i, looked up (with its version) in
+ * the target, then in the `exports` objects, when first asked for: a set-up
+ * touches only the symbols the program's objects use (thousands in a
+ * libGL shim, tens used). Found, it stays in targets[i]; storing it twice
+ * from two threads stores the same value.
  *
  * TLS symbols are not redirected: a thread-local variable has no one
  * address (dlsym would give the calling thread's block only), and objects
@@ -273,83 +327,98 @@ index_self(shim_state *s)
  * an offset, not an address this pass could rewrite. Their targets stay
  * NULL: users keep the shim's own (zeroed) variable, and the real library
  * its own. */
-static void
-fill_targets(shim_state *s)
+static void *
+target_of(const shim_state *s, size_t i)
 {
-    for (size_t i = 0; i < s->shim->n_symbols; i++) {
-        const capsule_symbol *sym = &s->shim->symbols[i];
-        const char *name = symbol_name(s->shim, sym), *version = symbol_version(s->shim, sym);
-        void *addr = NULL;
-        if (sym->kind == CAPSULE_SYMBOL_TLS) {
-            s->shim->targets[i] = NULL;
-            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: TLS symbol %s%s%s not redirected",
-                          s->shim->soname, name, version ? "@" : "", version ? version : "");
-            continue;
-        }
-        for (size_t p = 0; p < s->n_providers && !addr; p++) {
-            long idx = capsule_dynobj_lookup(&s->providers[p]->dyn, name, version);
-            if (idx >= 0)
-                addr = capsule_dynobj_address(&s->providers[p]->dyn, idx);
-        }
-        s->shim->targets[i] = addr;
-        if (!addr)
-            capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s%s%s: not found in the capsule",
-                          s->shim->soname, name, version ? "@" : "", version ? version : "");
+    void *addr = __atomic_load_n(&s->shim->targets[i], __ATOMIC_ACQUIRE);
+    const capsule_symbol *sym = &s->shim->symbols[i];
+
+    if (addr || sym->kind == CAPSULE_SYMBOL_TLS)
+        return addr;
+    const char *name = symbol_name(s->shim, sym), *version = symbol_version(s->shim, sym);
+    for (size_t p = 0; p < s->n_providers && !addr; p++) {
+        long idx = capsule_dynobj_lookup(&s->providers[p]->dyn, name, version);
+        if (idx >= 0)
+            addr = capsule_dynobj_address(&s->providers[p]->dyn, idx);
     }
+    if (addr)
+        __atomic_store_n(&s->shim->targets[i], addr, __ATOMIC_RELEASE);
+    else
+        capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s%s%s: not found in the capsule",
+                      s->shim->soname, name, version ? "@" : "", version ? version : "");
+    return addr;
 }
 
+/* The shim symbol `name` (version) is, or (size_t)-1. */
 static size_t
 shim_index(const shim_state *s, const char *name, const char *version)
 {
     long idx = capsule_dynobj_lookup(&s->self, name, version);
 
-    if (idx < 0 || (size_t)idx >= s->self.n_symbols || !s->by_dynsym[idx])
+    if (idx < 0 || (size_t)idx >= s->self.n_symbols)
         return (size_t)-1;
-    return s->by_dynsym[idx] - 1;
+    const ElfW(Sym) *sym = &s->self.symtab[idx];
+    if (ELF64_ST_TYPE(sym->st_info) == STT_TLS)
+        return find_value(s->tls, s->n_tls, sym->st_value);
+    if (sym->st_shndx == SHN_ABS)
+        return (size_t)-1;
+    return index_at(s, s->self.base + sym->st_value);
 }
 
-/* Where the default scope binds each symbol, asked once here: the pass
- * runs under locks that forbid calling dlsym. */
+typedef struct {
+    const shim_state *shim;
+    const capsule_slot *slot;
+    int found;
+} earlier_search;
+
+/* Stops at the shim; before it, an object defining the slot's symbol. */
 static int
-note_global_bindings(shim_state *s)
+defines_before_shim(struct dl_phdr_info *info, size_t size, void *data)
 {
-    s->global = calloc(s->shim->n_symbols ? s->shim->n_symbols : 1, sizeof *s->global);
-    if (!s->global)
-        return capsule_error_set("out of memory");
-    for (size_t i = 0; i < s->shim->n_symbols; i++) {
-        const capsule_symbol *sym = &s->shim->symbols[i];
-        const char *name = symbol_name(s->shim, sym), *version = symbol_version(s->shim, sym);
-        s->global[i] = version ? dlvsym(RTLD_DEFAULT, name, version) : dlsym(RTLD_DEFAULT, name);
+    earlier_search *q = data;
+    const ElfW(Dyn) *dyn = capsule_phdr_dynamic(info);
+
+    (void)size;
+    if (info->dlpi_addr == q->shim->self.base || !dyn)
+        return info->dlpi_addr == q->shim->self.base;
+    capsule_object *o = capsule_objects_program(info, dyn, 0);
+    if (o && capsule_dynobj_lookup(&o->dyn, q->slot->name, q->slot->version) >= 0) {
+        q->found = 1;
+        return 1;
     }
     return 0;
 }
 
-/* Would this lazy slot bind to the shim? It would if the default scope
- * binds its symbol to the shim, or to nothing
- * (the shim is then only in the object's own local scope, as for a library
- * dlopen()ed RTLD_LOCAL with the shim), or to the object itself when the
- * object only references the symbol: a non-PIE program's PLT entry is then
- * the canonical address the default scope gives out. An object's own
- * definition is never the shim's. */
+/* Would this lazy slot bind to the shim? ld.so binds it at the first call
+ * to the first definition in the default scope (a lazy slot's lookup skips
+ * a non-PIE program's undefined canonical PLT entries), or to the shim in
+ * the object's own local scope when the default scope has none (a library
+ * dlopen()ed RTLD_LOCAL with the shim). So the slot is the shim's unless
+ * an object the default namespace lists before the shim defines the
+ * symbol. Walked here, under the pass's lock, with no dlsym (which takes
+ * ld.so's load lock: see reloc.c). An RTLD_LOCAL object listed before the
+ * shim is not in that scope but counts as defining it: the slot is then
+ * left to ld.so, which binds it at the first call, through the stub. */
 static int
-lazy_bound_to_shim(const shim_state *s, const capsule_slot *slot, size_t i)
+lazy_bound_to_shim(const shim_state *s, const capsule_slot *slot)
 {
-    ElfW(Addr) addr = (ElfW(Addr))s->global[i];
+    earlier_search q = { s, slot, 0 };
 
-    return !addr || capsule_dynobj_contains(&s->self, addr) ||
-           (slot->symbol->st_shndx == SHN_UNDEF && capsule_dynobj_contains(slot->object, addr));
+    if (slot->symbol->st_shndx != SHN_UNDEF)
+        return 0; /* the object's own definition */
+    dl_iterate_phdr(defines_before_shim, &q);
+    return !q.found;
 }
 
 /* Why a stale shim cannot stand in: `object` uses shim symbol i, which
  * the real library (built from another version than the shim) lacks. */
 static const char *
-missing_message(const shim_state *s, const char *object, size_t i)
+missing_message(const shim_state *s, const char *object, size_t i, char *why, size_t size)
 {
-    static __thread char why[1024];
     const capsule_symbol *sym = &s->shim->symbols[i];
     const char *version = symbol_version(s->shim, sym);
 
-    snprintf(why, sizeof why,
+    snprintf(why, size,
              "%.400s uses %s %s%s%s, which %s%s does not define in this prefix (the shim was "
              "built from another version of it)",
              object, sym->kind == CAPSULE_SYMBOL_DATA ? "variable" : "function",
@@ -384,7 +453,8 @@ missing_target(const shim_state *s, const capsule_slot *slot, size_t i, ElfW(Add
         *value = 0;
         return 1;
     }
-    fail(s->shim, s->prefix, missing_message(s, slot->object->name, i));
+    char why[1024];
+    fail(s->shim, s->prefix, missing_message(s, slot->object->name, i, why, sizeof why));
 }
 
 /* Per slot of every object: resolved slots are decided by their address
@@ -404,14 +474,15 @@ shim_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
             i = shim_index(s, slot->name, slot->version);
     } else {
         i = shim_index(s, slot->name, slot->version);
-        if (i != (size_t)-1 && !lazy_bound_to_shim(s, slot, i))
+        if (i != (size_t)-1 && !lazy_bound_to_shim(s, slot))
             return 0;
     }
     if (i == (size_t)-1)
         return 0;
-    if (!s->shim->targets[i])
+    void *target = target_of(s, i);
+    if (!target)
         return slot->lazy ? 0 : missing_target(s, slot, i, value);
-    *value = (ElfW(Addr))s->shim->targets[i];
+    *value = (ElfW(Addr))target;
     return 1;
 }
 
@@ -427,12 +498,14 @@ adopt_program_copies(shim_state *s)
         size_t i = shim_index(s, copies[c].name, copies[c].version);
         if (i == (size_t)-1 || s->shim->symbols[i].kind != CAPSULE_SYMBOL_DATA)
             continue;
-        if (!s->shim->targets[i]) {
+        if (!target_of(s, i)) {
             /* ld.so leaves a weak one as it is, and refuses the program
              * for any other: a stale shim's zeros are no value. */
             if (copies[c].weak)
                 continue;
-            return capsule_error_set("%s", missing_message(s, "(main program)", i));
+            char why[1024];
+            return capsule_error_set("%s", missing_message(s, "(main program)", i, why,
+                                                           sizeof why));
         }
         if (capsule_datacopy_add(s->ns, copies[c].name, s->shim->targets[i], &copies[c],
                                  s->shim->symbols[i].size) != 0)
@@ -484,8 +557,10 @@ first_shim(void)
 static void *
 real_definition(const shim_state *s, size_t i, const char *name, const char *version)
 {
-    if (s->shim->targets[i] || version)
-        return s->shim->targets[i];
+    void *target = target_of(s, i);
+
+    if (target || version)
+        return target;
     for (size_t p = 0; p < s->n_providers; p++) {
         const capsule_dynobj *o = &s->providers[p]->dyn;
         long idx = capsule_dynobj_lookup(o, name, NULL);
@@ -527,7 +602,7 @@ capsule_shims_object(ElfW(Addr) base, const char *name, const char *version, voi
             continue;
         size_t i = shim_index(s, name, version);
         if (i == (size_t)-1 || s->shim->symbols[i].kind == CAPSULE_SYMBOL_TLS) {
-            *target = i == (size_t)-1 ? NULL : s->shim->targets[i];
+            *target = NULL; /* not the shim's, or a TLS symbol: never redirected */
             return 1;
         }
         *target = real_definition(s, i, name, version);
@@ -611,9 +686,8 @@ load_capsule(shim_state *s, capsule_depset *set)
         load_providers(s, set) != 0 || index_self(s) != 0)
         fail(s->shim, s->prefix, capsule_error());
     capsule_depset_free(set);
-    fill_targets(s);
     pin_self(s);
-    if (note_global_bindings(s) != 0 || adopt_program_copies(s) != 0)
+    if (adopt_program_copies(s) != 0)
         fail(s->shim, s->prefix, capsule_error());
 }
 
@@ -675,19 +749,34 @@ capsule_shim_init(capsule_shim *shim)
     capsule_serial_run(init_serialised, shim);
 }
 
+static shim_state *
+state_of(const capsule_shim *shim)
+{
+    for (shim_state *s = first_shim(); s; s = s->next) {
+        if (s->shim == shim)
+            return s;
+    }
+    return NULL;
+}
+
 void *
 capsule_shim_wait(capsule_shim *shim, size_t index)
 {
-    if (shim && index < shim->n_symbols && !shim->targets[index]) {
+    if (!shim || index >= shim->n_symbols)
+        capsule_shim_unresolved(shim, index);
+    shim_state *s = state_of(shim);
+    if (!s) {
         /* Called before the shim's set-up finished (another thread runs it,
          * under ld.so's load lock, which the set-up here waits for) or
          * began (its constructor has not run yet): the set-up is idempotent
          * and serialised, so one call covers both. */
         capsule_shim_init(shim);
+        s = state_of(shim);
     }
-    if (!shim || index >= shim->n_symbols || !shim->targets[index])
+    void *target = s ? target_of(s, index) : NULL;
+    if (!target)
         capsule_shim_unresolved(shim, index);
-    return shim->targets[index];
+    return target;
 }
 
 void

@@ -21,8 +21,13 @@ extern "C" {
  * against another ABI is refused with a clear message instead of misread.
  * `abi` and `soname` stay the first two members in every ABI, so that check
  * and its message work for any shim.
- * ABI 3: symbol names and versions are offsets into one string blob. */
-#define CAPSULE_ABI_VERSION 3
+ * ABI 3: symbol names and versions are offsets into one string blob.
+ * ABI 4: stubs at a fixed stride (capsule_shim.stubs); no `hidden` field. */
+#define CAPSULE_ABI_VERSION 4
+
+/* Bytes from one stub to the next: stub i starts at stubs + i * stride,
+ * for every symbol (a data or TLS symbol's place holds no code). */
+#define CAPSULE_STUB_STRIDE 16
 
 #define CAPSULE_PUBLIC __attribute__((visibility("default")))
 
@@ -42,7 +47,6 @@ typedef struct capsule_symbol {
                               the empty string) when unversioned */
     uint32_t size;         /* st_size of a data or TLS symbol; 0 for functions */
     unsigned char kind;    /* enum capsule_symbol_kind */
-    unsigned char hidden;  /* 1 for name@VERSION, 0 for name@@VERSION */
 } capsule_symbol;
 
 typedef struct capsule_shim {
@@ -64,14 +68,18 @@ typedef struct capsule_shim {
     /* NUL-terminated strings the symbols' offsets point into; starts with
      * the empty string (offset 0). */
     const char *strings;
-    /* n_symbols slots, zero until init: the real address of symbols[i].
-     * The shim's stub i jumps through targets[i], so a caller that reached
-     * the stub directly (a pointer taken before init, dlsym on the shim)
-     * still lands in the real code. */
+    /* n_symbols slots: the real address of symbols[i], zero until first
+     * needed (libcapsule fills a slot when a relocation, a lookup or the
+     * stub itself first asks for it). The shim's stub i jumps through
+     * targets[i], so a caller that reached the stub directly (a pointer
+     * taken before init, dlsym on the shim) still lands in the real code. */
     void **targets;
     /* Any address inside the shim: libcapsule finds the shim's own link map
      * entry (and so its exported-symbol hash table) from it. */
     const void *anchor;
+    /* Stub 0; stub i is CAPSULE_STUB_STRIDE * i bytes further: a slot
+     * holding a stub's address names its symbol without a lookup. */
+    const void *stubs;
 } capsule_shim;
 
 /* Called from the shim's constructor (a second call for the same shim

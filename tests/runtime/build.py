@@ -1,5 +1,5 @@
-"""Builders for the runtime tests: libcapsule, the demo libraries, a shim
-rendered from shim-templates/shim.c.in by hand, and prefix trees."""
+"""Builders for the runtime tests: libcapsule, the demo libraries, shims
+rendered by the product's render.py from this checkout, and prefix trees."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -173,72 +174,46 @@ DEMO_SYMBOLS = [
 DEMO_VERSIONS = [("DEMO_1", None), ("DEMO_2", "DEMO_1")]
 
 
-def c_string(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+def _load_checkout_package() -> ModuleType:
+    """This checkout's capsule_module, whatever copy the interpreter has
+    installed: the tests render shims with the product's own renderer and
+    templates (loaded under another name, so an installed copy is untouched)."""
+    name = "capsule_checkout"
+    if name in sys.modules:
+        return sys.modules[name]
+    init = REPO / "capsule_module" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        name, init, submodule_search_locations=[str(init.parent)])
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def _asm_for(i: int, s: Sym) -> list[str]:
-    lines: list[str] = []
-    if s.kind == "func":
-        lines.append(f"CAPSULE_STUB {i}")
-        label, typ = f"__capsule_stub_{i}", "@function"
-    else:
-        tls = s.kind == "tls"
-        label, typ = f"__capsule_data_{i}", "@tls_object" if tls else "@object"
-        section = '.tbss,"awT",@nobits' if tls else ".data"
-        lines += [f".pushsection {section}", ".p2align 4", f".type {label}, {typ}",
-                  f".size {label}, {s.size}", f"{label}:", f".zero {s.size}", ".popsection"]
-    if s.version is None:
-        lines += [f'.globl "{s.name}"', f'.type "{s.name}", {typ}', f'.set "{s.name}", {label}']
-        if s.kind != "func":
-            lines.append(f'.size "{s.name}", {s.size}')
-    else:
-        alias = f"__capsule_alias_{i}"
-        at = "@" if s.hidden else "@@"
-        lines += [f".globl {alias}", f".type {alias}, {typ}", f".set {alias}, {label}"]
-        if s.kind != "func":
-            lines.append(f".size {alias}, {s.size}")
-        lines.append(f".symver {alias}, {s.name}{at}{s.version}, remove")
-    return lines
+def _library(soname: str, symbols: list[Sym],
+             versions: list[tuple[str, str | None]]) -> Any:
+    """The description render.py takes, as the symbols reader would make it."""
+    _load_checkout_package()
+    elf = importlib.import_module("capsule_checkout.elfreader")
+    kinds = {"func": "func", "object": "object", "tls": "tls"}
+    return elf.LibrarySymbols(
+        soname=soname, elf_class=64, machine="EM_X86_64", needed=[],
+        versions=[elf.VersionDef(n, [p] if p else []) for n, p in versions],
+        symbols=[elf.Symbol(s.name, kinds[s.kind], s.size, "global", s.version, not s.hidden)
+                 for s in symbols])
 
 
 def render_shim(soname: str, prefix: str, symbols: list[Sym], *, exclude: list[str] = (),
-                exports: list[str] = (), share: list[str] | None = ()) -> str:
-    """shim.c.in rendered the way the contract describes (PY helper's job in
-    the product; done here so the runtime can be tested alone)."""
-    template = (REPO / "shim-templates" / "shim.c.in").read_text()
-    kinds = {"func": "CAPSULE_SYMBOL_FUNC", "object": "CAPSULE_SYMBOL_DATA",
-             "tls": "CAPSULE_SYMBOL_TLS"}
-    # The string blob: "" at offset 0 (unversioned), then every string once.
-    offsets: dict[str, int] = {"": 0}
-    size = 1
-    for text in (t for s in symbols for t in (s.name, s.version or "")):
-        if text not in offsets:
-            offsets[text] = size
-            size += len(text.encode()) + 1
-    strings = "\n".join(f"    {c_string(o)[:-1]}\\0\"" for o in offsets)
-    rows = "\n".join(
-        f"    {{ {offsets[s.name]}, {offsets[s.version or '']}, "
-        f"{0 if s.kind == 'func' else s.size}, {kinds[s.kind]}, {int(s.hidden)} }},"
-        for s in symbols)
-    asm = "\n".join(f"    {c_string(line + chr(10))}" for i, s in enumerate(symbols)
-                    for line in _asm_for(i, s))
-    subs = {
-        "@SONAME_COMMENT@": soname,
-        "@SONAME@": c_string(soname),
-        "@PREFIX@": c_string(prefix),
-        "@EXCLUDE@": "".join(f"{c_string(e)}, " for e in exclude),
-        "@EXPORTS@": "".join(f"{c_string(e)}, " for e in exports),
-        "@SHARE@": "".join(f"{c_string(e)}, " for e in share or ()),
-        "@SHARE_REF@": "NULL" if share is None else "__capsule_shim_share",
-        "@SYMBOL_COUNT@": str(len(symbols)),
-        "@SYMBOL_STRINGS@": strings,
-        "@SYMBOL_TABLE@": rows,
-        "@ASM_STUBS@": asm,
-    }
-    for key, value in subs.items():
-        template = template.replace(key, value)
-    return template
+                exports: list[str] = (), share: list[str] | None = (),
+                versions: list[tuple[str, str | None]] = ()) -> str:
+    """The shim's C source, rendered by the product's render.py."""
+    _load_checkout_package()
+    render = importlib.import_module("capsule_checkout.render")
+    lib = _library(soname, symbols, list(versions))
+    return render.render_shim([lib], soname=soname, prefix=prefix, exclude=list(exclude),
+                              exports=list(exports),
+                              share=None if share is None else list(share)).c_source
 
 
 def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
@@ -246,11 +221,17 @@ def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
                **kw: list[str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     src = out / f"{soname}.shim.c"
-    src.write_text(render_shim(soname, prefix, symbols, **kw))
+    _load_checkout_package()
+    render = importlib.import_module("capsule_checkout.render")
+    rendered = render.render_shim(
+        [_library(soname, symbols, versions)], soname=soname, prefix=prefix,
+        exclude=list(kw.get("exclude", [])), exports=list(kw.get("exports", [])),
+        share=None if kw.get("share", ()) is None else list(kw.get("share", ())))
+    src.write_text(rendered.c_source)
     vmap = None  # only when the target has version definitions, as render does
-    if versions:
+    if rendered.version_script is not None:
         vmap = out / f"{soname}.shim.map"
-        vmap.write_text("".join(f"{n} {{ }}{' ' + p if p else ''};\n" for n, p in versions))
+        vmap.write_text(rendered.version_script)
     return build_lib(out, soname, [src], version_script=vmap, sanitize=True,
                      flags=[f"-I{LIBCAPSULE / 'include'}"],
                      libs=[f"-L{libcapsule_dir}", "-lcapsule", f"-Wl,-rpath,{libcapsule_dir}"])

@@ -75,7 +75,7 @@ def test_shim_of_abi_2_is_refused(built: Built, tmp_path: Path) -> None:
     proc = run([prog], {})
     assert proc.returncode == 127, proc
     assert proc.stderr == ("capsule: libdemo.so.1: shim built for capsule ABI 2, this "
-                           "libcapsule has ABI 3\n")
+                           "libcapsule has ABI 4\n")
 
 
 def test_shim_of_a_newer_abi_is_refused(built: Built, tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_shim_of_a_newer_abi_is_refused(built: Built, tmp_path: Path) -> None:
     proc = run([prog], {"LD_LIBRARY_PATH": str(tmp_path / "shim")})
     assert proc.returncode == 127, proc
     assert proc.stderr == ("capsule: libdemo.so.1: shim built for capsule ABI 99, this "
-                           "libcapsule has ABI 3\n")
+                           "libcapsule has ABI 4\n")
 
 
 def test_target_with_only_a_sysv_hash(built: Built, tmp_path: Path) -> None:
