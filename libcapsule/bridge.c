@@ -86,14 +86,13 @@ plan(const capsule_bridge_entry *entries, size_t n)
     l.code = align_up(l.str + strsz, 16);
     l.iterate = l.code + n * STUB_SIZE;
     l.text_end = l.iterate + STUB_SIZE;
-    l.dyn = align_up(l.text_end, CAPSULE_IMAGE_PAGE);
+    l.dyn = align_up(l.text_end, CAPSULE_IMAGE_DYN_ALIGN);
     l.total = l.dyn + N_DYN * sizeof(ElfW(Dyn));
     return l;
 }
 
 void
-capsule_image_headers(unsigned char *img, size_t text_end, size_t dyn, size_t total,
-                      unsigned text_flags)
+capsule_image_headers(unsigned char *img, size_t dyn, size_t total, unsigned flags)
 {
     ElfW(Ehdr) *eh = (ElfW(Ehdr) *)img;
     ElfW(Phdr) *ph = (ElfW(Phdr) *)(img + sizeof *eh);
@@ -109,16 +108,13 @@ capsule_image_headers(unsigned char *img, size_t text_end, size_t dyn, size_t to
     eh->e_ehsize = sizeof *eh;
     eh->e_phentsize = sizeof *ph;
     eh->e_phnum = CAPSULE_IMAGE_PHDRS;
-    ph[0] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = text_flags, .p_offset = 0,
-                          .p_vaddr = 0, .p_paddr = 0, .p_filesz = text_end,
-                          .p_memsz = text_end, .p_align = CAPSULE_IMAGE_PAGE };
-    ph[1] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = dyn,
-                          .p_vaddr = dyn, .p_paddr = dyn, .p_filesz = total - dyn,
-                          .p_memsz = total - dyn, .p_align = CAPSULE_IMAGE_PAGE };
-    ph[2] = (ElfW(Phdr)){ .p_type = PT_DYNAMIC, .p_flags = PF_R | PF_W, .p_offset = dyn,
+    ph[0] = (ElfW(Phdr)){ .p_type = PT_LOAD, .p_flags = flags, .p_offset = 0,
+                          .p_vaddr = 0, .p_paddr = 0, .p_filesz = total,
+                          .p_memsz = total, .p_align = CAPSULE_IMAGE_PAGE };
+    ph[1] = (ElfW(Phdr)){ .p_type = PT_DYNAMIC, .p_flags = PF_R, .p_offset = dyn,
                           .p_vaddr = dyn, .p_paddr = dyn, .p_filesz = total - dyn,
                           .p_memsz = total - dyn, .p_align = 8 };
-    ph[3] = (ElfW(Phdr)){ .p_type = PT_GNU_STACK, .p_flags = PF_R | PF_W, .p_align = 16 };
+    ph[2] = (ElfW(Phdr)){ .p_type = PT_GNU_STACK, .p_flags = PF_R | PF_W, .p_align = 16 };
 }
 
 void
@@ -224,7 +220,7 @@ build_image(const capsule_bridge_entry *entries, size_t n, layout *out)
         order[i] = i;
     sort_ctx ctx = { entries, (uint32_t)l.nbuckets };
     qsort_r(order, n, sizeof *order, by_bucket, &ctx);
-    capsule_image_headers(img, l.text_end, l.dyn, l.total, PF_R | PF_X);
+    capsule_image_headers(img, l.dyn, l.total, PF_R | PF_X);
     write_symbols(img, &l, entries, n, order);
     for (size_t i = 0; i < n; i++)
         write_stub(img + l.code + i * STUB_SIZE, &entries[i]);

@@ -45,13 +45,18 @@ CAPSULE_HIDDEN void *capsule_image_load(const unsigned char *img, size_t size, L
  * /proc/self/fd/N it replaced named the *debugger's* descriptor N: gdb read
  * its own pipe or terminal and hung. */
 CAPSULE_HIDDEN void capsule_image_name(int fd, char *path, size_t size);
-/* Every in-memory image has the same four program headers: text (ELF
- * header, tables, code) from offset 0 up to text_end, then a writable page
- * from dyn to total holding the dynamic section, and a non-executable stack. */
+/* Every in-memory image has the same three program headers: one segment
+ * (ELF header, tables, code, and from dyn to total the dynamic section),
+ * the dynamic section, and a non-executable stack. The dynamic section is
+ * read-only: glibc 2.35 and later (l_ld_readonly) then leave it as it is
+ * instead of adding the load base to its entries in place, so an image
+ * costs no writable page, copied per namespace. Callers place dyn at
+ * CAPSULE_IMAGE_DYN_ALIGN. */
 #define CAPSULE_IMAGE_PAGE 4096 /* x86_64 pages; a port to larger pages raises it */
-#define CAPSULE_IMAGE_PHDRS 4
-CAPSULE_HIDDEN void capsule_image_headers(unsigned char *img, size_t text_end, size_t dyn,
-                                          size_t total, unsigned text_flags);
+#define CAPSULE_IMAGE_PHDRS 3
+#define CAPSULE_IMAGE_DYN_ALIGN 8
+CAPSULE_HIDDEN void capsule_image_headers(unsigned char *img, size_t dyn, size_t total,
+                                          unsigned flags);
 /* Writes at img + dyn the dynamic entries every in-memory image starts
  * with (its GNU hash, string and symbol tables at those offsets, and
  * DT_SONAME at string offset 1); returns the next entry, for the image's

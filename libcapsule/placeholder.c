@@ -1,9 +1,14 @@
 /* Placeholders (see placeholder.h): one sealed in-memory image per soname.
  *
  * Layout: one read-only segment (ELF header, program headers, .dynsym,
- * .gnu.version, .gnu.version_d, GNU hash, .dynstr) and one read+write page
- * holding the dynamic section. No code, no relocations, no DT_NEEDED, no
+ * .gnu.version, .gnu.version_d, GNU hash, .dynstr, the dynamic section:
+ * see capsule_image_headers). No code, no relocations, no DT_NEEDED, no
  * TLS: loading one runs nothing and takes no static TLS.
+ *
+ * GLIBC_PRIVATE symbols are left out (300 of libc's 3,000): only glibc's
+ * own libraries use them, and in a capsule those are placeholders too. The
+ * version node stays (every verdef is copied), and libc's
+ * __libc_early_init, the one ld.so looks up, stays.
  *
  * Symbols are SHN_ABS: glibc (since 2.28) does not add the object's load
  * base to them, so st_value is the run-time address, for functions and data
@@ -240,7 +245,10 @@ add_symbol(const capsule_dynobj *o, size_t i, const interposers *v, int is_libc,
         }
         a.version |= o->versym[i] & 0x8000;
     }
-    if (is_libc && strcmp(a.name, "__libc_early_init") == 0) {
+    int early_init = is_libc && strcmp(a.name, "__libc_early_init") == 0;
+    if (!early_init && vname && strcmp(vname, "GLIBC_PRIVATE") == 0)
+        return 0; /* glibc's own libraries' (placeholders in a capsule): never looked up */
+    if (early_init) {
         a.value = (ElfW(Addr))early_init_noop;
     } else {
         ElfW(Addr) own = (ElfW(Addr))capsule_dynobj_address(o, (long)i);
@@ -283,18 +291,44 @@ typedef struct {
     size_t nbuckets, bloom_words;
 } layout;
 
+/* About four names per bucket, the bloom filter rejecting most misses:
+ * ld.so's lookups in a placeholder stay short, its table small. */
+static size_t
+bucket_count(size_t n)
+{
+    return n / 4 + 1;
+}
+
+/* An earlier symbol of the same name (a name defined in several
+ * versions), whose string k can share, or (size_t)-1. Symbols are sorted by
+ * bucket: one with the same name is in k's bucket, just before it. */
+static size_t
+same_name_before(const table *t, size_t k, uint32_t nb)
+{
+    const alias *a = &t->syms[k];
+
+    for (size_t j = k; j-- > 0 && t->syms[j].hash % nb == a->hash % nb;) {
+        if (t->syms[j].hash == a->hash && strcmp(t->syms[j].name, a->name) == 0)
+            return j;
+    }
+    return (size_t)-1;
+}
+
+/* After sort_by_bucket(t, bucket_count(t->n)). */
 static layout
 plan(const table *t, const char *soname)
 {
     layout l;
     size_t strsz = 1 + strlen(soname) + 1, n = t->n;
 
-    for (size_t i = 0; i < n; i++)
-        strsz += strlen(t->syms[i].name) + 1;
+    l.nbuckets = bucket_count(n);
+    for (size_t i = 0; i < n; i++) {
+        if (same_name_before(t, i, (uint32_t)l.nbuckets) == (size_t)-1)
+            strsz += strlen(t->syms[i].name) + 1;
+    }
     for (size_t i = 0; i < t->n_versions; i++)
         strsz += strlen(t->versions[i]) + 1;
     l.strsz = strsz;
-    l.nbuckets = n ? n / 2 + 1 : 1;
     l.bloom_words = 1;
     while (l.bloom_words * 64 < n && l.bloom_words < 4096)
         l.bloom_words *= 2;
@@ -305,7 +339,7 @@ plan(const table *t, const char *soname)
     l.hash = align_up(l.hash, 8);
     l.str = l.hash + 16 + l.bloom_words * 8 + (l.nbuckets + n) * 4;
     l.text_end = l.str + strsz;
-    l.dyn = align_up(l.text_end, CAPSULE_IMAGE_PAGE);
+    l.dyn = align_up(l.text_end, CAPSULE_IMAGE_DYN_ALIGN);
     l.total = l.dyn + N_DYN * sizeof(ElfW(Dyn));
     return l;
 }
@@ -385,7 +419,9 @@ write_symbols(unsigned char *img, const layout *l, table *t, size_t *str)
         const alias *a = &t->syms[k];
         ElfW(Sym) *y = &sym[k + 1];
 
-        y->st_name = (uint32_t)put_string(img, l, str, a->name);
+        size_t same = same_name_before(t, k, nb);
+        y->st_name = same != (size_t)-1 ? sym[same + 1].st_name
+                                        : (uint32_t)put_string(img, l, str, a->name);
         y->st_info = a->info;
         y->st_shndx = SHN_ABS;
         y->st_value = a->value;
@@ -409,6 +445,8 @@ write_dynamic(unsigned char *img, const layout *l, size_t n_versions)
 static unsigned char *
 write_image(const char *soname, table *t, size_t *size)
 {
+    if (sort_by_bucket(t, (uint32_t)bucket_count(t->n)) != 0)
+        return NULL;
     layout l = plan(t, soname);
     unsigned char *img = scratch(l.total);
     size_t str = 1;
@@ -417,11 +455,7 @@ write_image(const char *soname, table *t, size_t *size)
         capsule_error_set("out of memory");
         return NULL;
     }
-    if (sort_by_bucket(t, (uint32_t)l.nbuckets) != 0) {
-        scratch_free(img, l.total);
-        return NULL;
-    }
-    capsule_image_headers(img, l.text_end, l.dyn, l.total, PF_R);
+    capsule_image_headers(img, l.dyn, l.total, PF_R);
     put_string(img, &l, &str, soname);
     write_verdef(img, &l, t, soname, &str);
     write_symbols(img, &l, t, &str);

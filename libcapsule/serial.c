@@ -62,14 +62,14 @@ runner_image(size_t *size)
     size_t hash = sym + sizeof(ElfW(Sym));       /* the null symbol only */
     size_t str = hash + 16 + 8 + 4;              /* one bloom word, one bucket */
     size_t text_end = str + 1 + sizeof soname;
-    size_t dyn = align_up(text_end, CAPSULE_IMAGE_PAGE);
+    size_t dyn = align_up(text_end, CAPSULE_IMAGE_DYN_ALIGN);
     size_t array = dyn + N_DYN * sizeof(ElfW(Dyn));
     size_t total = array + sizeof(ElfW(Addr));
     unsigned char *img = calloc(1, total);
 
     if (!img)
         return NULL;
-    capsule_image_headers(img, text_end, dyn, total, PF_R);
+    capsule_image_headers(img, dyn, total, PF_R);
     uint32_t *gh = (uint32_t *)(img + hash);
     gh[0] = 1, gh[1] = 1, gh[2] = 1, gh[3] = 6; /* nbuckets, symoffset, bloom words, shift */
     memcpy(img + str + 1, soname, sizeof soname);
