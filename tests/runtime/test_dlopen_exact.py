@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from programs import parse, run
 
+from boundary import Boundary
 from build import CC, FIXTURES, SANITIZE, Built, build_lib, program_prefix, sh
 
 VARIANTS = {
@@ -185,3 +186,28 @@ def test_dlopen_matrix_same_with_a_shim(built: Built, exact: Exact, variant: str
     assert plain["19"] == missing("libL.so")
     assert plain["20"] == p("chain/runpath-libs/libR2.so")
     assert plain["21"] == missing("libL.so")
+
+
+def test_pass_over_a_dlopen_runs_at_the_next_dl_call(boundary: Boundary,
+                                                     tmp_path: Path) -> None:
+    """The relocation pass over what the program's dlopen loaded runs at
+    the next outside dl* call, not on return (glibc returns straight to the
+    caller). In between, the new object's calls into the shim go through
+    its stubs (right result), but its own slot for a variable the shim
+    exports still names the shim's placeholder: the window README.md's
+    Limits describe. A change that closes it should change `before`."""
+    lib = build_lib(tmp_path, "libwindow.so", [FIXTURES / "window_lib.c"],
+                    libs=[boundary.real_dir / "libbound.so.1"])
+    prog = tmp_path / "window_prog"
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", f"-I{FIXTURES}", "-rdynamic",
+        FIXTURES / "window_prog.c", "-o", prog, boundary.real_dir / "libbound.so.1",
+        f"-Wl,-rpath-link,{boundary.real_dir}", "-ldl"])
+    # LeakSanitizer misses what only a capsule library's global holds (see
+    # test_boundary.run): the boundary world's leaks are memcheck's job.
+    no_lsan = {"ASAN_OPTIONS": "detect_leaks=0"} if SANITIZE == "asan" else {}
+    proc = run([prog, lib], boundary.env(**no_lsan))
+    assert proc.returncode == 0, proc
+    got = parse(proc.stdout)
+    assert got["add"] == "3"
+    assert got["before"] == "41000"  # bound_get_counter() right, bound_counter the placeholder's
+    assert got["after"] == "41041"   # the one variable once a dlsym ran the pass
