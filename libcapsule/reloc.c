@@ -244,10 +244,11 @@ static const void *skips[MAX_POLICIES];
 static size_t n_policies, n_skips;
 static unsigned long long last_subs;
 
-/* ld.so's load and unload counters as the last complete pass saw them
- * (written under objects_lock, read without it): a pass is due when they
- * moved. ~0: the last pass left an object for later (still being loaded,
- * or the pass failed). */
+/* ld.so's load and unload counters as the last pass saw them (written
+ * under objects_lock, read without it): a pass is due when they moved.
+ * ~0: the last pass left an object for later (still being loaded). A pass
+ * that failed is tried again once they move, not at every dl* call (its
+ * error is printed each time). */
 static unsigned long long done_adds = ~0ULL, done_subs = ~0ULL;
 
 /* glibc 2.35+: an object is listed by _dl_find_object only once it is fully
@@ -384,9 +385,8 @@ pass_locked(void)
     if (st.rc == 0 && st.subs != last_subs)
         capsule_objects_prune();
     last_subs = st.subs;
-    int complete = st.rc == 0 && !st.partial;
-    __atomic_store_n(&done_adds, complete ? st.adds : ~0ULL, __ATOMIC_RELEASE);
-    __atomic_store_n(&done_subs, complete ? st.subs : ~0ULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&done_adds, st.partial ? ~0ULL : st.adds, __ATOMIC_RELEASE);
+    __atomic_store_n(&done_subs, st.partial ? ~0ULL : st.subs, __ATOMIC_RELEASE);
     return st.rc;
 }
 
