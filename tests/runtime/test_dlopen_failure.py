@@ -136,6 +136,45 @@ def test_missing_target_fails_the_dlopen(built: Built, tmp_path: Path, shim_flag
     assert parse(proc.stdout)["retry_add"] == "5", proc
 
 
+SECOND = """\
+#include <dlfcn.h>
+#include <stdio.h>
+#include "demo.h"
+int main(int argc, char **argv) {
+    (void)argc;
+    int before = demo_add(2, 3);
+    void *h = dlopen(argv[1], RTLD_NOW);
+    printf("before=%d\\nloaded=%d\\n", before, h != NULL);
+    if (!h)
+        printf("error=%s\\n", dlerror());
+    void *self = dlopen("libcapsule.so.0", RTLD_LAZY | RTLD_NOLOAD);
+    printf("libcapsule_loaded=%d\\nafter=%d\\n", self != NULL, demo_add(4, 5));
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("binding", ["lazy", "bind-now"])
+def test_failing_shim_beside_a_working_capsule(built: Built, tmp_path: Path, binding: str) -> None:
+    """A capsule is set up already (libcapsule initialised, its dlopen wrapper
+    installed, the prefix's namespace open) when the program dlopen()s a
+    second shim of the same prefix whose target that prefix lacks."""
+    other = build_shim(tmp_path / "other", built.libcapsule_dir, "libother.so.1",
+                       str(built.prefix), [Sym("other_function", None)], [])
+    src = tmp_path / "second.c"
+    src.write_text(SECOND)
+    prog = tmp_path / "second"
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{FIXTURES}", src, "-o", prog,
+        built.demo, f"-Wl,-rpath-link,{built.real_dir}", "-ldl"])
+    env = {"LD_LIBRARY_PATH": str(built.shim_dir), **BINDINGS[binding][1]}
+    proc = run([prog, other], env)
+    assert proc.returncode == 0 and proc.stderr == "", proc
+    assert parse(proc.stdout) == {
+        "before": "5", "loaded": "0", "libcapsule_loaded": "1", "after": "9",
+        "error": f"capsule: libother.so.1: prefix {built.prefix}: libother.so.1 not found "
+                 "under the prefix"}, proc.stdout
+
+
 def test_missing_prefix_from_the_environment(built: Built, tmp_path: Path) -> None:
     shim = built.shim_dir / "libdemo.so.1"
     env = {"CAPSULE_PREFIX": str(tmp_path / "none")}
