@@ -242,7 +242,7 @@ def test_other_abi_fails_the_dlopen(built: Built, tmp_path: Path) -> None:
                      sanitize=True, flags=[f"-I{LIBCAPSULE / 'include'}"],
                      libs=[f"-L{built.libcapsule_dir}", "-lcapsule",
                            f"-Wl,-rpath,{built.libcapsule_dir}"])
-    line = "capsule: libdemo.so.1: shim built for capsule ABI 99, this libcapsule has ABI 3"
+    line = "capsule: libdemo.so.1: shim built for capsule ABI 99, this libcapsule has ABI 4"
     assert _startup_line(tmp_path, shim, {}) == line
     _assert_failed_and_fell_back(run([_probe(tmp_path), shim, "now"], {}), line)
 
