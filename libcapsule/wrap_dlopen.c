@@ -36,6 +36,7 @@
 #include "resolve.h"
 #include "reuse.h"
 #include "trampoline.h"
+#include "unwinder.h"
 
 #define MAX_TEMPS 256
 
@@ -141,10 +142,11 @@ loaded_in_ns(void *ns, const char *soname, char *out, size_t size)
     return capsule_ns_find_soname(ns, soname, out, size);
 }
 
-/* The load plan of a resolved set: its objects leaves first, the root
- * last (index[] gets their places in the set). NULL when out of memory. */
+/* The load plan of a resolved set: its objects leaves first (but `skip`),
+ * the root last (index[] gets their places in the set). NULL when out of
+ * memory. */
 static char **
-plan_of(const capsule_depset *set, size_t root, size_t *n, size_t **index)
+plan_of(const capsule_depset *set, size_t root, size_t skip, size_t *n, size_t **index)
 {
     char **plan = calloc(set->n_order + 1, sizeof *plan);
 
@@ -157,7 +159,7 @@ plan_of(const capsule_depset *set, size_t root, size_t *n, size_t **index)
     }
     for (size_t i = 0; i <= set->n_order; i++) {
         size_t d = i < set->n_order ? set->order[i] : root;
-        if (i < set->n_order && d == root)
+        if (i < set->n_order && (d == root || d == skip))
             continue;
         (*index)[*n] = d;
         if (!(plan[(*n)++] = strdup(set->deps[d].path))) {
@@ -229,14 +231,27 @@ open_resolved(capsule_ns *ns, const char *file, const char *root, const char *re
         return not_found(capsule_ns_lmid(ns), prefix, file, "not resolved");
     }
     int unwinder = capsule_ns_share_unwinder(ns, &set);
-    if (unwinder != 0) {
+    size_t skip = CAPSULE_NO_PARENT;
+    if (unwinder < 0) {
         capsule_depset_free(&set);
-        if (unwinder < 0)
-            return not_found(capsule_ns_lmid(ns), prefix, file, capsule_error());
-        return open_resolved_again(ns, file, root, requester, flags); /* the program's libgcc_s */
+        return not_found(capsule_ns_lmid(ns), prefix, file, capsule_error());
+    }
+    if (unwinder > 0) {
+        /* The program's libgcc_s stands in for the prefix's from now on: the
+         * plan leaves the prefix's out (it needs only glibc) and is
+         * remembered under the exclusion list that now includes it. */
+        skip = capsule_depset_find(&set, CAPSULE_UNWINDER_SONAME);
+        char **now = capsule_ns_exclude_list(ns);
+        if (skip == d || !now) {
+            free(now);
+            capsule_depset_free(&set);
+            return open_resolved_again(ns, file, root, requester, flags);
+        }
+        n_exclude = count(now);
+        free(now);
     }
     capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s", file, set.deps[d].path);
-    if (!(plan = plan_of(&set, d, &n, &index))) {
+    if (!(plan = plan_of(&set, d, skip, &n, &index))) {
         capsule_depset_free(&set);
         return not_found(capsule_ns_lmid(ns), prefix, file, "out of memory");
     }
