@@ -298,6 +298,33 @@ def _write_ld_wrappers(tree: BinutilsTree) -> None:
             tmp.rename(path)
 
 
+def _unpacked_binutils(release: str, out: Path, glibc: GlibcTree) -> BinutilsTree | None:
+    base = out / f"binutils-{release}"
+    root = base / "root"
+    stamp = base / "version"
+    if not stamp.is_file() or not (root / "usr/bin" / LD_NAME).exists():
+        return None
+    version, _, packages = stamp.read_text().partition("\n")
+    if packages.split() != list(BINUTILS_PACKAGES):
+        return None
+    tree = BinutilsTree(release, root, version, glibc)
+    _write_ld_wrappers(tree)
+    return tree
+
+
+def find_binutils(release: str = "trixie", out: Path = DEFAULT_OUT) -> BinutilsTree | None:
+    """`release`'s binutils when `ensure_binutils` unpacked it already (with
+    its glibc tree), else None: nothing is fetched."""
+    base = out / release
+    stamp = base / "version"
+    if not stamp.is_file() or not (base / "root/usr/lib64" / LDSO_NAME).exists():
+        return None
+    version, _, packages = stamp.read_text().partition("\n")
+    if packages.split() != list(PACKAGES):
+        return None
+    return _unpacked_binutils(release, out, GlibcTree(release, base / "root", version))
+
+
 def ensure_binutils(release: str = "trixie", out: Path = DEFAULT_OUT,
                     refresh: bool = False) -> BinutilsTree:
     """`release`'s binutils, unpacked once, with ld wrappers that run it
@@ -306,12 +333,9 @@ def ensure_binutils(release: str = "trixie", out: Path = DEFAULT_OUT,
     base = out / f"binutils-{release}"
     root = base / "root"
     stamp = base / "version"
-    if not refresh and stamp.is_file() and (root / "usr/bin" / LD_NAME).exists():
-        version, _, packages = stamp.read_text().partition("\n")
-        if packages.split() == list(BINUTILS_PACKAGES):
-            tree = BinutilsTree(release, root, version, glibc)
-            _write_ld_wrappers(tree)
-            return tree
+    tree = None if refresh else _unpacked_binutils(release, out, glibc)
+    if tree:
+        return tree
     debs = fetch(release, base, system_mirror(), BINUTILS_PACKAGES)
     partial = base / "root.partial"
     _unpack(debs, partial)
