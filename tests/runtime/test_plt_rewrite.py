@@ -3,13 +3,16 @@ ld.so turns the PLT entries of objects linked `-z now -z mark-plt` into
 direct jumps to what their JUMP_SLOT was bound to (the shim's stubs, glibc's
 dlsym), so rewriting the GOT slot alone would leave calls on the stubs and
 the program's dlsym/dlvsym/dlopen outside libcapsule's wrappers. Every run
-must give what the run without the tunable gives. Needs the glibc matrix
-(CAPSULE_TEST_GLIBC, 2.40 or later) and a linker that knows -z mark-plt
-(Debian 13's binutils: `python3 scripts/glibc_tree.py trixie --binutils`)."""
+must give what the run without the tunable gives. Those runs need the glibc
+matrix (CAPSULE_TEST_GLIBC, 2.40 or later) and a linker that knows -z
+mark-plt (Debian 13's binutils: `python3 scripts/glibc_tree.py trixie
+--binutils`); the encodings themselves are checked everywhere, on a
+made-up object (fixtures/plt_driver.c)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,8 +20,11 @@ from programs import parse, run
 
 from build import (
     CC,
+    CFLAGS,
+    COVERAGE_FLAGS,
     FIXTURES,
     GLIBC_TREE,
+    LIBCAPSULE,
     MULTIARCH,
     REPO,
     Built,
@@ -48,7 +54,7 @@ def _skip_reason() -> str | None:
 
 
 SKIP = _skip_reason()
-pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+needs_rewrite = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 
 MARK_PLT = ["-Wl,-z,now", "-Wl,-z,mark-plt", "-Wl,-z,relro"]
 KINDS = {"pie": ["-fPIE", "-pie"], "nopie": ["-fno-pie", "-no-pie"]}
@@ -84,6 +90,7 @@ def _run(b: Built, prog: Path, plug: Path, tunable: str | None) -> dict[str, str
     return parse(proc.stdout)
 
 
+@needs_rewrite
 @pytest.mark.parametrize("tunable", ["1", "2"])
 def test_same_results_as_without_the_rewrite(built: Built, programs: tuple[Path, Path],
                                              tunable: str) -> None:
@@ -115,3 +122,26 @@ def test_same_results_as_without_the_rewrite(built: Built, programs: tuple[Path,
     for key, form in forms.items():
         expect = "got" if prog.parent.name == "plt-nopie" and ".main." in key else "direct"
         assert form == expect, (key, forms)
+
+
+def test_encodings_on_a_made_up_object(tmp_path: Path) -> None:
+    """Every way an entry can be found: a jmp rel32 to the new definition
+    when in reach; out of reach, jmpabs where ld.so wrote one (APX), else
+    back through the slot, else left; the branch after ENDBR64 when ld.so
+    wrote it there (IBT); entries jumping through their slot, and bytes not
+    understood, untouched; the code page read-only again."""
+    driver = tmp_path / "plt_driver"
+    sh(["gcc", *CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
+        FIXTURES / "plt_driver.c",
+        *(LIBCAPSULE / f for f in ("pltrewrite_x86_64.c", "dynobj.c", "debug.c", "error.c")),
+        "-o", driver, "-lpthread"])
+    proc = subprocess.run([str(driver)], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert proc.returncode == 0, proc
+    got = parse(proc.stdout)
+    cases = ("rel32", "far_through_slot", "far_jmpabs", "jmpabs_near", "ibt", "untouched",
+             "unknown", "out_of_reach")
+    assert {c: got.get(c) for c in cases} == dict.fromkeys(cases, "ok"), proc.stdout
+    assert got["code_page"] == "r-xp", got
+    assert "not understood, left" in proc.stderr
+    assert "cannot reach" in proc.stderr and "left on its old target" in proc.stderr
