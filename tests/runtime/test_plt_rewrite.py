@@ -109,6 +109,8 @@ def test_same_results_as_without_the_rewrite(built: Built, programs: tuple[Path,
         assert plain[f"plt.{label}.dlsym.object"] == wrappers, (label, plain)
     assert plain["plt.main.dlvsym.object"] == wrappers, plain
     assert plain["plt.main.dlopen.object"] == wrappers, plain
+    assert plain["plt.main.dlmopen.object"] == wrappers, plain
+    assert plain["dlmopen_same"] == "1", plain
 
     got = _run(built, prog, plug, tunable)
     assert {k: v for k, v in got.items() if not FORM.match(k)} == \
