@@ -118,12 +118,13 @@ def test_same_results_as_without_the_rewrite(built: Built, programs: tuple[Path,
     # ld.so did rewrite the PLT (else this test proves nothing): a PIE's
     # entries, all within a jmp rel32's reach, are direct jumps, now to the
     # real definitions and the wrappers. A non-PIE program's PLT lies below
-    # 4 GiB, out of reach of the libraries: ld.so leaves its entries (no
-    # APX here for jmpabs), the libraries' it rewrites.
+    # 4 GiB, usually out of reach of the libraries (not under valgrind,
+    # which maps them low): ld.so then leaves its entries (no APX here for
+    # jmpabs); the libraries' it rewrites.
     forms = {k: v for k, v in got.items() if FORM.match(k)}
     for key, form in forms.items():
-        expect = "got" if prog.parent.name == "plt-nopie" and ".main." in key else "direct"
-        assert form == expect, (key, forms)
+        far = prog.parent.name == "plt-nopie" and ".main." in key
+        assert form in (("got", "direct") if far else ("direct",)), (key, forms)
 
 
 def test_encodings_on_a_made_up_object(tmp_path: Path) -> None:
