@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/single_threaded.h>
 
 #include "debug.h"
 
@@ -153,11 +154,24 @@ store_entry(const entry_write *w)
     _mm_store_si128((__m128i *)w->entry, _mm_loadu_si128((const __m128i *)w->image));
 }
 
-/* Writes the entries, the pages [lo, hi) writable (and, as ld.so has them
- * while it rewrites, not executable) only around the stores. A thread
- * running code in those pages meanwhile would fault: the pass rewrites
- * only entries whose slots it redirects, those of objects just loaded, as
- * ld.so does before their code runs. */
+/* The protection the pages get around the stores. ld.so makes them
+ * writable and not executable, before any code of the object runs. Here
+ * other threads may be running code in those pages (a program that
+ * dlopen()s its first shim while its other threads run): without
+ * PROT_EXEC they would fault, so while the process has more than one
+ * thread the pages stay executable (each entry changes in one atomic
+ * store); a kernel that refuses writable code then gets ld.so's way. */
+static int
+make_writable(ElfW(Addr) lo, ElfW(Addr) hi, unsigned flags)
+{
+    if (!__libc_single_threaded &&
+        mprotect((void *)lo, hi - lo, prot_of(flags) | PROT_WRITE) == 0)
+        return 0;
+    return mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE);
+}
+
+/* Writes the entries, the pages [lo, hi) writable only around the stores,
+ * then with their segment's protection again. */
 static int
 write_entries(const capsule_dynobj *o, const entry_write *w, size_t n, ElfW(Addr) lo,
               ElfW(Addr) hi)
@@ -174,7 +188,7 @@ write_entries(const capsule_dynobj *o, const entry_write *w, size_t n, ElfW(Addr
     lo &= ~(page - 1);
     hi = (hi + page - 1) & ~(page - 1);
     int writable = (flags & PF_W) != 0;
-    if (!writable && mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) != 0) {
+    if (!writable && make_writable(lo, hi, flags) != 0) {
         capsule_debug(CAPSULE_DEBUG_RELOC, "%s: mprotect PLT writable: %s: %zu entr%s ld.so "
                       "rewrote left on their old targets", o->name, strerror(errno), n,
                       n == 1 ? "y" : "ies");

@@ -132,7 +132,8 @@ def test_encodings_on_a_made_up_object(tmp_path: Path) -> None:
     when in reach; out of reach, jmpabs where ld.so wrote one (APX), else
     back through the slot, else left; the branch after ENDBR64 when ld.so
     wrote it there (IBT); entries jumping through their slot, and bytes not
-    understood, untouched; the code page read-only again."""
+    understood, untouched; another thread running code in the page while
+    entries change never faults; the code page read-only again."""
     driver = tmp_path / "plt_driver"
     sh(["gcc", *CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
         FIXTURES / "plt_driver.c",
@@ -143,7 +144,7 @@ def test_encodings_on_a_made_up_object(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc
     got = parse(proc.stdout)
     cases = ("rel32", "far_through_slot", "far_jmpabs", "jmpabs_near", "ibt", "untouched",
-             "unknown", "out_of_reach")
+             "unknown", "out_of_reach", "threaded")
     assert {c: got.get(c) for c in cases} == dict.fromkeys(cases, "ok"), proc.stdout
     assert got["code_page"] == "r-xp", got
     assert "not understood, left" in proc.stderr
