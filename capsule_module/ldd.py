@@ -33,6 +33,9 @@ from .errors import CapsuleError
 
 _HEADER = re.compile(r"^capsule\[ns\]: map (?P<when>.+?): namespace (?P<ns>-?\d+) prefix (?P<prefix>.*)$")
 _OBJECT = re.compile(r"^capsule\[ns\]: map (?P<when>.+?): (?P<ns>-?\d+) (?P<path>.+)$")
+# A dlopen of a shim that failed with its capsule: line (libcapsule's
+# preflight), traced under `ns` (or `path`): the program went on.
+_FAILED_DLOPEN = re.compile(r"^capsule\[(?:ns|path)\]: preflight: the dlopen fails: (?P<line>capsule: .*)$")
 _GLIBC = {
     "libc.so.6", "libdl.so.2", "libpthread.so.0", "libm.so.6", "librt.so.1", "libresolv.so.2",
     "libutil.so.1", "libanl.so.1", "libnsl.so.1", "libmvec.so.1", "libBrokenLocale.so.1",
@@ -220,7 +223,8 @@ def format_map(nsmap: NamespaceMap) -> str:
 
 def run_with_map(argv: list[str], timeout: float) -> tuple[NamespaceMap | None, int | None, str]:
     """Run argv with CAPSULE_DEBUG=ns added; (map, exit status or None on
-    timeout, the program's own stderr without capsule lines)."""
+    timeout, the program's own stderr without capsule trace lines, but with
+    the capsule: line of each dlopen of a shim that failed)."""
     env = dict(os.environ)
     env["CAPSULE_DEBUG"] = ",".join(filter(None, [env.get("CAPSULE_DEBUG", ""), "ns"]))
     try:
@@ -236,5 +240,7 @@ def run_with_map(argv: list[str], timeout: float) -> tuple[NamespaceMap | None, 
         proc.terminate()
         _, err = proc.communicate()
         status = None
-    own = "\n".join(line for line in err.splitlines() if not line.startswith("capsule["))
+    own = "\n".join(m["line"] if (m := _FAILED_DLOPEN.match(line)) else line
+                    for line in err.splitlines()
+                    if _FAILED_DLOPEN.match(line) or not line.startswith("capsule["))
     return parse(err), status, own

@@ -21,8 +21,8 @@ _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 # Names the shim template defines start with this; libcapsule's entry points are
 # called by the shim. A target symbol with such a name would collide with them.
 RESERVED_PREFIX = "__capsule_"
-_LIBCAPSULE_ENTRY_POINTS = frozenset({"capsule_shim_init", "capsule_shim_unresolved",
-                                      "capsule_shim_wait"})
+_LIBCAPSULE_ENTRY_POINTS = frozenset({"capsule_shim_init", "capsule_shim_preflight",
+                                      "capsule_shim_unresolved", "capsule_shim_wait"})
 _KIND_ENUM = {"func": "CAPSULE_SYMBOL_FUNC", "ifunc": "CAPSULE_SYMBOL_FUNC",
               "object": "CAPSULE_SYMBOL_DATA", "notype": "CAPSULE_SYMBOL_DATA",
               "tls": "CAPSULE_SYMBOL_TLS"}

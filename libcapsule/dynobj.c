@@ -370,7 +370,7 @@ sysv_hash(const char *name)
 }
 
 static long
-lookup_gnu(const capsule_dynobj *o, const char *name, const char *version)
+lookup_gnu(const capsule_dynobj *o, const char *name, uint32_t h, const char *version)
 {
     const uint32_t *gh = o->gnu_hash;
     uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2], shift = gh[3];
@@ -378,7 +378,6 @@ lookup_gnu(const capsule_dynobj *o, const char *name, const char *version)
     const uint32_t *buckets = (const uint32_t *)(bloom + bloom_size);
     const uint32_t *chain = buckets + nbuckets;
     const unsigned bits = sizeof(ElfW(Addr)) * 8;
-    uint32_t h = capsule_gnu_hash(name);
     ElfW(Addr) word = bloom[(h / bits) & (bloom_size - 1)];
     ElfW(Addr) mask = ((ElfW(Addr))1 << (h % bits)) | ((ElfW(Addr))1 << ((h >> shift) % bits));
 
@@ -416,10 +415,17 @@ lookup_sysv(const capsule_dynobj *o, const char *name, const char *version)
 long
 capsule_dynobj_lookup(const capsule_dynobj *o, const char *name, const char *version)
 {
+    return capsule_dynobj_lookup_hashed(o, name, capsule_gnu_hash(name), version);
+}
+
+long
+capsule_dynobj_lookup_hashed(const capsule_dynobj *o, const char *name, uint32_t gnu_hash,
+                             const char *version)
+{
     if (!o->symtab || !o->strtab)
         return -1;
     if (o->gnu_hash)
-        return lookup_gnu(o, name, version);
+        return lookup_gnu(o, name, gnu_hash, version);
     if (o->sysv_hash)
         return lookup_sysv(o, name, version);
     return -1;

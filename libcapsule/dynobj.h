@@ -62,6 +62,9 @@ CAPSULE_HIDDEN int capsule_dynobj_from_link_map(capsule_dynobj *o, const struct 
  * Returns the symbol index or -1. */
 CAPSULE_HIDDEN long capsule_dynobj_lookup(const capsule_dynobj *o, const char *name,
                                           const char *version);
+/* capsule_dynobj_lookup with the name's GNU hash already known. */
+CAPSULE_HIDDEN long capsule_dynobj_lookup_hashed(const capsule_dynobj *o, const char *name,
+                                                 uint32_t gnu_hash, const char *version);
 /* The run-time address of a defined symbol (IFUNC resolvers are called). */
 CAPSULE_HIDDEN void *capsule_dynobj_address(const capsule_dynobj *o, long index);
 /* The version a symbol refers to or is defined with (NULL when none). */

@@ -8,13 +8,35 @@
 
 static _Thread_local char error_buffer[1024];
 
+/* Until libcapsule's constructors have run, its thread-local block may not
+ * exist: a shim's preflight (preflight.c) runs while ld.so relocates the
+ * objects of a dlopen, libcapsule among them when that dlopen loads it, and
+ * ld.so registers their TLS only after relocation (a thread-local access
+ * then faults: checked on 2.36). Only the thread inside that dlopen can run
+ * libcapsule's code then (nothing else has its addresses before the dlopen
+ * returns; dlsym waits for ld.so's load lock), so one static buffer does. */
+static char early_buffer[1024];
+static int tls_ready;
+
+__attribute__((constructor)) static void
+mark_tls_ready(void)
+{
+    __atomic_store_n(&tls_ready, 1, __ATOMIC_RELEASE);
+}
+
+static char *
+buffer(void)
+{
+    return __atomic_load_n(&tls_ready, __ATOMIC_ACQUIRE) ? error_buffer : early_buffer;
+}
+
 int
 capsule_error_set(const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(error_buffer, sizeof error_buffer, fmt, ap);
+    vsnprintf(buffer(), sizeof error_buffer, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -22,7 +44,9 @@ capsule_error_set(const char *fmt, ...)
 const char *
 capsule_error(void)
 {
-    return error_buffer[0] ? error_buffer : "unknown error";
+    const char *b = buffer();
+
+    return b[0] ? b : "unknown error";
 }
 
 void

@@ -216,6 +216,16 @@ add_shares(capsule_ns *ns, const char *const *share, int loaded_only)
     return 0;
 }
 
+capsule_ns *
+capsule_ns_find(const char *prefix)
+{
+    for (capsule_ns *ns = __atomic_load_n(&registry, __ATOMIC_ACQUIRE); ns; ns = ns->next) {
+        if (strcmp(ns->prefix, prefix) == 0)
+            return ns;
+    }
+    return NULL;
+}
+
 int
 capsule_ns_open(const char *prefix, capsule_bridge_fill_fn fill, capsule_ns **out)
 {
@@ -230,6 +240,12 @@ capsule_ns_open(const char *prefix, capsule_bridge_fill_fn fill, capsule_ns **ou
 static const char *const default_share[] = {
     "libX11.so.6", "libxcb.so.1", "libwayland-client.so.0", NULL,
 };
+
+const char *const *
+capsule_ns_default_share(void)
+{
+    return default_share;
+}
 
 int
 capsule_ns_share(capsule_ns *ns, const char *const *share)
@@ -535,26 +551,75 @@ place_glibc(capsule_ns *ns, const char *soname)
     return rc;
 }
 
-/* 1 when the program's copy of a glibc library defines `version`. */
+/* 1 when the program's copy of a glibc library (its dynamic section at
+ * base; NULL: cannot tell) defines `version`. */
 static int
-glibc_defines(void *program, const char *version)
+glibc_defines(const ElfW(Dyn) *dynamic, ElfW(Addr) base, const char *version)
 {
-    struct link_map *map = NULL;
+    return !dynamic || capsule_dyn_defines_version(dynamic, base, version);
+}
 
-    if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map)
-        return 1; /* cannot tell: let ld.so decide */
-    return capsule_dyn_defines_version(map->l_ld, map->l_addr, version);
+typedef struct {
+    const char *soname;
+    const ElfW(Dyn) *dynamic;
+    ElfW(Addr) base;
+} loaded_query;
+
+static int
+match_loaded(struct dl_phdr_info *info, size_t size, void *data)
+{
+    loaded_query *q = data;
+    const char *soname = loaded_soname(info);
+
+    (void)size;
+    if (!soname || strcmp(soname, q->soname) != 0)
+        return 0;
+    q->dynamic = capsule_phdr_dynamic(info);
+    q->base = info->dlpi_addr;
+    return 1;
+}
+
+/* The program's copy of glibc library soname for the version check: 1 and
+ * its dynamic section (NULL when it cannot be read) when there is one.
+ * may_load: loaded now when the program has none (program_glibc); else
+ * only a copy already loaded counts, found without calling into ld.so's
+ * loader (the preflight runs in the middle of a dlopen's relocation). */
+static int
+program_glibc_copy(const char *soname, int may_load, const ElfW(Dyn) **dynamic,
+                   ElfW(Addr) *base)
+{
+    if (!may_load) {
+        loaded_query q = { soname, NULL, 0 };
+        if (dl_iterate_phdr(match_loaded, &q) != 1)
+            return 0;
+        *dynamic = q.dynamic;
+        *base = q.base;
+        return 1;
+    }
+    void *program = program_glibc(soname);
+    struct link_map *map = NULL;
+    if (!program)
+        return 0;
+    if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map) {
+        *dynamic = NULL; /* cannot tell: let ld.so decide */
+        return 1;
+    }
+    *dynamic = map->l_ld;
+    *base = map->l_addr;
+    return 1;
 }
 
 /* Appends to msg (of size) what `dep` needs of glibc that the process's
  * glibc lacks; returns how many versions were missing. */
 static size_t
-missing_glibc(const capsule_dep *dep, char *msg, size_t size)
+missing_glibc(const capsule_dep *dep, int may_load, char *msg, size_t size)
 {
     size_t missing = 0, len = strlen(msg);
 
     const char *file = NULL; /* the entries of one file come together */
-    void *program = NULL;
+    int have = 0;
+    const ElfW(Dyn) *dynamic = NULL;
+    ElfW(Addr) base = 0;
 
     for (size_t i = 0; i < dep->elf.n_verneed; i++) {
         const capsule_verneed *v = &dep->elf.verneed[i];
@@ -562,10 +627,10 @@ missing_glibc(const capsule_dep *dep, char *msg, size_t size)
             strncmp(v->file, "ld-linux", 8) == 0)
             continue;
         if (!file || strcmp(file, v->file) != 0)
-            file = v->file, program = program_glibc(v->file);
-        if (!program)
+            file = v->file, have = program_glibc_copy(v->file, may_load, &dynamic, &base);
+        if (!have)
             continue; /* a library the program's glibc lacks is reported when placed */
-        if (glibc_defines(program, v->version))
+        if (glibc_defines(dynamic, base, v->version))
             continue;
         int n = missing ? snprintf(msg + len, size - len, ", %s (%s)", v->version, v->file)
                         : snprintf(msg + len, size - len, "%s%s needs %s (%s)", len ? "; " : "",
@@ -580,14 +645,14 @@ missing_glibc(const capsule_dep *dep, char *msg, size_t size)
  * one libc in the process, a library built against a newer glibc cannot
  * load, and ld.so would name the first one only. */
 static int
-check_glibc_versions(const capsule_depset *set)
+check_glibc_versions(const capsule_depset *set, int may_load)
 {
     char msg[1536] = "";
     size_t missing = 0;
 
     for (size_t d = 0; d < set->n; d++) {
         if (!set->deps[d].loaded)
-            missing += missing_glibc(&set->deps[d], msg, sizeof msg);
+            missing += missing_glibc(&set->deps[d], may_load, msg, sizeof msg);
     }
     if (!missing)
         return 0;
@@ -598,9 +663,15 @@ check_glibc_versions(const capsule_depset *set)
 }
 
 int
+capsule_ns_check_glibc_loaded(const capsule_depset *set)
+{
+    return check_glibc_versions(set, 0);
+}
+
+int
 capsule_ns_place_needed(capsule_ns *ns, const capsule_depset *set)
 {
-    if (check_glibc_versions(set) != 0)
+    if (check_glibc_versions(set, 1) != 0)
         return -1;
     for (size_t d = 0; d < set->n; d++) {
         const capsule_elffile *elf = &set->deps[d].elf;

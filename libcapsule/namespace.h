@@ -40,6 +40,18 @@ CAPSULE_HIDDEN int capsule_ns_load(capsule_ns *ns, const capsule_depset *set,
  * must then be resolved again: libgcc_s is excluded now), 0 when not, -1
  * with an error. */
 CAPSULE_HIDDEN int capsule_ns_share_unwinder(capsule_ns *ns, const capsule_depset *set);
+/* The namespace of `prefix` (canonical) when there is one, else NULL.
+ * Takes no lock: the registry only grows and is published with release
+ * semantics. */
+CAPSULE_HIDDEN capsule_ns *capsule_ns_find(const char *prefix);
+/* The sonames a shim without a `share` list shares when the program has
+ * them loaded (NULL-terminated). */
+CAPSULE_HIDDEN const char *const *capsule_ns_default_share(void);
+/* The glibc version check capsule_ns_place_needed makes first, against the
+ * glibc libraries the program has loaded only (one it has not is not
+ * checked); loads nothing and calls nothing in ld.so but
+ * dl_iterate_phdr. 0, or -1 with the same error. */
+CAPSULE_HIDDEN int capsule_ns_check_glibc_loaded(const capsule_depset *set);
 /* Places the glibc libraries the objects of `set` need (their DT_NEEDED). */
 CAPSULE_HIDDEN int capsule_ns_place_needed(capsule_ns *ns, const capsule_depset *set);
 /* For objects ld.so loads from the host by itself (excluded sonames):

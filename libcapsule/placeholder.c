@@ -56,21 +56,24 @@
 #define N_DYN 12 /* capsule_image_dynamic's six, three for versions, DT_NULLs */
 
 typedef struct {
-    const char *name;
     ElfW(Addr) value;
-    unsigned char info;
-    ElfW(Xword) size;
+    uint32_t sym;       /* the real library's symbol index (name, size) */
+    uint32_t hash;      /* GNU hash of the name */
+    uint32_t bucket;    /* hash % the placeholder's bucket count */
     ElfW(Half) version; /* index in the placeholder's verdef, | 0x8000 when hidden */
-    uint32_t hash;
+    unsigned char info;
 } alias;
 
 typedef struct {
+    const capsule_dynobj *real;
     alias *syms;
     size_t n, cap;
+    uint32_t *order;       /* syms by bucket (the GNU hash table's order) */
     const char **versions; /* index 2.. : the placeholder's version nodes */
     size_t n_versions, cap_versions;
     ElfW(Half) *by_real;   /* the real object's version index -> ours (0: not yet) */
     size_t n_by_real;
+    unsigned private_version; /* the real object's GLIBC_PRIVATE index, or 0 */
 } table;
 
 /* The objects that can interpose on the real library, decoded. */
@@ -101,8 +104,8 @@ align_up(size_t v, size_t a)
 }
 
 /* Scratch memory for one build, mapped and unmapped whole: the symbol
- * table and the image are large, made once, and would otherwise stay
- * behind as dirty heap pages for the process's life. Zero-filled. */
+ * table is large, made once, and would otherwise stay behind as dirty heap
+ * pages for the process's life. Zero-filled. */
 static void *
 scratch(size_t size)
 {
@@ -162,13 +165,13 @@ interposers_free(interposers *v)
 }
 
 static ElfW(Addr)
-bound_value(const interposers *v, const capsule_dynobj *real, const char *name,
+bound_value(const interposers *v, const capsule_dynobj *real, const char *name, uint32_t hash,
             const char *version, ElfW(Addr) own)
 {
     for (size_t i = 0; i < v->n; i++) {
         if (v->objs[i].base == real->base && v->objs[i].dynamic == real->dynamic)
             return own;
-        long idx = capsule_dynobj_lookup(&v->objs[i], name, version);
+        long idx = capsule_dynobj_lookup_hashed(&v->objs[i], name, hash, version);
         if (idx >= 0 && ELF64_ST_TYPE(v->objs[i].symtab[idx].st_info) != STT_TLS)
             return (ElfW(Addr))capsule_dynobj_address(&v->objs[i], idx);
     }
@@ -176,6 +179,12 @@ bound_value(const interposers *v, const capsule_dynobj *real, const char *name,
 }
 
 /* ---- the symbol table ---- */
+
+static const char *
+alias_name(const table *t, const alias *a)
+{
+    return t->real->strtab + t->real->symtab[a->sym].st_name;
+}
 
 /* The placeholder's index for a version name (2 and up), added on first use. */
 static int
@@ -226,15 +235,24 @@ exported(const capsule_dynobj *o, const ElfW(Sym) *s)
 }
 
 static int
-add_symbol(const capsule_dynobj *o, size_t i, const interposers *v, int is_libc, table *t)
+add_symbol(const interposers *v, int is_libc, table *t, size_t i)
 {
+    const capsule_dynobj *o = t->real;
     const ElfW(Sym) *s = &o->symtab[i];
     unsigned type = ELF64_ST_TYPE(s->st_info);
-    alias a = { .name = o->strtab + s->st_name, .size = s->st_size, .version = 1 };
-    const char *vname = NULL;
+    alias a = { .sym = (uint32_t)i, .version = 1 };
+    const char *name = o->strtab + s->st_name, *vname = NULL;
 
-    a.info = ELF64_ST_INFO(ELF64_ST_BIND(s->st_info), type == STT_GNU_IFUNC ? STT_FUNC : type);
     unsigned real = o->versym ? o->versym[i] & 0x7fff : 0;
+    int early_init = 0;
+    if (real && real == t->private_version) {
+        /* glibc's own libraries' (placeholders in a capsule): never looked
+         * up, but for the one ld.so calls. */
+        if (!is_libc || strcmp(name, "__libc_early_init") != 0)
+            return 0;
+        early_init = 1;
+    }
+    a.info = ELF64_ST_INFO(ELF64_ST_BIND(s->st_info), type == STT_GNU_IFUNC ? STT_FUNC : type);
     if (real >= 2 && (vname = capsule_dynobj_symbol_version(o, i))) {
         if (real < t->n_by_real && t->by_real[real]) {
             a.version = t->by_real[real];
@@ -245,19 +263,26 @@ add_symbol(const capsule_dynobj *o, size_t i, const interposers *v, int is_libc,
         }
         a.version |= o->versym[i] & 0x8000;
     }
-    int early_init = is_libc && strcmp(a.name, "__libc_early_init") == 0;
-    if (!early_init && vname && strcmp(vname, "GLIBC_PRIVATE") == 0)
-        return 0; /* glibc's own libraries' (placeholders in a capsule): never looked up */
+    a.hash = capsule_gnu_hash(name);
     if (early_init) {
         a.value = (ElfW(Addr))early_init_noop;
     } else {
         ElfW(Addr) own = (ElfW(Addr))capsule_dynobj_address(o, (long)i);
-        a.value = a.version & 0x8000 ? own : bound_value(v, o, a.name, vname, own);
+        a.value = a.version & 0x8000 ? own : bound_value(v, o, name, a.hash, vname, own);
     }
-    a.hash = capsule_gnu_hash(a.name);
     if (t->n == t->cap)
         return capsule_error_set("more symbols than the table has");
     t->syms[t->n++] = a;
+    return 0;
+}
+
+static unsigned
+version_named(const capsule_dynobj *o, const char *name)
+{
+    for (size_t v = 2; v < o->n_versions; v++) {
+        if (o->version_names[v] && strcmp(o->version_names[v], name) == 0)
+            return (unsigned)v;
+    }
     return 0;
 }
 
@@ -267,6 +292,8 @@ collect(const capsule_dynobj *o, const char *soname, table *t)
     interposers v = { 0 };
     int rc = copy_verdefs(o, t);
 
+    t->real = o;
+    t->private_version = version_named(o, "GLIBC_PRIVATE");
     if (rc == 0 && !(t->syms = scratch(o->n_symbols * sizeof *t->syms)))
         rc = capsule_error_set("out of memory");
     t->cap = t->syms ? o->n_symbols : 0;
@@ -276,9 +303,10 @@ collect(const capsule_dynobj *o, const char *soname, table *t)
     t->n_by_real = t->by_real ? o->n_versions : 0;
 
     dl_iterate_phdr(collect_interposer, &v);
+    int is_libc = strcmp(soname, "libc.so.6") == 0;
     for (size_t i = 1; rc == 0 && i < o->n_symbols; i++) {
         if (exported(o, &o->symtab[i]))
-            rc = add_symbol(o, i, &v, strcmp(soname, "libc.so.6") == 0, t);
+            rc = add_symbol(&v, is_libc, t, i);
     }
     interposers_free(&v);
     return rc;
@@ -299,17 +327,47 @@ bucket_count(size_t n)
     return n / 4 + 1;
 }
 
-/* An earlier symbol of the same name (a name defined in several
- * versions), whose string k can share, or (size_t)-1. Symbols are sorted by
- * bucket: one with the same name is in k's bucket, just before it. */
-static size_t
-same_name_before(const table *t, size_t k, uint32_t nb)
+/* t->order: the symbols in GNU hash bucket order, as the table requires:
+ * a counting sort (thousands of symbols, a few thousand buckets), stable. */
+static int
+sort_by_bucket(table *t, uint32_t nb)
 {
-    const alias *a = &t->syms[k];
+    uint32_t *start = calloc((size_t)nb + 1, sizeof *start);
 
-    for (size_t j = k; j-- > 0 && t->syms[j].hash % nb == a->hash % nb;) {
-        if (t->syms[j].hash == a->hash && strcmp(t->syms[j].name, a->name) == 0)
-            return j;
+    t->order = malloc((t->n ? t->n : 1) * sizeof *t->order);
+    if (!start || !t->order) {
+        free(start);
+        return capsule_error_set("out of memory");
+    }
+    for (size_t k = 0; k < t->n; k++) {
+        t->syms[k].bucket = t->syms[k].hash % nb;
+        start[t->syms[k].bucket + 1]++;
+    }
+    for (uint32_t b = 0; b < nb; b++)
+        start[b + 1] += start[b];
+    for (size_t k = 0; k < t->n; k++)
+        t->order[start[t->syms[k].bucket]++] = (uint32_t)k;
+    free(start);
+    return 0;
+}
+
+static const alias *
+at(const table *t, size_t position)
+{
+    return &t->syms[t->order[position]];
+}
+
+/* The earlier position with the same name (a name defined in several
+ * versions), whose string position p can share, or (size_t)-1: in bucket
+ * order one is in p's bucket, just before it. */
+static size_t
+same_name_before(const table *t, size_t p)
+{
+    const alias *a = at(t, p);
+
+    for (size_t q = p; q-- > 0 && at(t, q)->bucket == a->bucket;) {
+        if (at(t, q)->hash == a->hash && strcmp(alias_name(t, at(t, q)), alias_name(t, a)) == 0)
+            return q;
     }
     return (size_t)-1;
 }
@@ -322,9 +380,9 @@ plan(const table *t, const char *soname)
     size_t strsz = 1 + strlen(soname) + 1, n = t->n;
 
     l.nbuckets = bucket_count(n);
-    for (size_t i = 0; i < n; i++) {
-        if (same_name_before(t, i, (uint32_t)l.nbuckets) == (size_t)-1)
-            strsz += strlen(t->syms[i].name) + 1;
+    for (size_t p = 0; p < n; p++) {
+        if (same_name_before(t, p) == (size_t)-1)
+            strsz += strlen(alias_name(t, at(t, p))) + 1;
     }
     for (size_t i = 0; i < t->n_versions; i++)
         strsz += strlen(t->versions[i]) + 1;
@@ -377,59 +435,33 @@ write_verdef(unsigned char *img, const layout *l, const table *t, const char *so
     }
 }
 
-/* The symbols in GNU hash bucket order, as the table requires: a counting
- * sort (thousands of symbols, a few thousand buckets), stable. */
-static int
-sort_by_bucket(table *t, uint32_t nb)
-{
-    uint32_t *start = calloc((size_t)nb + 1, sizeof *start);
-    alias *sorted = scratch(t->n * sizeof *sorted);
-
-    if (!start || !sorted) {
-        free(start);
-        scratch_free(sorted, t->n * sizeof *sorted);
-        return capsule_error_set("out of memory");
-    }
-    for (size_t k = 0; k < t->n; k++)
-        start[t->syms[k].hash % nb + 1]++;
-    for (uint32_t b = 0; b < nb; b++)
-        start[b + 1] += start[b];
-    for (size_t k = 0; k < t->n; k++)
-        sorted[start[t->syms[k].hash % nb]++] = t->syms[k];
-    memcpy(t->syms, sorted, t->n * sizeof *sorted);
-    scratch_free(sorted, t->n * sizeof *sorted);
-    free(start);
-    return 0;
-}
-
 static uint32_t
-alias_hash(const void *ctx, size_t k)
+alias_hash(const void *ctx, size_t p)
 {
-    return ((const table *)ctx)->syms[k].hash;
+    return at(ctx, p)->hash;
 }
 
 static void
-write_symbols(unsigned char *img, const layout *l, table *t, size_t *str)
+write_symbols(unsigned char *img, const layout *l, const table *t, size_t *str)
 {
     ElfW(Sym) *sym = (ElfW(Sym) *)(img + l->sym);
     ElfW(Half) *versym = (ElfW(Half) *)(img + l->versym);
-    uint32_t nb = (uint32_t)l->nbuckets;
 
-    for (size_t k = 0; k < t->n; k++) {
-        const alias *a = &t->syms[k];
-        ElfW(Sym) *y = &sym[k + 1];
+    for (size_t p = 0; p < t->n; p++) {
+        const alias *a = at(t, p);
+        ElfW(Sym) *y = &sym[p + 1];
+        size_t same = same_name_before(t, p);
 
-        size_t same = same_name_before(t, k, nb);
         y->st_name = same != (size_t)-1 ? sym[same + 1].st_name
-                                        : (uint32_t)put_string(img, l, str, a->name);
+                                        : (uint32_t)put_string(img, l, str, alias_name(t, a));
         y->st_info = a->info;
         y->st_shndx = SHN_ABS;
         y->st_value = a->value;
-        y->st_size = a->size;
-        versym[k + 1] = a->version;
+        y->st_size = t->real->symtab[a->sym].st_size;
+        versym[p + 1] = a->version;
     }
-    capsule_image_gnu_hash((uint32_t *)(img + l->hash), t->n, nb, (uint32_t)l->bloom_words,
-                           alias_hash, t);
+    capsule_image_gnu_hash((uint32_t *)(img + l->hash), t->n, (uint32_t)l->nbuckets,
+                           (uint32_t)l->bloom_words, alias_hash, t);
 }
 
 static void
@@ -442,26 +474,25 @@ write_dynamic(unsigned char *img, const layout *l, size_t n_versions)
     *d = (ElfW(Dyn)){ .d_tag = DT_VERDEFNUM, .d_un.d_val = n_versions + 1 };
 }
 
-static unsigned char *
-write_image(const char *soname, table *t, size_t *size)
+/* Writes the image into fd (sized and mapped here, written in place: no
+ * copy of it is made). */
+static int
+write_image(int fd, const char *soname, const table *t, const layout *l)
 {
-    if (sort_by_bucket(t, (uint32_t)bucket_count(t->n)) != 0)
-        return NULL;
-    layout l = plan(t, soname);
-    unsigned char *img = scratch(l.total);
     size_t str = 1;
 
-    if (!img) {
-        capsule_error_set("out of memory");
-        return NULL;
-    }
-    capsule_image_headers(img, l.dyn, l.total, PF_R);
-    put_string(img, &l, &str, soname);
-    write_verdef(img, &l, t, soname, &str);
-    write_symbols(img, &l, t, &str);
-    write_dynamic(img, &l, t->n_versions);
-    *size = l.total;
-    return img;
+    if (ftruncate(fd, (off_t)l->total) != 0)
+        return capsule_error_set("%s: cannot size its placeholder: %s", soname, strerror(errno));
+    unsigned char *img = mmap(NULL, l->total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (img == MAP_FAILED)
+        return capsule_error_set("%s: cannot map its placeholder: %s", soname, strerror(errno));
+    capsule_image_headers(img, l->dyn, l->total, PF_R);
+    put_string(img, l, &str, soname);
+    write_verdef(img, l, t, soname, &str);
+    write_symbols(img, l, t, &str);
+    write_dynamic(img, l, t->n_versions);
+    munmap(img, l->total);
+    return 0;
 }
 
 /* ---- one sealed image per soname ---- */
@@ -494,99 +525,87 @@ find_image(const char *soname)
     return NULL;
 }
 
-/* The image's bytes, from the program's copy. */
-static unsigned char *
-make_bytes(const char *soname, void *program, size_t *size, size_t *n_symbols)
-{
-    struct link_map *map = NULL;
-    capsule_dynobj o;
-    table t = { 0 };
-    unsigned char *img = NULL;
-
-    if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map) {
-        capsule_error_set("%s: dlinfo: %s", soname, dlerror());
-        return NULL;
-    }
-    if (capsule_dynobj_from_link_map(&o, map) != 0)
-        return NULL;
-    if (collect(&o, soname, &t) == 0)
-        img = write_image(soname, &t, size);
-    *n_symbols = t.n;
-    capsule_dynobj_fini(&o);
-    scratch_free(t.syms, t.cap * sizeof *t.syms);
-    free(t.versions);
-    free(t.by_real);
-    return img;
-}
-
+/* A descriptor for the image: a memfd, sealed once written; else an
+ * unlinked temporary file. */
 static int
-write_all(int fd, const unsigned char *img, size_t size)
-{
-    for (size_t off = 0; off < size;) {
-        ssize_t w = write(fd, img + off, size - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        off += (size_t)w;
-    }
-    return 0;
-}
-
-/* A sealed memfd holding the image; else an unlinked temporary file. */
-static int
-sealed_fd(const char *soname, const unsigned char *img, size_t size)
+image_fd(const char *soname, int *sealable)
 {
     char name[128], tmpl[512];
     const char *dir = secure_getenv("TMPDIR");
-    int sealable = 1;
 
     snprintf(name, sizeof name, "capsule-%s", soname);
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    *sealable = fd >= 0;
     if (fd < 0) {
-        sealable = 0;
         snprintf(tmpl, sizeof tmpl, "%s/capsule-image-XXXXXX", dir && dir[0] ? dir : "/tmp");
         if ((fd = mkostemp(tmpl, O_CLOEXEC)) < 0)
             return capsule_error_set("%s: cannot create its placeholder in %s: %s", soname,
                                      tmpl, strerror(errno));
         unlink(tmpl);
     }
-    if (write_all(fd, img, size) != 0 ||
-        (sealable && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
-                                                F_SEAL_SEAL) != 0)) {
-        int err = errno;
-        close(fd);
-        return capsule_error_set("%s: cannot write its placeholder: %s", soname, strerror(err));
+    return fd;
+}
+
+/* The sealed image of the program's copy of soname; -1 with an error. */
+static int
+make_image(const char *soname, void *program, size_t *n_symbols)
+{
+    struct link_map *map = NULL;
+    capsule_dynobj o;
+    table t = { 0 };
+    int fd = -1, sealable = 0;
+
+    if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map)
+        return capsule_error_set("%s: dlinfo: %s", soname, dlerror());
+    if (capsule_dynobj_from_link_map(&o, map) != 0)
+        return -1;
+    if (collect(&o, soname, &t) == 0 && sort_by_bucket(&t, (uint32_t)bucket_count(t.n)) == 0) {
+        layout l = plan(&t, soname);
+        fd = image_fd(soname, &sealable);
+        int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+        if (fd >= 0 && write_image(fd, soname, &t, &l) != 0) {
+            close(fd);
+            fd = -1;
+        } else if (fd >= 0 && sealable && fcntl(fd, F_ADD_SEALS, seals) != 0) {
+            capsule_error_set("%s: cannot seal its placeholder: %s", soname, strerror(errno));
+            close(fd);
+            fd = -1;
+        }
     }
+    *n_symbols = t.n;
+    capsule_dynobj_fini(&o);
+    scratch_free(t.syms, t.cap * sizeof *t.syms);
+    free(t.order);
+    free(t.versions);
+    free(t.by_real);
     return fd;
 }
 
 static image *
 new_image(const char *soname, void *program, enum capsule_placeholder_kind kind)
 {
-    size_t size = 0, n_symbols = 0;
-    unsigned char *img = make_bytes(soname, program, &size, &n_symbols);
-    image *i = img ? calloc(1, sizeof *i) : NULL;
+    size_t n_symbols = 0;
+    int fd = make_image(soname, program, &n_symbols);
+    image *i = fd >= 0 ? calloc(1, sizeof *i) : NULL;
 
-    if (img && !i)
-        capsule_error_set("out of memory");
+    if (fd < 0)
+        return NULL;
     if (i) {
-        i->fd = sealed_fd(soname, img, size);
+        i->fd = fd;
         i->soname = strdup(soname);
         i->n_symbols = n_symbols;
         if (asprintf(&i->label, "%s: %s",
                      kind == CAPSULE_PLACEHOLDER_GLIBC ? "glibc" : "shared", soname) < 0)
             i->label = NULL;
     }
-    scratch_free(img, size);
-    if (i && (i->fd < 0 || !i->soname || !i->label)) {
-        if (i->fd >= 0)
-            close(i->fd);
-        if (i->fd >= 0 || i->soname)
-            capsule_error_set("out of memory");
-        free(i->soname);
-        free(i->label);
-        free(i);
+    if (!i || !i->soname || !i->label) {
+        close(fd);
+        if (i) {
+            free(i->soname);
+            free(i->label);
+            free(i);
+        }
+        capsule_error_set("out of memory");
         return NULL;
     }
     return i;

@@ -275,6 +275,13 @@ static const void *skips[MAX_POLICIES];
 static size_t n_policies, n_skips;
 static unsigned long long last_subs;
 
+/* ld.so's load and unload counters as the last pass saw them (written
+ * under objects_lock, read without it): a pass is due when they moved.
+ * ~0: the last pass left an object for later (still being loaded). A pass
+ * that failed is tried again once they move, not at every dl* call (its
+ * error is printed each time). */
+static unsigned long long done_adds = ~0ULL, done_subs = ~0ULL;
+
 /* glibc 2.35+: an object is listed by _dl_find_object only once it is fully
  * relocated (and until dlclose starts removing it). Older glibc: trust the
  * list. */
@@ -372,7 +379,8 @@ process(capsule_object *o)
 
 typedef struct {
     int rc;
-    unsigned long long subs;
+    int partial; /* an object was left for the next pass */
+    unsigned long long adds, subs;
 } pass_state;
 
 static int
@@ -382,9 +390,14 @@ visit_object(struct dl_phdr_info *info, size_t size, void *data)
     const ElfW(Dyn) *dyn = capsule_phdr_dynamic(info);
 
     (void)size;
+    st->adds = info->dlpi_adds;
     st->subs = info->dlpi_subs;
-    if (!dyn || skipped(info) || !fully_loaded(dyn))
+    if (!dyn || skipped(info))
         return 0;
+    if (!fully_loaded(dyn)) {
+        st->partial = 1;
+        return 0;
+    }
     capsule_object *o = capsule_objects_program(info, dyn, info->dlpi_subs != last_subs);
     if (!o || process(o) != 0) {
         st->rc = -1;
@@ -396,13 +409,15 @@ visit_object(struct dl_phdr_info *info, size_t size, void *data)
 static int
 pass_locked(void)
 {
-    pass_state st = { 0, 0 };
+    pass_state st = { 0, 0, 0, 0 };
 
     capsule_objects_unsee();
     dl_iterate_phdr(visit_object, &st);
     if (st.rc == 0 && st.subs != last_subs)
         capsule_objects_prune();
     last_subs = st.subs;
+    __atomic_store_n(&done_adds, st.partial ? ~0ULL : st.adds, __ATOMIC_RELEASE);
+    __atomic_store_n(&done_subs, st.partial ? ~0ULL : st.subs, __ATOMIC_RELEASE);
     return st.rc;
 }
 
@@ -446,4 +461,31 @@ capsule_reloc_pass(void)
     rc = n_policies ? pass_locked() : 0;
     pthread_mutex_unlock(&objects_lock);
     return rc;
+}
+
+typedef struct {
+    unsigned long long adds, subs;
+} load_counters;
+
+static int
+read_counters(struct dl_phdr_info *info, size_t size, void *data)
+{
+    load_counters *c = data;
+
+    (void)size;
+    c->adds = info->dlpi_adds;
+    c->subs = info->dlpi_subs;
+    return 1; /* the counters are the same for every object: one is enough */
+}
+
+int
+capsule_reloc_catch_up(void)
+{
+    load_counters now = { 0, 0 };
+
+    dl_iterate_phdr(read_counters, &now);
+    if (now.adds == __atomic_load_n(&done_adds, __ATOMIC_ACQUIRE) &&
+        now.subs == __atomic_load_n(&done_subs, __ATOMIC_ACQUIRE))
+        return 0;
+    return capsule_reloc_pass();
 }

@@ -61,5 +61,8 @@ CAPSULE_HIDDEN int capsule_reloc_add(const capsule_policy *policy, const void *s
  * wait for the next one. Skips ld.so, the vDSO, libcapsule, the glibc family
  * and the shims. */
 CAPSULE_HIDDEN int capsule_reloc_pass(void);
+/* capsule_reloc_pass when ld.so loaded or unloaded anything since the last
+ * complete pass (its counters moved); else only reads the counters. */
+CAPSULE_HIDDEN int capsule_reloc_catch_up(void);
 
 #endif

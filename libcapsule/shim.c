@@ -79,21 +79,29 @@ symbol_version(const capsule_shim *shim, const capsule_symbol *sym)
     return sym->version ? shim->strings + sym->version : NULL;
 }
 
-static __attribute__((noreturn)) void
-fail(const capsule_shim *shim, const char *prefix, const char *cause)
+void
+capsule_shim_line(char *line, size_t size, const capsule_shim *shim, const char *prefix,
+                  const char *cause)
 {
-    char line[2048];
     int n;
 
     /* A prefix from the environment can be any length: keep the cause. */
     if (prefix)
-        n = snprintf(line, sizeof line, "capsule: %s: prefix %.512s%s: %s\n", shim->soname,
-                     prefix, strlen(prefix) > 512 ? "..." : "", cause);
+        n = snprintf(line, size, "capsule: %s: prefix %.512s%s: %s\n", shim->soname, prefix,
+                     strlen(prefix) > 512 ? "..." : "", cause);
     else
-        n = snprintf(line, sizeof line, "capsule: %s: %s\n", shim->soname, cause);
-    if (n < 0 || (size_t)n >= sizeof line)
-        strcpy(line + sizeof line - 2, "\n");
+        n = snprintf(line, size, "capsule: %s: %s\n", shim->soname, cause);
+    if (n < 0 || (size_t)n >= size)
+        strcpy(line + size - 2, "\n");
     capsule_one_line(line);
+}
+
+static __attribute__((noreturn)) void
+fail(const capsule_shim *shim, const char *prefix, const char *cause)
+{
+    char line[2048];
+
+    capsule_shim_line(line, sizeof line, shim, prefix, cause);
     if (write(STDERR_FILENO, line, strlen(line)) < 0)
         _exit(127);
 #ifdef CAPSULE_COVERAGE
@@ -104,9 +112,8 @@ fail(const capsule_shim *shim, const char *prefix, const char *cause)
     _exit(127);
 }
 
-/* CAPSULE_<SONAME>_PREFIX, then CAPSULE_PREFIX, then the built-in prefix. */
-static const char *
-choose_prefix(const capsule_shim *shim)
+const char *
+capsule_shim_prefix(const capsule_shim *shim)
 {
     char name[256] = "CAPSULE_";
     size_t o = strlen(name);
@@ -129,10 +136,8 @@ choose_prefix(const capsule_shim *shim)
     return shim->prefix;
 }
 
-/* The prefix as one canonical path (malloc'ed): `/host`, `/host/` and a
- * symlink to it name one tree, and so one namespace. */
-static char *
-canonical_prefix(const char *prefix)
+char *
+capsule_shim_canonical_prefix(const char *prefix)
 {
     struct stat st;
     char *real;
@@ -611,21 +616,32 @@ capsule_shims_object(ElfW(Addr) base, const char *name, const char *version, voi
     return 0;
 }
 
+const char *
+capsule_shim_refused(const capsule_shim *shim, char *why, size_t size)
+{
+    if (!shim || !shim->soname)
+        return "invalid shim description";
+    if (shim->abi != CAPSULE_ABI_VERSION) {
+        snprintf(why, size, "shim built for capsule ABI %u, this libcapsule has ABI %d",
+                 shim->abi, CAPSULE_ABI_VERSION);
+        return why;
+    }
+    if (shim->n_symbols && (!shim->symbols || !shim->strings || !shim->targets))
+        return "invalid shim description";
+    return NULL;
+}
+
 /* A shim built by another capsule or not built by capsule at all is
  * refused before anything in it is trusted. */
 static void
 check_description(const capsule_shim *shim)
 {
-    if (!shim || !shim->soname)
-        fail(&(capsule_shim){ .soname = "(unknown shim)" }, NULL, "invalid shim description");
-    if (shim->abi != CAPSULE_ABI_VERSION) {
-        char why[128];
-        snprintf(why, sizeof why, "shim built for capsule ABI %u, this libcapsule has ABI %d",
-                 shim->abi, CAPSULE_ABI_VERSION);
-        fail(shim, NULL, why);
-    }
-    if (shim->n_symbols && (!shim->symbols || !shim->strings || !shim->targets))
-        fail(shim, NULL, "invalid shim description");
+    char why[128];
+    const char *refused = capsule_shim_refused(shim, why, sizeof why);
+
+    if (refused)
+        fail(shim && shim->soname ? shim : &(capsule_shim){ .soname = "(unknown shim)" }, NULL,
+             refused);
 }
 
 /* The state of a shim, with its prefix chosen (environment or built-in) and
@@ -633,11 +649,11 @@ check_description(const capsule_shim *shim)
 static shim_state *
 new_state(capsule_shim *shim)
 {
-    const char *prefix = choose_prefix(shim);
+    const char *prefix = capsule_shim_prefix(shim);
     shim_state *s;
 
     capsule_debug(CAPSULE_DEBUG_PATH, "%s: init, prefix %s", shim->soname, prefix);
-    char *real = canonical_prefix(prefix);
+    char *real = capsule_shim_canonical_prefix(prefix);
     if (!real)
         fail(shim, prefix, capsule_error());
     if (strcmp(real, prefix) != 0)
@@ -649,6 +665,23 @@ new_state(capsule_shim *shim)
     return s;
 }
 
+const char **
+capsule_shim_roots(const capsule_shim *shim, size_t *n)
+{
+    size_t n_roots = 1;
+
+    while (shim->exports && shim->exports[n_roots - 1])
+        n_roots++;
+    const char **roots = calloc(n_roots, sizeof *roots);
+    if (!roots)
+        return NULL;
+    roots[0] = shim->soname;
+    for (size_t i = 1; i < n_roots; i++)
+        roots[i] = shim->exports[i - 1];
+    *n = n_roots;
+    return roots;
+}
+
 /* The target and the `exports` sonames with their dependencies, resolved
  * under the prefix. Shared sonames come first: their placeholders must be
  * in the namespace before anything from the prefix needs them. */
@@ -656,18 +689,13 @@ static void
 resolve_roots(shim_state *s, capsule_depset *set)
 {
     const capsule_shim *shim = s->shim;
-    size_t n_roots = 1;
+    size_t n_roots;
     capsule_ns *ns = NULL;
     char **exclude = NULL;
+    const char **roots = capsule_shim_roots(shim, &n_roots);
 
-    while (shim->exports && shim->exports[n_roots - 1])
-        n_roots++;
-    const char **roots = calloc(n_roots, sizeof *roots);
     if (!roots)
         fail(shim, s->prefix, "out of memory");
-    roots[0] = shim->soname;
-    for (size_t i = 1; i < n_roots; i++)
-        roots[i] = shim->exports[i - 1];
     if (capsule_ns_open(s->prefix, capsule_boundary_entries, &ns) != 0 ||
         capsule_ns_share(ns, shim->share) != 0 ||
         !(exclude = capsule_ns_with_shared(ns, shim->exclude)) ||

@@ -3,6 +3,9 @@
 #ifndef CAPSULE_SHIMS_H
 #define CAPSULE_SHIMS_H
 
+#include <stddef.h>
+
+#include "capsule.h"
 #include "elfarch.h"
 #include "error.h"
 
@@ -17,5 +20,24 @@ CAPSULE_HIDDEN int capsule_shims_export(const char *name, const char *version);
  * it (1) or exports it but its real library lacks it (2). */
 CAPSULE_HIDDEN int capsule_shims_object(ElfW(Addr) base, const char *name, const char *version,
                                         void **target);
+
+/* ---- the set-up's steps the preflight (preflight.c) repeats ---- */
+
+/* The `capsule:` line (with its newline) for a failure of shim's set-up:
+ * the soname, the prefix when given, the cause, on one line. */
+CAPSULE_HIDDEN void capsule_shim_line(char *line, size_t size, const capsule_shim *shim,
+                                      const char *prefix, const char *cause);
+/* Why a description cannot be trusted (another ABI, fields missing; why
+ * holds the text when it is built), or NULL. Reads only `abi` and
+ * `soname` (the same in every ABI) before the ABI is known to match. */
+CAPSULE_HIDDEN const char *capsule_shim_refused(const capsule_shim *shim, char *why, size_t size);
+/* CAPSULE_<SONAME>_PREFIX, then CAPSULE_PREFIX, then the built-in prefix. */
+CAPSULE_HIDDEN const char *capsule_shim_prefix(const capsule_shim *shim);
+/* The prefix as one canonical path (malloc'ed): `/host`, `/host/` and a
+ * symlink to it name one tree, and so one namespace. NULL with an error. */
+CAPSULE_HIDDEN char *capsule_shim_canonical_prefix(const char *prefix);
+/* The target, then the `exports` sonames (*n of them; free the array
+ * only); NULL when out of memory. */
+CAPSULE_HIDDEN const char **capsule_shim_roots(const capsule_shim *shim, size_t *n);
 
 #endif

@@ -13,12 +13,18 @@ put(const char *s)
         return; /* nothing else to say it with */
 }
 
-void
-capsule_refuse_static(const char *soname)
+int
+capsule_static_program(void)
 {
     /* ld.so fills its _r_debug before any object's constructor runs; the
      * copy a static program's dlopen() loads never started. */
-    if (__atomic_load_n(&_r_debug.r_version, __ATOMIC_RELAXED) != 0)
+    return __atomic_load_n(&_r_debug.r_version, __ATOMIC_RELAXED) == 0;
+}
+
+void
+capsule_refuse_static(const char *soname)
+{
+    if (!capsule_static_program())
         return;
     put("capsule: ");
     put(soname ? soname : "(unknown shim)");

@@ -18,5 +18,7 @@
  * (libc.a: it exports nothing), while the shared copy's _dl_signal_error
  * finds no catch and faults in turn. Touches no thread-local data. */
 CAPSULE_HIDDEN void capsule_refuse_static(const char *soname);
+/* 1 in a statically linked program (see above). */
+CAPSULE_HIDDEN int capsule_static_program(void);
 
 #endif

@@ -1,7 +1,8 @@
 /* Entry points of the dl* wrappers, and the one architecture-specific trick
- * they need: reaching glibc's dlsym with the caller's return address intact
- * (RTLD_NEXT and RTLD_DEFAULT depend on who called), after C code has
- * looked at the call. */
+ * they need: reaching glibc's dlopen, dlmopen and dlsym with the caller's
+ * return address intact (the search paths, the namespace, RTLD_NEXT and
+ * RTLD_DEFAULT depend on who called), after C code has looked at the
+ * call. */
 #ifndef CAPSULE_TRAMPOLINE_H
 #define CAPSULE_TRAMPOLINE_H
 
@@ -22,6 +23,12 @@ typedef struct capsule_dl_call {
 
 CAPSULE_HIDDEN int capsule_dlsym_decide(capsule_dl_call *call);
 CAPSULE_HIDDEN int capsule_dlvsym_decide(capsule_dl_call *call);
+
+/* Prepare hooks of the program's dlopen and dlmopen: run before glibc's
+ * function, which they return; the trampoline jumps to it with the
+ * caller's arguments and return address. */
+CAPSULE_HIDDEN void *capsule_outside_dlopen_prepare(void);
+CAPSULE_HIDDEN void *capsule_outside_dlmopen_prepare(void);
 
 /* glibc's functions, as libcapsule itself is bound to them. */
 CAPSULE_HIDDEN extern void *capsule_real_dlsym;

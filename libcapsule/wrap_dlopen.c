@@ -14,10 +14,9 @@
  * bind to it at relocation time). dlopen(NULL) inside returns a handle on
  * that scope.
  *
- * Outside: glibc's dlopen, then a relocation pass over what is new. glibc
- * searches the calling object's DT_RPATH/DT_RUNPATH; since glibc now sees
- * libcapsule as the caller, a bare name is searched in the real caller's
- * paths here first. */
+ * Outside: glibc's own dlopen and dlmopen, entered with the caller's return
+ * address (see below); the relocation pass over what they loaded runs at
+ * the next outside dl* call. */
 #define _GNU_SOURCE
 #include "wrappers.h"
 
@@ -27,12 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "datacopy.h"
 #include "debug.h"
-#include "dynobj.h"
 #include "forklock.h"
 #include "nsmap.h"
 #include "reloc.h"
@@ -370,81 +367,26 @@ capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns, const void *ca
 
 /* ---- outside ---- */
 
-static void
-origin_of(struct link_map *map, char *out, size_t size)
+/* The program's dlopen and dlmopen are glibc's own, entered by a jump from
+ * trampoline.c with the caller's return address: glibc finds its caller
+ * from that address (its namespace, $ORIGIN, $LIB and $PLATFORM in the
+ * name, the RPATH chain of its loaders and the executable, its RUNPATH,
+ * LD_LIBRARY_PATH as read at start-up), so the search is glibc's, exactly
+ * as without capsules. Nothing runs after the load: the relocation pass
+ * over what it loaded runs at the start of the next outside dl* call
+ * (dlopen, dlmopen, dlsym, dlvsym) and at every capsule set-up, when ld.so
+ * loaded or unloaded anything since the last pass. Until then the new
+ * objects' calls into a shim reach its stubs, which jump to the real code:
+ * the same behaviour, one jump slower. What differs in that window: a
+ * variable a shim exports, read through such an object's own slot, is the
+ * shim's placeholder, and the addresses it takes of shim functions are the
+ * stubs (a dlsym in between, the usual way to reach a new object, closes
+ * the window first). */
+
+void
+capsule_outside_catch_up(void)
 {
-    char path[PATH_MAX];
-    const char *name = map->l_name && map->l_name[0] ? map->l_name : "/proc/self/exe";
-
-    /* A program started as `ld.so PROGRAM` (no AT_BASE: ld.so is the
-     * executable the kernel ran) has /proc/self/exe naming ld.so; ld.so
-     * knows the program's own directory. Only then: in a normal start the
-     * main map's origin is not set up and RTLD_DI_ORIGIN faults on 2.36. */
-    if ((!map->l_name || !map->l_name[0]) && getauxval(AT_BASE) == 0 &&
-        dlinfo(map, RTLD_DI_ORIGIN, path) == 0) {
-        snprintf(out, size, "%s", path);
-        return;
-    }
-
-    if (!realpath(name, path))
-        snprintf(path, sizeof path, "%s", name);
-    char *slash = strrchr(path, '/');
-    if (slash && slash != path)
-        *slash = '\0';
-    snprintf(out, size, "%s", path);
-}
-
-static void *
-try_dirs(const char *list, const char *origin, const char *file, int mode)
-{
-    char dir[PATH_MAX], path[PATH_MAX * 2];
-
-    for (const char *p = list; p && *p;) {
-        size_t len = strcspn(p, ":;");
-        if (len > 0 && capsule_expand_search_entry(p, len, origin, dir, sizeof dir) == 0 &&
-            snprintf(path, sizeof path, "%s/%s", dir, file) < (int)sizeof path &&
-            access(path, F_OK) == 0) {
-            void *h = dlopen(path, mode);
-            if (h)
-                return h;
-        }
-        p += len;
-        p += *p != '\0';
-    }
-    return NULL;
-}
-
-/* dlopen as the real caller would: its own search paths first. */
-static void *
-open_as(const char *file, int mode, const void *caller)
-{
-    struct link_map *map = NULL;
-    Dl_info info;
-    char origin[PATH_MAX];
-    void *h;
-
-    if (!file || strchr(file, '/'))
-        return dlopen(file, mode);
-    if ((h = dlopen(file, mode | RTLD_NOLOAD)))
-        return h;
-    if (!dladdr1(caller, &info, (void **)&map, RTLD_DL_LINKMAP) || !map)
-        return dlopen(file, mode);
-    const char *runpath = capsule_dyn_string(map->l_ld, map->l_addr, DT_RUNPATH);
-    const char *rpath = runpath ? NULL : capsule_dyn_string(map->l_ld, map->l_addr, DT_RPATH);
-    if (runpath || rpath) {
-        origin_of(map, origin, sizeof origin);
-        if (runpath && (h = try_dirs(secure_getenv("LD_LIBRARY_PATH"), origin, file, mode)))
-            return h;
-        if ((h = try_dirs(runpath ? runpath : rpath, origin, file, mode)))
-            return h;
-    }
-    return dlopen(file, mode);
-}
-
-static void
-after_load(void)
-{
-    if (capsule_reloc_pass() != 0) {
+    if (capsule_reloc_catch_up() != 0) {
         char line[1200];
         int n = snprintf(line, sizeof line, "capsule: relocation pass after dlopen: %s\n",
                          capsule_error());
@@ -454,25 +396,17 @@ after_load(void)
 }
 
 void *
-capsule_outside_dlopen(const char *file, int mode, const void *caller)
+capsule_outside_dlopen_prepare(void)
 {
-    void *h = open_as(file, mode, caller);
-
-    if (h)
-        after_load();
-    return h;
+    capsule_outside_catch_up();
+    return (void *)dlopen;
 }
 
 void *
-capsule_outside_dlmopen(Lmid_t lmid, const char *file, int mode, const void *caller)
+capsule_outside_dlmopen_prepare(void)
 {
-    void *h;
-
-    (void)caller;
-    h = dlmopen(lmid, file, mode);
-    if (h && lmid == LM_ID_BASE)
-        after_load();
-    return h;
+    capsule_outside_catch_up();
+    return (void *)dlmopen;
 }
 
 /* ---- the policy for the default namespace's slots ---- */

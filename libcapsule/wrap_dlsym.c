@@ -1,9 +1,11 @@
 /* dlsym and dlvsym on both sides of the capsule boundary (decide functions
  * for the trampolines of trampoline.c).
  *
- * Outside: a lookup that lands in a shim returns the real definition (or,
- * for exported data the program holds a COPY of, that copy: the one
- * variable). The capsule's private dependencies are in another namespace
+ * Outside: every call first runs the relocation pass when ld.so loaded
+ * anything since the last one (what the program's dlopen brought: see
+ * wrap_dlopen.c). A lookup that lands in a shim returns the real
+ * definition (or, for exported data the program holds a COPY of, that
+ * copy: the one variable). The capsule's private dependencies are in another namespace
  * and never found. RTLD_DEFAULT misses and names no shim exports go to
  * glibc untouched, with the caller's own return address; RTLD_NEXT for a
  * name a shim exports is answered here by searching the objects loaded
@@ -28,6 +30,7 @@
 #include "namespace.h"
 #include "shims.h"
 #include "trampoline.h"
+#include "wrappers.h"
 
 #define MAX_SCOPE 256
 
@@ -207,6 +210,8 @@ decide(capsule_dl_call *call, const char *version)
     const char *name = (const char *)call->a1;
     capsule_ns *ns = call->context;
 
+    if (!ns)
+        capsule_outside_catch_up(); /* what the program's dlopen brought */
     if (!name)
         return 0;
     if (ns) {

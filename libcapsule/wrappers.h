@@ -28,8 +28,9 @@ CAPSULE_HIDDEN int capsule_wrap_install(void);
 
 CAPSULE_HIDDEN void *capsule_inside_dlopen(const char *file, int mode, capsule_ns *ns,
                                            const void *caller);
-CAPSULE_HIDDEN void *capsule_outside_dlopen(const char *file, int mode, const void *caller);
-CAPSULE_HIDDEN void *capsule_outside_dlmopen(Lmid_t lmid, const char *file, int mode,
-                                             const void *caller);
+/* Runs the relocation pass when ld.so loaded or unloaded anything since
+ * the last one (objects the program's dlopen brought): first thing in every
+ * outside dl* wrapper. */
+CAPSULE_HIDDEN void capsule_outside_catch_up(void);
 
 #endif

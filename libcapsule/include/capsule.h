@@ -87,6 +87,18 @@ typedef struct capsule_shim {
  * starting "capsule:" and exits the process non-zero. */
 CAPSULE_PUBLIC void capsule_shim_init(capsule_shim *shim);
 
+/* Called from an IFUNC resolver of the shim, which ld.so runs while it
+ * relocates the shim (after the shim's own data relocations), through the
+ * shim's GOT (a PLT call cannot be made at that point), and only when libc's
+ * `environ` is set: not while the program starts, when libc has not been
+ * initialised yet. Inside a dlopen() that loads the shim it checks what
+ * decides the set-up's common failures (the description, the prefix, the
+ * target and its dependencies under it, the glibc versions they need) and,
+ * when one fails, makes that dlopen() fail with dlerror() giving the text
+ * of the `capsule:` line capsule_shim_init would print. Returns otherwise;
+ * never exits, prints nothing (except CAPSULE_DEBUG traces). */
+CAPSULE_PUBLIC void capsule_shim_preflight(capsule_shim *shim);
+
 /* Called by stub `index` when it is reached before its target was resolved:
  * prints "capsule: <soname>: <symbol> called but not resolved", a backtrace,
  * and aborts. */

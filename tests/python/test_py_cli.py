@@ -276,6 +276,16 @@ def test_ldd_reports_a_failing_program_after_its_map() -> None:
     assert r.stderr == "capsule-shim: sh exited with status 3; its last words:\nGL init failed\n"
 
 
+def test_ldd_names_a_failed_dlopen_of_a_shim() -> None:
+    # libcapsule's trace of a dlopen of a shim that failed (the preflight):
+    # the program went on, without any capsule.
+    line = "capsule: libGL.so.1: prefix /host: libGL.so.1 not found under the prefix"
+    script = (f"echo 'capsule[ns]: preflight: the dlopen fails: {line}' >&2; "
+              "echo 'falling back to software' >&2; exit 0")
+    r = _run("ldd", "sh", "-c", script)
+    assert (r.returncode, r.stderr) == (1, f"capsule-shim: program sh exited with status 0: {line}\n")
+
+
 def test_ldd_keeps_objects_unloaded_before_exit() -> None:
     # A driver dlopen()ed inside and dlclose()d again is gone from the map at
     # exit; the map printed after the inside dlopen still tells where it came

@@ -89,8 +89,8 @@ def test_library_exporting_the_template_names(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["__capsule_shim", "__capsule_stub_0", "__capsule_shim_targets",
-                                  "capsule_shim_init", "capsule_shim_unresolved",
-                                  "capsule_shim_wait"])
+                                  "capsule_shim_init", "capsule_shim_preflight",
+                                  "capsule_shim_unresolved", "capsule_shim_wait"])
 def test_reserved_symbol_names_are_refused(name: str) -> None:
     lib = read_library(system_lib("libexpat.so.1"))
     lib = dataclasses.replace(lib, symbols=[*lib.symbols,

@@ -218,7 +218,8 @@ def render_shim(soname: str, prefix: str, symbols: list[Sym], *, exclude: list[s
 
 def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
                symbols: list[Sym], versions: list[tuple[str, str | None]],
-               **kw: list[str]) -> Path:
+               flags: list[str] | None = None, **kw: list[str]) -> Path:
+    """flags: extra compiler and linker flags (binding modes)."""
     out.mkdir(parents=True, exist_ok=True)
     src = out / f"{soname}.shim.c"
     _load_checkout_package()
@@ -233,7 +234,7 @@ def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
         vmap = out / f"{soname}.shim.map"
         vmap.write_text(rendered.version_script)
     return build_lib(out, soname, [src], version_script=vmap, sanitize=True,
-                     flags=[f"-I{LIBCAPSULE / 'include'}"],
+                     flags=[f"-I{LIBCAPSULE / 'include'}", *(flags or [])],
                      libs=[f"-L{libcapsule_dir}", "-lcapsule", f"-Wl,-rpath,{libcapsule_dir}"])
 
 

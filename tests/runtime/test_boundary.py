@@ -126,6 +126,13 @@ def test_program_dlopens_the_shim(boundary: Boundary, mode: str) -> None:
 def test_outside_dlopen_searches_the_callers_paths(boundary: Boundary, tag: str) -> None:
     got = values(run([boundary.programs[tag], "libbinplugin.so"], boundary.env()))
     assert got["add"] == "3"
+    if SANITIZE == "asan" and tag == "runpath":
+        # ASan's dlopen interceptor calls glibc's: glibc sees libasan as the
+        # caller, without capsules too, and a RUNPATH serves only its own
+        # object's lookups (test_dlopen_exact.py compares both).
+        assert got["found"] == "libbinplugin.so: cannot open shared object file: " \
+                               "No such file or directory"
+        return
     assert got["found"] == str(boundary.programs[tag].parent / "plugins/libbinplugin.so")
 
 

@@ -250,6 +250,7 @@ def test_meson_builds_libcapsule(tmp_path: Path) -> None:
     lib = tmp_path / "b/libcapsule/libcapsule.so.0"
     syms = sh(["nm", "-D", "--defined-only", lib]).stdout.split()
     exported = sorted(s.split("@")[0] for s in syms if s.startswith("capsule_"))
-    assert exported == ["capsule_shim_init", "capsule_shim_unresolved", "capsule_shim_wait"]
+    assert exported == ["capsule_shim_init", "capsule_shim_preflight", "capsule_shim_unresolved",
+                        "capsule_shim_wait"]
     assert "libcapsule.so.0" in sh(["readelf", "-d", lib]).stdout
     assert (tmp_path / "b/meson-private/capsule.pc").exists()
