@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 from programs import parse, run
 
 from build import (
@@ -57,7 +58,14 @@ SKIP = _skip_reason()
 needs_rewrite = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 
 MARK_PLT = ["-Wl,-z,now", "-Wl,-z,mark-plt", "-Wl,-z,relro"]
-KINDS = {"pie": ["-fPIE", "-pie"], "nopie": ["-fno-pie", "-no-pie"]}
+# Program flags, and flags for every object: -z ibtplt gives the IBT layout
+# (ENDBR64 first; the branch ld.so rewrites is in .plt.sec).
+KINDS: dict[str, tuple[list[str], list[str]]] = {
+    "pie": (["-fPIE", "-pie"], []),
+    "nopie": (["-fno-pie", "-no-pie"], []),
+    "pie-ibtplt": (["-fPIE", "-pie"], ["-Wl,-z,ibtplt"]),
+}
+DT_X86_64_PLTENT = 0x70000003  # (pyelftools names DT_X86_64_PLT DT_LOPROC)
 # Keys that say how an entry jumps, not where: they differ with the tunable.
 FORM = re.compile(r"^plt\..*\.form$")
 
@@ -65,14 +73,20 @@ FORM = re.compile(r"^plt\..*\.form$")
 def _build(b: Built, out: Path, kind: str) -> tuple[Path, Path]:
     bindir = _binutils_bindir()
     assert bindir is not None
-    link = [f"-B{bindir}/", *MARK_PLT]
+    prog_flags, all_flags = KINDS[kind]
+    link = [f"-B{bindir}/", *MARK_PLT, *all_flags]
     user = build_lib(out, "libpltuser.so", [FIXTURES / "plt_user.c"], flags=link, libs=[b.demo])
     plug = build_lib(out, "libpltplug.so", [FIXTURES / "plt_user.c"], flags=link,
                      libs=[b.demo])
     prog = out / "plt_prog"
-    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", *KINDS[kind], *link,
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", *prog_flags, *link,
         f"-I{FIXTURES}", FIXTURES / "plt_prog.c", "-o", prog, user, b.demo,
         f"-Wl,-rpath,{out}", f"-Wl,-rpath-link,{b.real_dir}", "-ldl"])
+    for obj in (prog, user, plug):  # the linker did mark them
+        with obj.open("rb") as f:
+            dynamic = ELFFile(f).get_section_by_name(".dynamic")
+            tags = [t.entry.d_tag for t in dynamic.iter_tags()]
+        assert DT_X86_64_PLTENT in tags, (obj, tags)
     return prog, plug
 
 
