@@ -140,7 +140,7 @@ typedef struct {
     const ElfW(Verdef) *verdef;
     const ElfW(Verneed) *verneed;
     size_t n_verdef, n_verneed, relasz, pltrelsz;
-    ElfW(Addr) syment, relaent;
+    ElfW(Addr) syment, relaent, plt;
     ElfW(Sxword) pltrel;
 } dynamic_sizes;
 
@@ -168,6 +168,11 @@ read_dynamic(capsule_dynobj *o, dynamic_sizes *z)
         case DT_JMPREL: o->jmprel = dyn_pointer(o, d->d_un.d_ptr); break;
         case DT_PLTRELSZ: z->pltrelsz = d->d_un.d_val; break;
         case DT_PLTREL: z->pltrel = (ElfW(Sxword))d->d_un.d_val; break;
+#ifdef CAPSULE_DT_PLT
+        case CAPSULE_DT_PLT: z->plt = d->d_un.d_ptr; break;
+        case CAPSULE_DT_PLTSZ: o->plt_size = d->d_un.d_val; break;
+        case CAPSULE_DT_PLTENT: o->plt_entsize = d->d_un.d_val; break;
+#endif
         default: break;
         }
     }
@@ -192,6 +197,22 @@ count_symbols(capsule_dynobj *o)
     o->n_symbols = max_size(o->n_symbols, relocated_symbols(o->jmprel, o->n_jmprel));
 }
 
+/* A -z mark-plt PLT, kept only as ld.so would use it: entries of at least
+ * 16 bytes, a whole number of them, inside the object (ld.so does not
+ * relocate this tag in place: it is always relative to the base). */
+static void
+decode_plt(capsule_dynobj *o, ElfW(Addr) plt)
+{
+    ElfW(Addr) start = o->base + plt;
+
+    if (!plt || !o->n_jmprel || o->plt_entsize < 16 || o->plt_size < o->plt_entsize ||
+        o->plt_size % o->plt_entsize || start + o->plt_size < start ||
+        !capsule_dynobj_contains(o, start) || !capsule_dynobj_contains(o, start + o->plt_size - 1))
+        o->plt_size = o->plt_entsize = 0;
+    else
+        o->plt_start = start;
+}
+
 int
 capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
                     const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr, size_t phnum)
@@ -214,6 +235,7 @@ capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
         return 0; /* nothing to look up or relocate */
     o->n_rela = o->rela ? z.relasz / sizeof(capsule_rel) : 0;
     o->n_jmprel = o->jmprel ? z.pltrelsz / sizeof(capsule_rel) : 0;
+    decode_plt(o, z.plt);
     count_symbols(o);
     o->verdef = z.verdef;
     o->n_verdef = z.n_verdef;

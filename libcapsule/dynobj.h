@@ -33,6 +33,11 @@ typedef struct capsule_dynobj {
     size_t n_jmprel;
     ElfW(Addr) relro_start, relro_end; /* page range ld.so made read-only, or 0 */
     ElfW(Addr) map_start, map_end;     /* extent of the PT_LOAD segments */
+    /* The PLT of an object whose entries ld.so may rewrite into direct
+     * branches (CAPSULE_DT_PLT, pltrewrite.h), or all 0: run-time address,
+     * size and entry size, checked as ld.so checks them. */
+    ElfW(Addr) plt_start;
+    size_t plt_size, plt_entsize;
 } capsule_dynobj;
 
 /* Decodes an object from its load base and dynamic section (phdr optional). */

@@ -22,6 +22,13 @@
 typedef ElfW(Rela) capsule_rel;
 #define CAPSULE_REL_SYM(info) ELF64_R_SYM(info)
 #define CAPSULE_REL_TYPE(info) ELF64_R_TYPE(info)
+/* PLT entries ld.so may rewrite into direct branches (glibc 2.40+,
+ * glibc.cpu.plt_rewrite; pltrewrite_x86_64.c): the dynamic tags of an object
+ * linked -z mark-plt (DT_X86_64_PLT, DT_X86_64_PLTSZ, DT_X86_64_PLTENT). An
+ * architecture without such a rewrite defines none of them. */
+#define CAPSULE_DT_PLT 0x70000000
+#define CAPSULE_DT_PLTSZ 0x70000001
+#define CAPSULE_DT_PLTENT 0x70000003
 #else
 #error "libcapsule is implemented for x86_64 only: add this architecture to elfarch.h"
 #endif

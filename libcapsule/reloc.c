@@ -15,6 +15,7 @@
 #include "debug.h"
 #include "forklock.h"
 #include "objects.h"
+#include "pltrewrite.h"
 #include "resolve.h"
 
 typedef struct {
@@ -25,16 +26,28 @@ typedef struct {
     pending *slots;
     size_t n, cap;
     int relro;  /* some slot lies in the RELRO range */
+    /* JUMP_SLOTs whose PLT entries ld.so may have made direct branches */
+    capsule_plt_patch *plt;
+    size_t n_plt, cap_plt;
 } pending_list;
 
 static int
 add_pending(pending_list *l, ElfW(Addr) where, ElfW(Addr) value)
 {
     if (capsule_grow((void **)&l->slots, &l->cap, l->n, sizeof *l->slots) != 0)
-        return -1;
+        return capsule_error_set("out of memory");
     l->slots[l->n].where = where;
     l->slots[l->n].value = value;
     l->n++;
+    return 0;
+}
+
+static int
+add_plt(pending_list *l, const capsule_slot *slot, ElfW(Addr) branch, ElfW(Addr) value)
+{
+    if (capsule_grow((void **)&l->plt, &l->cap_plt, l->n_plt, sizeof *l->plt) != 0)
+        return capsule_error_set("out of memory");
+    l->plt[l->n_plt++] = (capsule_plt_patch){ slot->name, slot->where, branch, value };
     return 0;
 }
 
@@ -102,24 +115,26 @@ consider(const capsule_dynobj *o, const capsule_rel *r, const capsule_policy *po
                   type == CAPSULE_R_JUMP_SLOT ? (slot.lazy ? "JUMP_SLOT(lazy)" : "JUMP_SLOT")
                   : type == CAPSULE_R_GLOB_DAT ? "GLOB_DAT" : "64",
                   (unsigned long)slot.where, (unsigned long)value);
+    ElfW(Addr) branch = type == CAPSULE_R_JUMP_SLOT ? capsule_plt_branch(o, r) : 0;
+    if (branch && add_plt(out, &slot, branch, value) != 0)
+        return -1;
     return add_pending(out, slot.where, value);
 }
 
-/* One writer of RELRO pages at a time: two writers of one object's range
- * (the pass and the copy of exported data) would each restore PROT_READ
- * under the other's writes. A leaf lock: nothing is called under it but
- * mprotect and the writes. */
+/* One writer of RELRO pages (and of PLT entries) at a time: two writers of
+ * one object's range (the pass and the copy of exported data) would each
+ * restore PROT_READ under the other's writes. A leaf lock: nothing is
+ * called under it but mprotect, the writes and tracing. */
 static pthread_mutex_t relro_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef void (*write_fn)(void *ctx);
 
 static int
-write_relro(const capsule_dynobj *o, int relro, write_fn write, void *ctx)
+write_relro_locked(const capsule_dynobj *o, int relro, write_fn write, void *ctx)
 {
     size_t len = o->relro_end - o->relro_start;
     int rc = 0;
 
-    pthread_mutex_lock(&relro_lock);
     if (relro && mprotect((void *)o->relro_start, len, PROT_READ | PROT_WRITE) != 0) {
         rc = capsule_error_set("%s: mprotect RELRO writable: %s", o->name, strerror(errno));
     } else {
@@ -132,6 +147,14 @@ write_relro(const capsule_dynobj *o, int relro, write_fn write, void *ctx)
             rc = capsule_error_set("%s: mprotect RELRO read-only: %s", o->name,
                                    strerror(errno));
     }
+    return rc;
+}
+
+static int
+write_relro(const capsule_dynobj *o, int relro, write_fn write, void *ctx)
+{
+    pthread_mutex_lock(&relro_lock);
+    int rc = write_relro_locked(o, relro, write, ctx);
     pthread_mutex_unlock(&relro_lock);
     return rc;
 }
@@ -145,10 +168,17 @@ write_slots(void *ctx)
         *(ElfW(Addr) *)l->slots[i].where = l->slots[i].value;
 }
 
+/* The slots, then the PLT entries ld.so made direct branches to what the
+ * slots held (pltrewrite.h), under the one lock. */
 static int
 write_pending(const capsule_dynobj *o, const pending_list *l)
 {
-    return write_relro(o, l->relro, write_slots, (void *)l);
+    pthread_mutex_lock(&relro_lock);
+    int rc = write_relro_locked(o, l->relro, write_slots, (void *)l);
+    if (rc == 0 && l->n_plt)
+        rc = capsule_plt_redirect(o, l->plt, l->n_plt);
+    pthread_mutex_unlock(&relro_lock);
+    return rc;
 }
 
 typedef struct {
@@ -213,6 +243,7 @@ capsule_reloc_object_ex(const capsule_dynobj *o, const capsule_policy *policy, s
     if (rc == 0 && l.n)
         *first_where = l.slots[0].where, *first_value = l.slots[0].value;
     free(l.slots);
+    free(l.plt);
     return rc;
 }
 

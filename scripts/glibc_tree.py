@@ -28,6 +28,17 @@ execs `LDSO --library-path LIBDIR:$LD_LIBRARY_PATH ./prog ARG...` (the tree
 first: it holds only glibc's own libraries, which must match that ld.so;
 LD_LIBRARY_PATH itself is left as it is). Other Python code imports
 `ensure_tree()`.
+
+    python3 scripts/glibc_tree.py trixie --binutils    # Debian 13's binutils 2.44
+
+fetches that release's linker (binutils-x86-64-linux-gnu and the libraries
+it needs) the same way into build-glibc/binutils-<release>/root, and writes
+build-glibc/binutils-<release>/bin/ld (and ld.bfd): a script that runs it
+through that release's glibc tree (made too when missing), since it needs
+that glibc. `gcc -B build-glibc/binutils-trixie/bin/ ...` links with it: a
+linker that knows `-z mark-plt` (binutils 2.42+; Debian 12's 2.40 does not),
+which the PLT-rewrite tests need. `--print bindir|ld|version` prints one
+thing. Other Python code imports `ensure_binutils()`.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,7 +57,12 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "build-glibc"
 RELEASES = ("trixie", "sid")
 PACKAGES = ("libc6", "libgcc-s1", "libc6-dbg")
+# The linker and what it links (apt-cache depends, trixie's 2.44-3), less
+# libc6 (the glibc tree's) and binutils-common (locales only).
+BINUTILS_PACKAGES = ("binutils-x86-64-linux-gnu", "libbinutils", "libctf-nobfd0", "libctf0",
+                     "libsframe1", "libjansson4", "libzstd1", "zlib1g")
 MULTIARCH = "x86_64-linux-gnu"
+LD_NAME = f"{MULTIARCH}-ld.bfd"
 LDSO_NAME = "ld-linux-x86-64.so.2"
 SYSTEM_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -176,7 +193,8 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str:
     return proc.stdout
 
 
-def fetch(release: str, out: Path, mirror: Mirror) -> list[Path]:
+def fetch(release: str, out: Path, mirror: Mirror,
+          packages: tuple[str, ...] = PACKAGES) -> list[Path]:
     """apt-get update + download with a private state; the .deb files."""
     state = out / "apt"
     for d in ("state/lists/partial", "cache/archives/partial", "sources.list.d",
@@ -191,11 +209,17 @@ def fetch(release: str, out: Path, mirror: Mirror) -> list[Path]:
     debs = state / "debs"
     for old in debs.glob("*.deb"):
         old.unlink()
-    _run(["apt-get", *opts, "-qq", "download", *PACKAGES], cwd=debs)
+    _run(["apt-get", *opts, "-qq", "download", *packages], cwd=debs)
     found = sorted(debs.glob("*.deb"))
-    if len(found) != len(PACKAGES):
-        raise TreeError(f"apt-get download gave {[p.name for p in found]} for {PACKAGES}")
+    if len(found) != len(packages):
+        raise TreeError(f"apt-get download gave {[p.name for p in found]} for {packages}")
     return found
+
+
+def _unpack(debs: list[Path], partial: Path) -> None:
+    shutil.rmtree(partial, ignore_errors=True)
+    for deb in debs:
+        _run(["dpkg-deb", "-x", str(deb), str(partial)])
 
 
 def _version(deb: Path) -> str:
@@ -225,9 +249,7 @@ def ensure_tree(release: str, out: Path = DEFAULT_OUT, refresh: bool = False) ->
             return GlibcTree(release, root, version)
     debs = fetch(release, base, system_mirror())
     partial = base / "root.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    for deb in debs:
-        _run(["dpkg-deb", "-x", str(deb), str(partial)])
+    _unpack(debs, partial)
     libc = next(d for d in debs if d.name.startswith("libc6_"))
     version = _version(libc)
     dbg = next(d for d in debs if d.name.startswith("libc6-dbg_"))
@@ -240,6 +262,96 @@ def ensure_tree(release: str, out: Path = DEFAULT_OUT, refresh: bool = False) ->
     partial.rename(root)
     stamp.write_text(f"{version}\n{' '.join(PACKAGES)}\n")
     return GlibcTree(release, root, version)
+
+
+@dataclass(frozen=True)
+class BinutilsTree:
+    release: str
+    root: Path
+    version: str
+    glibc: GlibcTree
+
+    @property
+    def bindir(self) -> Path:
+        """Where `ld` and `ld.bfd` are: what `gcc -B` wants."""
+        return self.root.parent / "bin"
+
+    @property
+    def ld(self) -> Path:
+        return self.bindir / "ld"
+
+
+def _write_ld_wrappers(tree: BinutilsTree) -> None:
+    """bin/ld and bin/ld.bfd: the release's ld.bfd through its own glibc."""
+    libdirs = f"{tree.root / 'usr/lib' / MULTIARCH}:{tree.glibc.libdir}"
+    text = (f"#!/bin/sh\n# {tree.release}'s binutils {tree.version} through its glibc "
+            f"{tree.glibc.version} (scripts/glibc_tree.py)\n"
+            f"exec {shlex.quote(str(tree.glibc.ldso))} --library-path {shlex.quote(libdirs)} "
+            f'{shlex.quote(str(tree.root / "usr/bin" / LD_NAME))} "$@"\n')
+    tree.bindir.mkdir(parents=True, exist_ok=True)
+    for name in ("ld", "ld.bfd"):
+        path = tree.bindir / name
+        if not path.is_file() or path.read_text() != text:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.chmod(0o755)
+            tmp.rename(path)
+
+
+def _unpacked_binutils(release: str, out: Path, glibc: GlibcTree) -> BinutilsTree | None:
+    base = out / f"binutils-{release}"
+    root = base / "root"
+    stamp = base / "version"
+    if not stamp.is_file() or not (root / "usr/bin" / LD_NAME).exists():
+        return None
+    version, _, packages = stamp.read_text().partition("\n")
+    if packages.split() != list(BINUTILS_PACKAGES):
+        return None
+    tree = BinutilsTree(release, root, version, glibc)
+    _write_ld_wrappers(tree)
+    return tree
+
+
+def find_binutils(release: str = "trixie", out: Path = DEFAULT_OUT) -> BinutilsTree | None:
+    """`release`'s binutils when `ensure_binutils` unpacked it already (with
+    its glibc tree), else None: nothing is fetched."""
+    base = out / release
+    stamp = base / "version"
+    if not stamp.is_file() or not (base / "root/usr/lib64" / LDSO_NAME).exists():
+        return None
+    version, _, packages = stamp.read_text().partition("\n")
+    if packages.split() != list(PACKAGES):
+        return None
+    return _unpacked_binutils(release, out, GlibcTree(release, base / "root", version))
+
+
+def ensure_binutils(release: str = "trixie", out: Path = DEFAULT_OUT,
+                    refresh: bool = False) -> BinutilsTree:
+    """`release`'s binutils, unpacked once, with ld wrappers that run it
+    through `release`'s glibc tree (made when missing)."""
+    glibc = ensure_tree(release, out)
+    base = out / f"binutils-{release}"
+    root = base / "root"
+    stamp = base / "version"
+    tree = None if refresh else _unpacked_binutils(release, out, glibc)
+    if tree:
+        return tree
+    debs = fetch(release, base, system_mirror(), BINUTILS_PACKAGES)
+    partial = base / "root.partial"
+    _unpack(debs, partial)
+    if not (partial / "usr/bin" / LD_NAME).exists():
+        raise TreeError(f"{BINUTILS_PACKAGES[0]} has no usr/bin/{LD_NAME}")
+    version = _version(next(d for d in debs if d.name.startswith(BINUTILS_PACKAGES[0] + "_")))
+    shutil.rmtree(root, ignore_errors=True)
+    partial.rename(root)
+    stamp.write_text(f"{version}\n{' '.join(BINUTILS_PACKAGES)}\n")
+    tree = BinutilsTree(release, root, version, glibc)
+    _write_ld_wrappers(tree)
+    first = _run([str(tree.ld), "--version"]).splitlines()[0]
+    if not re.search(r"\b2\.(4[2-9]|[5-9]\d)", first):
+        raise TreeError(f"{tree.ld} --version: {first!r}, not binutils 2.42 or later "
+                        "(no -z mark-plt)")
+    return tree
 
 
 def ldso_version(ldso: Path) -> str:
@@ -262,19 +374,44 @@ def tree_from_env(value: str, out: Path = DEFAULT_OUT) -> GlibcTree:
     return ensure_tree(value, out)
 
 
+def _main_binutils(args: argparse.Namespace) -> int:
+    try:
+        tree = ensure_binutils(args.release, args.out.resolve(), args.refresh)
+    except TreeError as e:
+        print(f"glibc_tree: {args.release}: binutils: {e}", file=sys.stderr)
+        return 1
+    values = {"root": tree.root, "version": tree.version, "bindir": tree.bindir, "ld": tree.ld,
+              "ldso": tree.glibc.ldso, "libdir": tree.glibc.libdir}
+    if args.what:
+        print(values[args.what])
+        return 0
+    print(f"release={tree.release}\nversion={tree.version}\nld={tree.ld}\nbindir={tree.bindir}")
+    print(f"link: gcc -B {tree.bindir}/ -Wl,-z,now -Wl,-z,mark-plt ...", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     ap.add_argument("release", choices=RELEASES)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
                     help="where trees are kept (default: build-glibc in the checkout)")
     ap.add_argument("--refresh", action="store_true", help="fetch and unpack again")
-    ap.add_argument("--print", dest="what", choices=("ldso", "libdir", "root", "version"),
-                    help="print only this, for shell scripts")
+    ap.add_argument("--print", dest="what",
+                    choices=("ldso", "libdir", "root", "version", "bindir", "ld"),
+                    help="print only this, for shell scripts (bindir, ld: with --binutils)")
+    ap.add_argument("--binutils", action="store_true",
+                    help="the release's binutils (its ld runs through its glibc) instead")
     ap.add_argument("--run", nargs=argparse.REMAINDER, metavar="PROGRAM",
                     help="exec PROGRAM [ARG...] under that glibc (LD_LIBRARY_PATH after the tree)")
     args = ap.parse_args(argv)
     if args.run is not None and not args.run:
         ap.error("--run needs a PROGRAM")
+    if args.binutils:
+        if args.run is not None:
+            ap.error("--run and --binutils: run the linker as bin/ld instead")
+        return _main_binutils(args)
+    if args.what in ("bindir", "ld"):
+        ap.error(f"--print {args.what} needs --binutils")
     try:
         tree = ensure_tree(args.release, args.out.resolve(), args.refresh)
     except TreeError as e:

@@ -58,6 +58,12 @@ if [ "$main" = 1 ]; then
 fi
 
 if [ "$matrix" = 1 ]; then
+    # The PLT-rewrite tests link with -z mark-plt, which Debian 12's ld
+    # lacks: Debian 13's binutils, fetched like the glibc trees (and run
+    # through trixie's glibc). Fetched here, so a failure stops the matrix
+    # instead of leaving those tests skipped.
+    binutils=$(python3 scripts/glibc_tree.py trixie --binutils --print version)
+    echo "== glibc matrix: linking -z mark-plt programs with trixie's binutils $binutils"
     # Every release runs even when one fails; the script fails at the end.
     failed=()
     for release in trixie sid; do

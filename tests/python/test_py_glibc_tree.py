@@ -69,3 +69,19 @@ def test_apt_state_is_private(tmp_path: Path) -> None:
 def test_unknown_release(tmp_path: Path) -> None:
     with pytest.raises(gt.TreeError, match="unknown release"):
         gt.ensure_tree("bookworm", tmp_path)
+
+
+def test_ld_wrappers_run_the_linker_through_that_glibc(tmp_path: Path) -> None:
+    glibc = gt.GlibcTree("trixie", tmp_path / "g l" / "root", "2.41-12")
+    tree = gt.BinutilsTree("trixie", tmp_path / "binutils-trixie" / "root", "2.44-3", glibc)
+    gt._write_ld_wrappers(tree)
+    for name in ("ld", "ld.bfd"):
+        text = (tree.bindir / name).read_text()
+        assert (tree.bindir / name).stat().st_mode & 0o111
+        assert f"exec '{glibc.ldso}' --library-path" in text, text
+        assert text.rstrip().endswith(f'{tree.root}/usr/bin/{gt.LD_NAME} "$@"'), text
+
+
+def test_print_bindir_needs_binutils() -> None:
+    with pytest.raises(SystemExit):
+        gt.main(["trixie", "--print", "bindir"])
