@@ -376,22 +376,50 @@ read_dynamic(image *im, const char *path, capsule_elffile *out)
     return rc;
 }
 
+static int read_open(int fd, size_t size, const char *path, capsule_elffile *out);
+
 int
 capsule_elffile_read(const char *path, capsule_elffile *out)
+{
+    int fd;
+    size_t size;
+    int r = capsule_open_file(path, MAX_SIZE, &fd, &size);
+
+    if (r != 0) {
+        memset(out, 0, sizeof *out);
+        if (r == 1)
+            return capsule_error_set("%s: %s", path, strerror(ENOENT)), CAPSULE_ELF_MISSING;
+        return CAPSULE_ELF_BAD;
+    }
+    return read_open(fd, size, path, out);
+}
+
+int
+capsule_elffile_read_fd(int fd, const char *path, capsule_elffile *out)
+{
+    size_t size;
+
+    if (capsule_check_open_file(fd, path, MAX_SIZE, &size) != 0) {
+        memset(out, 0, sizeof *out);
+        return CAPSULE_ELF_BAD;
+    }
+    return read_open(fd, size, path, out);
+}
+
+/* Reads the open file fd of `size` bytes, and closes it. */
+static int
+read_open(int fd, size_t size, const char *path, capsule_elffile *out)
 {
     image *im;
     int r;
 
     memset(out, 0, sizeof *out);
-    if (!(im = calloc(1, sizeof *im))) /* 4 KiB: not on a small thread stack */
+    if (!(im = calloc(1, sizeof *im))) { /* 4 KiB: not on a small thread stack */
+        close(fd);
         return capsule_error_set("out of memory"), CAPSULE_ELF_BAD;
-    r = capsule_open_file(path, MAX_SIZE, &im->fd, &im->size);
-    if (r != 0) {
-        free(im);
-        if (r == 1)
-            return capsule_error_set("%s: %s", path, strerror(ENOENT)), CAPSULE_ELF_MISSING;
-        return CAPSULE_ELF_BAD;
     }
+    im->fd = fd;
+    im->size = size;
     im->head_len = im->size < HEAD_SIZE ? im->size : HEAD_SIZE;
     if (read_at(im, 0, im->head, im->head_len) != 0)
         r = (capsule_error_set("%s: cannot read the ELF header", path), CAPSULE_ELF_BAD);

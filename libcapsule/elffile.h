@@ -32,6 +32,9 @@ enum {
 
 /* Fills *out on CAPSULE_ELF_OK; otherwise the error message says why. */
 CAPSULE_HIDDEN int capsule_elffile_read(const char *path, capsule_elffile *out);
+/* The same for a file already open as fd (closed here); path names it in
+ * errors. */
+CAPSULE_HIDDEN int capsule_elffile_read_fd(int fd, const char *path, capsule_elffile *out);
 CAPSULE_HIDDEN void capsule_elffile_free(capsule_elffile *f);
 
 #endif

@@ -34,7 +34,6 @@ map_fd(int fd, size_t size)
 int
 capsule_open_file(const char *path, size_t max_size, int *fd_out, size_t *size)
 {
-    struct stat st;
     int fd;
 
     *fd_out = -1;
@@ -48,6 +47,17 @@ capsule_open_file(const char *path, size_t max_size, int *fd_out, size_t *size)
             return 1;
         return capsule_error_set("%s: %s", path, strerror(err));
     }
+    if (capsule_check_open_file(fd, path, max_size, size) != 0)
+        return -1;
+    *fd_out = fd;
+    return 0;
+}
+
+int
+capsule_check_open_file(int fd, const char *path, size_t max_size, size_t *size)
+{
+    struct stat st;
+
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return capsule_error_set("%s: not a regular file", path);
@@ -56,7 +66,6 @@ capsule_open_file(const char *path, size_t max_size, int *fd_out, size_t *size)
         close(fd);
         return capsule_error_set("%s: %s", path, st.st_size <= 0 ? "empty file" : "file too large");
     }
-    *fd_out = fd;
     *size = (size_t)st.st_size;
     return 0;
 }

@@ -19,5 +19,9 @@ CAPSULE_HIDDEN void capsule_unmap_file(const unsigned char *data, size_t size);
  * for reading only the parts needed: mapping and unmapping a file costs
  * more than a few preads (TLB flushes, page faults). */
 CAPSULE_HIDDEN int capsule_open_file(const char *path, size_t max_size, int *fd, size_t *size);
+/* The checks of capsule_open_file on a descriptor already open (closed on
+ * failure): 0 with *size set, -1 with an error naming path. */
+CAPSULE_HIDDEN int capsule_check_open_file(int fd, const char *path, size_t max_size,
+                                           size_t *size);
 
 #endif

@@ -2,11 +2,14 @@
 #include "resolve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "debug.h"
@@ -198,6 +201,7 @@ typedef struct {
     capsule_ldcache *cache;
     capsule_depset *set;
     dir_memo dirs;
+    int root_fd;        /* the prefix, for openat2; -1: walk_in_prefix instead */
     char skipped[512];  /* why the last rejected candidate was rejected */
 } resolver;
 
@@ -208,16 +212,77 @@ typedef struct {
     capsule_elffile elf;
 } candidate;
 
+/* Opens in_path with the prefix as the root directory: openat2's
+ * RESOLVE_IN_ROOT resolves every symlink and ".." as walk_in_prefix does,
+ * in one system call instead of an lstat per component and a readlink per
+ * link, and /proc/self/fd names the file it reached. Returns 0 (open, and
+ * path, in_prefix set: as candidate's), 1 when there is no such file (or a symlink
+ * loop), -1 for another failure (an error set), 2 when this way is not
+ * available (a kernel before 5.6, a seccomp filter, no /proc): then the
+ * walk, from now on. */
+static int
+open_in_root(resolver *r, const char *in_path, char *path, size_t path_size, char *in_prefix,
+             size_t in_size, int *fd)
+{
+    struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+    size_t plen = prefix_len(r->prefix);
+    char proc[64];
+
+    while (*in_path == '/')
+        in_path++;
+    *fd = (int)syscall(SYS_openat2, r->root_fd, *in_path ? in_path : ".", &how, sizeof how);
+    if (*fd < 0) {
+        int err = errno;
+        if (err == ENOSYS || err == EPERM || err == EINVAL || err == E2BIG) {
+            close(r->root_fd);
+            r->root_fd = -1;
+            return 2;
+        }
+        capsule_error_set("%.*s/%s: %s", (int)plen, r->prefix, in_path, strerror(err));
+        return err == ENOENT || err == ENOTDIR || err == ELOOP ? 1 : -1;
+    }
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", *fd);
+    ssize_t n = readlink(proc, path, path_size - 1);
+    if (n > 0 && (size_t)n < path_size - 1) {
+        path[n] = '\0';
+        if (strncmp(path, r->prefix, plen) == 0 && path[plen] == '/' &&
+            snprintf(in_prefix, in_size, "%s", path + plen) < (int)in_size)
+            return 0;
+    }
+    close(*fd);
+    close(r->root_fd);
+    r->root_fd = -1;
+    return 2;
+}
+
+/* The library at in_path, read: CAPSULE_ELF_* as capsule_elffile_read. */
+static int
+read_candidate(resolver *r, const char *in_path, candidate *c)
+{
+    int fd = -1, how = 2;
+
+    if (r->root_fd >= 0)
+        how = open_in_root(r, in_path, c->path, sizeof c->path, c->in_prefix,
+                           sizeof c->in_prefix, &fd);
+
+    if (how == 0)
+        return capsule_elffile_read_fd(fd, c->path, &c->elf);
+    if (how == 1)
+        return CAPSULE_ELF_MISSING;
+    if (how < 0)
+        return CAPSULE_ELF_BAD;
+    if (path_in_prefix(r->prefix, in_path, c->path, sizeof c->path, c->in_prefix,
+                       sizeof c->in_prefix, &r->dirs) != 0)
+        return CAPSULE_ELF_MISSING;
+    return capsule_elffile_read(c->path, &c->elf);
+}
+
 /* 0 when `in_path` (inside the prefix) is a usable library, 1 when not. */
 static int
 try_candidate(resolver *r, const char *in_path, candidate *c)
 {
-    if (path_in_prefix(r->prefix, in_path, c->path, sizeof c->path, c->in_prefix,
-                       sizeof c->in_prefix, &r->dirs) != 0) {
-        capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s: %s", in_path, capsule_error());
-        return 1;
-    }
-    int rc = capsule_elffile_read(c->path, &c->elf);
+    int rc = read_candidate(r, in_path, c);
     if (rc == CAPSULE_ELF_OK) {
         snprintf(c->found_as, sizeof c->found_as, "%s", in_path); /* fits: in_path did */
         capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s -> %s: found", in_path, c->path);
@@ -572,6 +637,7 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
     char cache_path[PATH_MAX * 2];
     resolver r = { .prefix = prefix, .exclude = exclude, .loaded = loaded, .loaded_ctx = ctx,
                    .set = out };
+    r.root_fd = open(prefix, O_PATH | O_DIRECTORY | O_CLOEXEC);
     size_t parent;
     int rc = 0;
 
@@ -592,6 +658,8 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
     }
     capsule_ldcache_close(r.cache);
     memo_free(&r.dirs);
+    if (r.root_fd >= 0)
+        close(r.root_fd);
     if (rc != 0) {
         char why[1024];
         snprintf(why, sizeof why, "%s", capsule_error());
