@@ -245,6 +245,36 @@ def side_by_side(case: Case, plain_env: dict[str, str], capsule_env: dict[str, s
     return plain, capsuled
 
 
+def syscalls(argv: list[str], env: dict[str, str]) -> dict[str, int]:
+    """System calls of one run by name (strace -f -c), with "total"."""
+    with tempfile.NamedTemporaryFile(suffix=".strace") as f:
+        subprocess.run(["strace", "-f", "-c", "-o", f.name, *argv], env={**os.environ, **env},
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        counts = {}
+        for line in Path(f.name).read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 5 and fields[0][0].isdigit():
+                counts[fields[-1]] = int(fields[3])
+    return counts
+
+
+def syscall_row(case: Case, base: dict[str, str], through: dict[str, str],
+                empty_dirs: str) -> list[str]:
+    """plain, plain with an LD_LIBRARY_PATH as long as the capsule side's
+    (two empty directories: ld.so's own probing of such a path), capsule,
+    the ratios, and the calls the capsule side adds most."""
+    plain = syscalls(case.argv, base)
+    probing = syscalls(case.argv, {**base, "LD_LIBRARY_PATH": empty_dirs})
+    capsule = syscalls(case.argv, through)
+    added = sorted(((capsule.get(k, 0) - plain.get(k, 0), k) for k in capsule if k != "total"),
+                   reverse=True)[:3]
+    total = plain.get("total", 0) or 1
+    return [case.name, str(plain.get("total", 0)), str(probing.get("total", 0)),
+            str(capsule.get("total", 0)), f"{capsule.get('total', 0) / total:.2f}",
+            f"{capsule.get('total', 0) / (probing.get('total', 0) or 1):.2f}",
+            ", ".join(f"{k} +{n}" for n, k in added)]
+
+
 def fmt_ms(s: float) -> str:
     return f"{s * 1000:.1f}"
 
@@ -279,7 +309,11 @@ def main() -> int:
         Case("vulkaninfo --summary (headless)", ["vulkaninfo", "--summary"], "llvmpipe",
              x11=False),
     ]
-    rows, setup_rows, memory_rows, notes = [], [], [], []
+    rows, setup_rows, memory_rows, syscall_rows, notes = [], [], [], [], []
+    empty = args.work.absolute() / "empty"
+    empty_dirs = f"{empty / 'a'}:{empty / 'b'}"
+    for d in ("a", "b"):
+        (empty / d).mkdir(parents=True, exist_ok=True)
     with xvfb() as display:
         for case in cases:
             base = {"DISPLAY": display if case.x11 else ""}
@@ -304,6 +338,8 @@ def main() -> int:
                          f"{parts.private_dirty / 1024:+.2f}"])
             setup_rows.append([case.name, f"{statistics.median(s.setup_us for s in capsuled):.0f}",
                                f"{min(s.setup_us for s in capsuled):.0f}"])
+            if case.name in ("glxinfo -B", "eglinfo"):
+                syscall_rows.append(syscall_row(case, base, through, empty_dirs))
             known = parts.glibc + parts.placeholders + parts.copies + parts.runtime
             memory_rows.append([case.name, f"{rss / 1024:+.1f}", f"{parts.glibc / 1024:.1f}",
                                 f"{parts.placeholders / 1024:.2f}", f"{parts.copies / 1024:.1f}",
@@ -325,6 +361,12 @@ def main() -> int:
           "bridge); the rest",
           ["program", "peak", "glibc", "placeholders", "2nd copies", "runtime", "rest"],
           memory_rows)
+    table("System calls of one run (strace -f -c): plain; plain with LD_LIBRARY_PATH naming "
+          "two empty directories (the capsule side finds its shims through a two-directory "
+          "LD_LIBRARY_PATH, and ld.so probes such a path for every library); through the "
+          "capsules; the ratios to each; the calls the capsule side adds most",
+          ["program", "plain", "plain + path", "capsule", "ratio", "ratio to plain + path",
+           "most added"], syscall_rows)
     return 0
 
 

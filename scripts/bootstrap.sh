@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
     clang libclang-rt-14-dev   # libFuzzer harnesses (fuzz/), with ASan and UBSan
     valgrind util-linux        # memcheck runs; setpriv for the setuid test
     gdb                        # test_debugger: attach, gcore, cores of a capsule process
+    strace                     # the benchmarks count system calls
     # Allocators a program may preload: the capsule must use them too.
     libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
     # The graphics tests: an X server, the programs, Mesa's GLX/EGL vendor
