@@ -12,8 +12,10 @@
 
 /* Large enough for any real library (libLLVM is ~100 MiB). */
 #define MAX_SIZE ((size_t)1 << 32)
-/* The ELF header and, in every real library, the program headers. */
-#define HEAD_SIZE 4096u
+/* The ELF header and, in every real library, the program headers; in a
+ * small library also its strings and version needs, which the first read
+ * then brings along (no further pread for them). */
+#define HEAD_SIZE 16384u
 /* Real dynamic sections hold a few dozen entries. */
 #define MAX_DYNAMIC ((size_t)1 << 20)
 /* Version needs read at most (real libraries have a few dozen). */
@@ -46,6 +48,10 @@ read_at(const image *im, uint64_t off, void *buf, size_t len)
 
     if (off > im->size || len > im->size - off)
         return -1;
+    if (im->head_len && off + len <= im->head_len) {
+        memcpy(buf, im->head + off, len); /* read with the header already */
+        return 0;
+    }
     while (done < len) {
         ssize_t n = pread(im->fd, (char *)buf + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
@@ -420,11 +426,13 @@ read_open(int fd, size_t size, const char *path, capsule_elffile *out)
     }
     im->fd = fd;
     im->size = size;
-    im->head_len = im->size < HEAD_SIZE ? im->size : HEAD_SIZE;
-    if (read_at(im, 0, im->head, im->head_len) != 0)
+    size_t head_len = im->size < HEAD_SIZE ? im->size : HEAD_SIZE;
+    if (read_at(im, 0, im->head, head_len) != 0) {
         r = (capsule_error_set("%s: cannot read the ELF header", path), CAPSULE_ELF_BAD);
-    else
+    } else {
+        im->head_len = head_len; /* from now on, read_at serves what it holds */
         r = check_header(im, path);
+    }
     if (r == CAPSULE_ELF_OK)
         r = read_phdrs(im, path);
     if (r == CAPSULE_ELF_OK)
