@@ -83,6 +83,18 @@ same_stamp(const char *path, const stamp *then)
            now.mtime.tv_nsec == then->mtime.tv_nsec;
 }
 
+/* The index of an earlier entry found in the same directory, or i: a plan's
+ * objects share a few directories, each stamped (and checked) once. */
+static size_t
+first_in_dir(const cached *e, size_t i)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(e->dirs[j], e->dirs[i]) == 0)
+            return j;
+    }
+    return i;
+}
+
 static void
 ldcache_path(const char *prefix, char *out, size_t size)
 {
@@ -145,7 +157,7 @@ still_valid(capsule_ns *ns, const cached *e, size_t n_exclude)
         return 0;
     for (size_t i = 0; i < e->n; i++) {
         if (!same_stamp(e->paths[i], &e->files[i]) ||
-            !same_stamp(e->dirs[i], &e->dir_stamps[i]))
+            (first_in_dir(e, i) == i && !same_stamp(e->dirs[i], &e->dir_stamps[i])))
             return 0;
         /* ld.so would match a DT_NEEDED against another object of that soname. */
         if (i + 1 < e->n && e->sonames[i] &&
@@ -257,7 +269,11 @@ capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, 
         e->sonames[i] = d->elf.soname ? strdup(d->elf.soname) : NULL;
         ok = e->dirs[i] && (!d->elf.soname || e->sonames[i]);
         take_stamp(e->paths[i], &e->files[i]);
-        take_stamp(e->dirs[i], &e->dir_stamps[i]);
+        size_t first = ok ? first_in_dir(e, i) : i;
+        if (first == i)
+            take_stamp(e->dirs[i], &e->dir_stamps[i]);
+        else
+            e->dir_stamps[i] = e->dir_stamps[first];
     }
     if (ok) {
         ldcache_path(capsule_ns_prefix(ns), path, sizeof path);
