@@ -189,6 +189,8 @@ def lookup_library(soname: str, tree: str | Path, arch: Arch = arches.X86_64) ->
 
 
 def not_found(soname: str, tree: str | Path, arch: Arch = arches.X86_64) -> CapsuleError:
+    """The error for a soname the lookup did not find; it names the
+    architecture unless it is the default one (whose sentence is unchanged)."""
     where = "" if arch is arches.X86_64 else f" for {arch.name}"
     return CapsuleError(f"library {soname} not found under {tree}{where} "
                         "(looked in etc/ld.so.cache and the standard library directories)")
