@@ -1,7 +1,7 @@
 """capsule-shim: the command line.
 
-  capsule-shim symbols SONAME [--prefix DIR]      symbols JSON on stdout
-  capsule-shim init SONAME [--prefix DIR] [--search-prefix DIR] [-o DIR] [--force]
+  capsule-shim symbols SONAME [--prefix DIR] [--arch ARCH]   symbols JSON on stdout
+  capsule-shim init SONAME [--prefix DIR] [--search-prefix DIR] [--arch ARCH] [-o DIR] [--force]
                                                   a standalone Meson shim project
   capsule-shim ldd [--timeout S] [--root DIR] PROGRAM [ARG...]  run PROGRAM and show which objects
                                                   live in which namespace, from which tree
@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from . import DEFAULT_PREFIX, __version__
+from . import arch as arches
 from .errors import CapsuleError
 
 if TYPE_CHECKING:
+    from .arch import Arch
     from .elfreader import LibrarySymbols
 
 # Each command imports what it uses when it runs: `capsule-shim symbols` on a
@@ -53,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     sym.add_argument("soname", metavar="SONAME", help="soname (libz.so.1) or path of a library")
     sym.add_argument("--prefix", default="/", metavar="DIR",
                      help="tree to find SONAME in (default: /)")
+    _add_arch(sym, "whose library to find (default: this machine's; a library given "
+              "as a path is read as it is unless --arch is given)")
     ini = sub.add_parser("init", help="write a standalone Meson project building a shim",
                          description="Write a small Meson project (meson.build, the "
                          "symbols file, README.md) that builds a shim for SONAME without "
@@ -64,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     ini.add_argument("--search-prefix", metavar="DIR",
                      help="tree to read the library from now (default: --prefix; "
                      "/ for this machine's own library)")
+    _add_arch(ini, "the shim is for (default: this machine's)")
     ini.add_argument("--share", action="append", default=None, metavar="SONAME",
                      help="a soname whose one copy, the program's, the capsule uses too "
                      "(replaces libcapsule's default list: libX11.so.6, libxcb.so.1, "
@@ -100,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_arch(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--arch", choices=sorted(arches.ARCHES), metavar="ARCH",
+                        help=f"architecture ({', '.join(sorted(arches.ARCHES))}) {what}")
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from . import glibccheck
     status, line = glibccheck.report(args.sonames, args.prefix)
@@ -133,24 +143,53 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
     return 1 if ldd.outside(nsmap) or ldd.bypassed(nsmap) else 0
 
 
-def _read(soname: str, tree: str) -> LibrarySymbols:
+def _is_path(soname: str) -> bool:
+    return "/" in soname
+
+
+def _arch(args: argparse.Namespace) -> tuple[Arch, str]:
+    """The architecture asked for, or this machine's, and where it came from."""
+    if args.arch is not None:
+        return arches.get(args.arch), "as --arch asked"
+    return arches.of_machine(), "this machine's architecture (--arch chooses another)"
+
+
+def _read(soname: str, tree: str, arch: Arch | None) -> tuple[LibrarySymbols, Path]:
+    """The library soname (or path) for arch under tree, and its path; a path
+    is read whatever its architecture when arch is None."""
     from .elfreader import read_library
     from .locate import check_soname, find_library
-    path = find_library(soname, tree)
+    path = find_library(soname, tree, arch or arches.X86_64)
     lib = read_library(path)
     check_soname(soname, path, lib.soname)
-    return lib
+    if arch is not None:
+        arches.require_library(arch, lib.elf_class, lib.machine, soname)
+    return lib, path
+
+
+def _say_arch(lib: LibrarySymbols, path: Path, why: str) -> None:
+    """One line on stderr: the library read and the architecture it is for."""
+    known = arches.of_library(lib.elf_class, lib.machine)
+    what = known.description if known else f"ELF{lib.elf_class}, {lib.machine}"
+    sys.stderr.write(f"{PROG}: {lib.soname}: {what}, {why}; read from {path}\n")
 
 
 def _cmd_symbols(args: argparse.Namespace) -> int:
     from . import symbolsfile
-    text = symbolsfile.dump(_read(args.soname, args.prefix))
+    if args.arch is None and _is_path(args.soname):
+        arch, why = None, "the library's own architecture"
+    else:
+        arch, why = _arch(args)
+    lib, path = _read(args.soname, args.prefix, arch)
+    text = symbolsfile.dump(lib)
     out = getattr(sys.stdout, "buffer", None)  # bytes: 7 MB for libLLVM, ASCII (ensure_ascii)
     if out is None:  # a text-only stream put there by a caller of main()
         sys.stdout.write(text)
-        return 0
-    sys.stdout.flush()
-    out.write(text.encode("ascii"))
+    else:
+        sys.stdout.flush()
+        out.write(text.encode("ascii"))
+        out.flush()  # a closed pipe fails here, before anything is said on stderr
+    _say_arch(lib, path, why)
     return 0
 
 
@@ -213,7 +252,7 @@ def _project_files(lib: LibrarySymbols, prefix: str,
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from .render import require_x86_64, write_if_changed
+    from .render import write_if_changed
     if not args.prefix.startswith("/"):
         raise CapsuleError(f"--prefix {args.prefix!r} must be an absolute path "
                            "(the shim loads the library from it at run time)")
@@ -222,8 +261,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
         raise CapsuleError(f"--prefix {args.prefix} is not a directory on this machine: give "
                            f"--search-prefix DIR, the tree to read {args.soname} from now "
                            "(--search-prefix / for this machine's own)")
-    lib = _read(args.soname, args.search_prefix or args.prefix)
-    require_x86_64(lib, args.soname)
+    arch, why = _arch(args)
+    lib, _path = _read(args.soname, args.search_prefix or args.prefix, arch)
     if args.no_share and args.share:
         raise CapsuleError("--no-share and --share exclude each other")
     share = [] if args.no_share else args.share
@@ -235,8 +274,18 @@ def _cmd_init(args: argparse.Namespace) -> int:
         raise CapsuleError(f"{out / 'meson.build'} already exists (use --force to overwrite)")
     for name, text in _project_files(lib, args.prefix, share).items():
         write_if_changed(out / name, text)
-    print(f"{PROG}: wrote a shim project for {lib.soname} ({len(lib.symbols)} symbols) in {out}")
+    print(f"{PROG}: wrote a shim project for {lib.soname} ({len(lib.symbols)} symbols) in "
+          f"{out}: {arch.description}, {why}")
+    _say_not_buildable(arch)
     return 0
+
+
+def _say_not_buildable(arch: Arch) -> None:
+    """A note on stderr when shims for arch cannot be built yet."""
+    try:
+        arches.require_shim_runtime(arch)
+    except CapsuleError as exc:
+        sys.stderr.write(f"{PROG}: note: {exc}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,9 @@
 "ld.so-1.7.0" format, possibly followed by a new-format cache).
 
 The policy is libcapsule's (libcapsule/ldcache.c): an entry matches when the
-low 16 bits of its flags are FLAG_ELF_LIBC6 | FLAG_X8664_LIB64, entries for
+low 16 bits of its flags are one the architecture's ld.so accepts
+(arch.Arch.ldcache_flags: FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 for x86_64,
+FLAG_ELF_LIBC6 or FLAG_ELF for i386), entries for
 glibc-hwcaps subdirectories (a non-zero hwcap) are skipped, and an entry whose
 strings are out of range is skipped. Every offset is bounds-checked; a cache
 whose header or entry table is malformed raises CapsuleError naming the file
@@ -17,6 +19,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import arch as arches
 from .errors import CapsuleError
 
 OLD_MAGIC = b"ld.so-1.7.0"
@@ -124,13 +127,19 @@ def read_cache(path: str | Path) -> list[CacheEntry]:
     return parse_cache(data, path)
 
 
+def is_for(entry: CacheEntry, arch: arches.Arch) -> bool:
+    """An entry of arch's libraries, compared as libcapsule compares it."""
+    return entry.flags & FLAG_MASK in arch.ldcache_flags
+
+
 def is_x86_64(entry: CacheEntry) -> bool:
     """An x86_64 libc6 entry, compared as libcapsule compares it."""
-    return entry.flags & FLAG_MASK == FLAG_X86_64_LIBC6
+    return is_for(entry, arches.X86_64)
 
 
-def lookup(entries: list[CacheEntry], soname: str) -> list[str]:
-    """Paths the cache lists for an x86_64 soname, in cache order, without the
+def lookup(entries: list[CacheEntry], soname: str,
+           arch: arches.Arch = arches.X86_64) -> list[str]:
+    """Paths the cache lists for soname on arch, in cache order, without the
     glibc-hwcaps entries (valid only on some CPUs: libcapsule skips them)."""
     return [e.path for e in entries
-            if e.soname == soname and is_x86_64(e) and not e.hwcap]
+            if e.soname == soname and is_for(e, arch) and not e.hwcap]

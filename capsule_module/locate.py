@@ -1,7 +1,9 @@
 """Find a library by soname under a tree (a "prefix"), the way the runtime does:
 TREE/etc/ld.so.cache first, then the standard directories. Paths from the
 cache are re-rooted under the tree, symlinks are followed by hand and never
-leave it, and candidates of the wrong ELF class or machine are skipped.
+leave it, and candidates of the wrong ELF class or machine are skipped. What
+is right (cache flags, directories, class, machine) is the architecture's
+(arch.Arch; x86_64 unless another is asked for).
 
 Every lookup also reports the paths it examined (the cache, each candidate and
 every symlink followed), so a build system can re-run when one changes.
@@ -15,12 +17,11 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import arch as arches
 from . import ldcache
+from .arch import Arch
 from .errors import CapsuleError
 
-STANDARD_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64",
-                 "lib", "usr/lib")
-EM_X86_64 = 62
 MAX_SYMLINKS = 40
 
 
@@ -94,55 +95,73 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-_EHDR_TAIL = struct.Struct("<HHIQQQIHHHHHH")  # Elf64_Ehdr after e_ident
-_PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr
+@dataclass(frozen=True)
+class _Layout:
+    """The little-endian ELF structures of one class that _loadable reads."""
+    ehdr_tail: struct.Struct  # ElfN_Ehdr after e_ident
+    phdr: struct.Struct       # ElfN_Phdr
+    offset_field: int         # index of p_offset in phdr
+    filesz_field: int         # index of p_filesz in phdr
+    align: int                # _Alignof(ElfN_Phdr) == _Alignof(ElfN_Dyn)
+
+
+_LAYOUTS = {
+    64: _Layout(struct.Struct("<HHIQQQIHHHHHH"), struct.Struct("<IIQQQQQQ"), 2, 5, 8),
+    32: _Layout(struct.Struct("<HHIIIIIHHHHHH"), struct.Struct("<IIIIIIII"), 1, 4, 4),
+}
+_ELFDATA2LSB = 1
 _ET_DYN, _PT_DYNAMIC = 3, 2
 
 
-def _loadable(path: Path) -> bool:
+def _loadable(path: Path, arch: Arch = arches.X86_64) -> bool:
     """Whether libcapsule takes path as a candidate (elffile.c: check_header,
-    read_dynamic): an x86_64 little-endian ELF64 shared object whose program
-    header table and (last) dynamic segment lie inside the file. Anything
-    else is skipped and the search goes on, in both. (libcapsule also reads
-    the dynamic string table; that is not repeated here.)"""
+    read_dynamic): a little-endian shared object of arch's ELF class and
+    machine whose program header table and (last) dynamic segment lie
+    inside the file, aligned. Anything else is skipped and the search goes
+    on, in both. (libcapsule also reads the dynamic string table; that is
+    not repeated here.)"""
+    layout = _LAYOUTS[arch.elf_class]
+    ident = bytes([0x7F, *b"ELF", 1 if arch.elf_class == 32 else 2, _ELFDATA2LSB])
+    want = 16 + layout.ehdr_tail.size
     try:  # O_NONBLOCK: a FIFO put there since the caller's stat must not block
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
                 return False
-            size, head = st.st_size, f.read(64)
-            if len(head) < 64 or head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
+            size, head = st.st_size, f.read(want)
+            if len(head) < want or head[:6] != ident:
                 return False
             (e_type, e_machine, _version, _entry, phoff, _shoff, _flags, _ehsize,
-             phentsize, phnum, *_rest) = _EHDR_TAIL.unpack_from(head, 16)
-            if (e_type, e_machine, phentsize) != (_ET_DYN, EM_X86_64, _PHDR.size) \
-                    or phoff > size or phnum > (size - phoff) // _PHDR.size or phoff % 8:
+             phentsize, phnum, *_rest) = layout.ehdr_tail.unpack_from(head, 16)
+            if (e_type, e_machine, phentsize) != (_ET_DYN, arch.e_machine, layout.phdr.size) \
+                    or phoff > size or phnum > (size - phoff) // layout.phdr.size \
+                    or phoff % layout.align:
                 return False
             f.seek(phoff)
-            table = f.read(phnum * _PHDR.size)
+            table = f.read(phnum * layout.phdr.size)
     except OSError:
         return False
-    dynamic = [p for p in _PHDR.iter_unpack(table) if p[0] == _PT_DYNAMIC]
+    dynamic = [p for p in layout.phdr.iter_unpack(table) if p[0] == _PT_DYNAMIC]
     if not dynamic:
         return False
-    _type, _flags, offset, _vaddr, _paddr, filesz, _memsz, _align = dynamic[-1]
-    return offset <= size and filesz <= size - offset and offset % 8 == 0
+    offset, filesz = dynamic[-1][layout.offset_field], dynamic[-1][layout.filesz_field]
+    return offset <= size and filesz <= size - offset and offset % layout.align == 0
 
 
-def _cache_paths(root: Path, soname: str, trail: Lookup) -> list[str]:
+def _cache_paths(root: Path, soname: str, trail: Lookup, arch: Arch) -> list[str]:
     """What TREE/etc/ld.so.cache lists for soname; a missing or malformed cache
     lists nothing, as for ld.so and libcapsule."""
     cache = resolve_in_tree(root, "/etc/ld.so.cache", trail)
     if cache is None or not _is_regular(cache):
         return []
     try:
-        return ldcache.lookup(ldcache.read_cache(cache), soname)
+        return ldcache.lookup(ldcache.read_cache(cache), soname, arch)
     except CapsuleError:
         return []
 
 
-def _candidates(root: Path, soname: str, trail: Lookup) -> list[str]:
-    return _cache_paths(root, soname, trail) + [f"/{d}/{soname}" for d in STANDARD_DIRS]
+def _candidates(root: Path, soname: str, trail: Lookup, arch: Arch) -> list[str]:
+    return _cache_paths(root, soname, trail, arch) + [f"/{d}/{soname}" for d in arch.lib_dirs]
 
 
 def _tree_root(tree: str | Path) -> Path:
@@ -152,16 +171,16 @@ def _tree_root(tree: str | Path) -> Path:
     return root
 
 
-def lookup_library(soname: str, tree: str | Path) -> Lookup:
-    """Search the plain soname under tree; Lookup.path is None when nothing
-    usable is there. Raises CapsuleError only if tree is not a directory."""
+def lookup_library(soname: str, tree: str | Path, arch: Arch = arches.X86_64) -> Lookup:
+    """Search the plain soname for arch under tree; Lookup.path is None when
+    nothing usable is there. Raises CapsuleError only if tree is not a directory."""
     root = _tree_root(tree)
     trail = Lookup()
-    for cand in _candidates(root, soname, trail):
+    for cand in _candidates(root, soname, trail, arch):
         resolved = resolve_in_tree(root, cand, trail)
         if resolved is None or not _is_regular(resolved):
             continue
-        if _loadable(resolved):
+        if _loadable(resolved, arch):
             trail.path = resolved
             break
         trail.rejected.append(resolved)
@@ -169,12 +188,16 @@ def lookup_library(soname: str, tree: str | Path) -> Lookup:
     return trail
 
 
-def not_found(soname: str, tree: str | Path) -> CapsuleError:
-    return CapsuleError(f"library {soname} not found under {tree} "
+def not_found(soname: str, tree: str | Path, arch: Arch = arches.X86_64) -> CapsuleError:
+    """The error for a soname the lookup did not find; it names the
+    architecture unless it is the default one (whose sentence is unchanged)."""
+    where = "" if arch is arches.X86_64 else f" for {arch.name}"
+    return CapsuleError(f"library {soname} not found under {tree}{where} "
                         "(looked in etc/ld.so.cache and the standard library directories)")
 
 
-def find_library_with_trail(soname: str, tree: str | Path) -> tuple[Path, list[Path]]:
+def find_library_with_trail(soname: str, tree: str | Path,
+                            arch: Arch = arches.X86_64) -> tuple[Path, list[Path]]:
     """find_library(), and every existing path the lookup examined."""
     if not soname:
         raise CapsuleError("empty library name")
@@ -187,18 +210,19 @@ def find_library_with_trail(soname: str, tree: str | Path) -> tuple[Path, list[P
         if found is None or not found.exists():
             raise CapsuleError(f"library {soname} not found under {tree}")
         return _check_path(found), trail.examined
-    result = lookup_library(soname, tree)
+    result = lookup_library(soname, tree, arch)
     if result.path is None:
-        raise not_found(soname, tree)
+        raise not_found(soname, tree, arch)
     return result.path, result.examined
 
 
-def find_library(soname: str, tree: str | Path) -> Path:
-    """Path of the x86_64 ELF64 library `soname` inside `tree`.
+def find_library(soname: str, tree: str | Path, arch: Arch = arches.X86_64) -> Path:
+    """Path of arch's library `soname` (x86_64 ELF64 by default) inside `tree`.
 
     A soname containing '/' is a path: an absolute one is taken inside the
-    tree, a relative one as given (relative to the working directory)."""
-    return find_library_with_trail(soname, tree)[0]
+    tree, a relative one as given (relative to the working directory), of
+    whatever class: the caller checks it."""
+    return find_library_with_trail(soname, tree, arch)[0]
 
 
 def check_soname(asked: str, path: Path, soname: str) -> None:
@@ -217,7 +241,7 @@ def check_soname(asked: str, path: Path, soname: str) -> None:
 
 
 def _check_path(path: Path) -> Path:
-    # An explicit path is read whatever its class; the renderer rejects non-x86_64.
+    # An explicit path is read whatever its class; the renderer rejects another arch's.
     if not path.exists():
         raise CapsuleError(f"library {path} does not exist")
     return path

@@ -15,6 +15,8 @@ module only reaches Meson through this file, which is checked against Meson
 - a dependency's variable: both have ``get_variable(pkgconfig=, internal=)``
   but 1.0 spells the default ``default_value``;
 - a target's install flag: 1.0 ``need_install``, 1.12 ``install``;
+- the host machine (the cross file's ``[host_machine]``, else the build
+  machine): ``environment.machines.host`` in both;
 - ``ModuleInfo``, ``typed_kwargs``, ``KwargInfo`` and ``ContainerTypeInfo``
   exist in both; they are re-exported from here so a later move has one place
   to follow.
@@ -48,7 +50,7 @@ if T.TYPE_CHECKING:
 __all__ = [
     'ContainerTypeInfo', 'ExtensionModule', 'File', 'InvalidArguments', 'KwargInfo',
     'MesonException', 'ModuleInfo', 'add_c_language', 'builtin_option', 'has_c_compiler',
-    'mark_installed', 'meson_version', 'shared_library', 'typed_kwargs', 'typed_pos_args',
+    'host_cpu_family', 'mark_installed', 'meson_version', 'shared_library', 'typed_kwargs', 'typed_pos_args',
 ]
 
 MESON_1_7 = version_compare(meson_version, '>=1.7.0')
@@ -61,6 +63,11 @@ def builtin_option(state: ModuleState, name: str) -> T.Any:
     if MESON_1_7:
         return coredata.optstore.get_value_for(key)
     return coredata.get_option(key)
+
+
+def host_cpu_family(state: ModuleState) -> str:
+    """host_machine.cpu_family(): 'x86_64', 'x86' (i386), 'aarch64' ..."""
+    return str(state.environment.machines.host.cpu_family)
 
 
 def has_c_compiler(interpreter: Interpreter) -> bool:

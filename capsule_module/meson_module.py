@@ -17,6 +17,7 @@ import typing as T
 from pathlib import Path
 
 from capsule_module import DEFAULT_PREFIX, resources
+from capsule_module import arch as arches
 from capsule_module.errors import CapsuleError
 from capsule_module.meson_compat import (
     ContainerTypeInfo,
@@ -30,6 +31,7 @@ from capsule_module.meson_compat import (
     builtin_option,
     dependency_variable,
     has_c_compiler,
+    host_cpu_family,
     mark_installed,
     shared_library,
     typed_kwargs,
@@ -44,6 +46,7 @@ if T.TYPE_CHECKING:
     from mesonbuild.modules import ModuleState
     from typing_extensions import TypedDict
 
+    from capsule_module.arch import Arch
     from capsule_module.elfreader import LibrarySymbols
 
     class ShimKw(TypedDict):
@@ -62,8 +65,6 @@ LIBCAPSULE_SONAME = 'libcapsule.so.0'
 # libGL.so.1 -> the development name libGL.so, which programs and bindings
 # dlopen too (vulkaninfo's libvulkan.so, SDL's and PyOpenGL's libGL.so).
 _DEVEL_FORM = re.compile(r'(?P<stem>.+\.so)\.(?P<major>[0-9]+)')
-SYSTEM_LIBDIRS = {'/lib', '/usr/lib', '/lib64', '/usr/lib64',
-                  '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu'}
 
 
 def _soname_error(soname: str) -> str | None:
@@ -155,10 +156,11 @@ class CapsuleModule(ExtensionModule):
         if soname in (kwargs['share'] or []):
             raise InvalidArguments(f'capsule.shim: {soname!r} cannot be both the shim and '
                                    'in share (a shared soname is the program\'s own copy).')
+        arch = _host_arch(state)
         self._ensure_c()
-        libs = self._read_libraries(state, soname, kwargs)
-        c_file, map_file = self._write_sources(state, soname, libs, kwargs)
-        return self._build(state, soname, c_file, map_file, kwargs)
+        libs = self._read_libraries(state, soname, kwargs, arch)
+        c_file, map_file = self._write_sources(state, soname, libs, kwargs, arch)
+        return self._build(state, soname, c_file, map_file, kwargs, arch)
 
     @property
     def _workers(self) -> _Workers:
@@ -168,17 +170,18 @@ class CapsuleModule(ExtensionModule):
 
     # -- configure-time reading -------------------------------------------
 
-    def _read_libraries(self, state: ModuleState, soname: str,
-                        kwargs: ShimKw) -> list[LibrarySymbols]:
+    def _read_libraries(self, state: ModuleState, soname: str, kwargs: ShimKw,
+                        arch: Arch) -> list[LibrarySymbols]:
         """The target's symbols (from its symbols file, or read from the search
-        tree), then each export's; the tree is only needed for what is read."""
+        tree), then each export's, for the host machine's architecture; the
+        tree is only needed for what is read."""
         symbols = kwargs['symbols']
         from_tree = [*([soname] if symbols is None else []), *kwargs['export']]
         tree = self._search_tree(state, kwargs) if from_tree else None
         try:
             libs = [] if symbols is None else [self._from_symbols_file(state, soname, symbols)]
             if tree is not None:
-                libs += [self._read_from_tree(name, tree) for name in from_tree]
+                libs += [self._read_from_tree(name, tree, arch) for name in from_tree]
         except CapsuleError as e:
             raise MesonException(f'capsule.shim({soname!r}): {e}') from None
         return libs
@@ -201,22 +204,22 @@ class CapsuleModule(ExtensionModule):
             raise CapsuleError(f'symbols file {str(path)!r} describes {lib.soname!r}, not {soname!r}.')
         return lib
 
-    def _read_from_tree(self, soname: str, tree: Path) -> LibrarySymbols:
+    def _read_from_tree(self, soname: str, tree: Path, arch: Arch) -> LibrarySymbols:
         locate = self._workers.locate
-        found = locate.lookup_library(soname, tree)
+        found = locate.lookup_library(soname, tree, arch)
         for path in found.examined:
             self._depend_on(path)
         if found.path is None:
             # The lookup skips unusable files as the runtime would; when one
             # was there, say what is wrong with it instead of "not found".
             for rejected in found.rejected:
-                self._read_checked(rejected)
-            raise locate.not_found(soname, tree)
-        return self._read_checked(found.path, soname)
+                self._read_checked(rejected, arch)
+            raise locate.not_found(soname, tree, arch)
+        return self._read_checked(found.path, arch, soname)
 
-    def _read_checked(self, path: Path, soname: str | None = None) -> LibrarySymbols:
+    def _read_checked(self, path: Path, arch: Arch, soname: str | None = None) -> LibrarySymbols:
         lib: LibrarySymbols = self._workers.elfreader.read_library(path)
-        self._workers.render.require_x86_64(lib, path)
+        self._workers.render.require_arch(lib, path, arch)
         if soname is not None:
             self._workers.locate.check_soname(soname, path, lib.soname)
         return lib
@@ -236,7 +239,7 @@ class CapsuleModule(ExtensionModule):
     # -- generated sources --------------------------------------------------
 
     def _write_sources(self, state: ModuleState, soname: str, libs: list[LibrarySymbols],
-                       kwargs: ShimKw) -> tuple[File, File | None]:
+                       kwargs: ShimKw, arch: Arch) -> tuple[File, File | None]:
         for template in sorted(resources.templates_dir().glob('*.in')):
             self._depend_on(template)
         subdir = os.path.join(state.subdir, GENERATED_DIR)
@@ -246,7 +249,7 @@ class CapsuleModule(ExtensionModule):
             rendered = render.render_shim(libs, soname=soname, prefix=kwargs['prefix'],
                                           exclude=list(kwargs['exclude']),
                                           exports=list(kwargs['export']),
-                                          share=kwargs['share'])
+                                          share=kwargs['share'], arch=arch)
             out_dir.mkdir(parents=True, exist_ok=True)
             c_path, map_path = render.write_shim(rendered, out_dir, soname)
         except CapsuleError as e:
@@ -260,7 +263,7 @@ class CapsuleModule(ExtensionModule):
     # -- targets ----------------------------------------------------------------
 
     def _build(self, state: ModuleState, soname: str, c_file: File,
-               map_file: File | None, kwargs: ShimKw) -> SharedLibrary:
+               map_file: File | None, kwargs: ShimKw, arch: Arch) -> SharedLibrary:
         capsule = self._get_libcapsule(state)
         name, target_kwargs = _file_naming(soname, kwargs['devel_link'])
         target_kwargs.update({
@@ -279,7 +282,7 @@ class CapsuleModule(ExtensionModule):
         if kwargs['install']:
             install_dir = kwargs['install_dir'] or builtin_option(state, 'libdir')
             target_kwargs['install_dir'] = install_dir
-            rpath = self._install_rpath(state, install_dir, capsule)
+            rpath = self._install_rpath(state, install_dir, capsule, arch)
             if rpath:
                 target_kwargs['install_rpath'] = rpath
             for target in capsule.link_with:   # the rpath promises it there
@@ -287,13 +290,13 @@ class CapsuleModule(ExtensionModule):
         return shared_library(self.interpreter, name, [c_file], target_kwargs)
 
     def _install_rpath(self, state: ModuleState, install_dir: str,
-                       capsule: _Libcapsule) -> str | None:
+                       capsule: _Libcapsule, arch: Arch) -> str | None:
         if capsule.install_libdir is None:
             return None
         shim_dir = _absolute_install_dir(state, install_dir)
         if shim_dir == capsule.install_libdir:
             return '$ORIGIN'
-        if not capsule.link_with and capsule.install_libdir in SYSTEM_LIBDIRS:
+        if not capsule.link_with and capsule.install_libdir in arch.system_lib_dirs:
             return None
         return '$ORIGIN/' + os.path.relpath(capsule.install_libdir, shim_dir)
 
@@ -345,6 +348,15 @@ class CapsuleModule(ExtensionModule):
         files = [File.from_absolute_file(str(p)) for p in sources]
         target = shared_library(self.interpreter, 'libcapsule.so', files, kwargs)
         return _Libcapsule([target], [], include, _absolute_install_dir(state, libdir))
+
+
+def _host_arch(state: ModuleState) -> Arch:
+    """The architecture shims are built for: the host machine's (the cross
+    file's [host_machine], else this machine)."""
+    try:
+        return arches.of_meson_cpu_family(host_cpu_family(state))
+    except CapsuleError as e:
+        raise MesonException(f'capsule.shim: {e}.') from None
 
 
 def _file_naming(soname: str, devel_link: bool) -> tuple[str, dict[str, T.Any]]:

@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import arch as arches
+from .arch import Arch
 from .elfreader import LibrarySymbols, Symbol, VersionDef, without_gc
 from .errors import CapsuleError
 from .resources import templates_dir
@@ -66,18 +68,18 @@ def c_comment(text: str) -> str:
     return safe.replace("*/", "* /")
 
 
-def require_x86_64(lib: LibrarySymbols, name: str | os.PathLike[str]) -> None:
-    """CapsuleError naming the library (its path or soname) unless it is x86_64 ELF64."""
-    if lib.elf_class != 64 or lib.machine != "EM_X86_64":
-        raise CapsuleError(f"library {os.fspath(name)} is ELF{lib.elf_class} for {lib.machine}: "
-                           "capsule shims support only x86_64 ELF64 (EM_X86_64) libraries")
+def require_arch(lib: LibrarySymbols, name: str | os.PathLike[str],
+                 arch: Arch = arches.X86_64) -> None:
+    """CapsuleError naming the library (its path or soname) unless it is of
+    arch's ELF class and machine (x86_64 ELF64 by default)."""
+    arches.require_library(arch, lib.elf_class, lib.machine, os.fspath(name))
 
 
-def _check_libs(libs: list[LibrarySymbols]) -> None:
+def _check_libs(libs: list[LibrarySymbols], arch: Arch) -> None:
     if not libs:
         raise CapsuleError("no target library given to render a shim for")
     for lib in libs:
-        require_x86_64(lib, lib.soname)
+        require_arch(lib, lib.soname, arch)
         for v in lib.versions:
             for name in (v.name, *v.parents):
                 if not _VERSION_NAME.fullmatch(name):
@@ -296,14 +298,17 @@ def _version_script(soname: str, versions: list[VersionDef]) -> str | None:
 
 def render_shim(libs: list[LibrarySymbols], *, soname: str, prefix: str,
                 exclude: list[str], exports: list[str],
-                share: list[str] | tuple[str, ...] | None = None) -> RenderedShim:
-    """C source and version script of the shim for libs[0] (plus libs[1:]).
+                share: list[str] | tuple[str, ...] | None = None,
+                arch: Arch = arches.X86_64) -> RenderedShim:
+    """C source and version script of the shim for libs[0] (plus libs[1:]),
+    all of them arch's libraries.
 
     share: sonames whose one copy, the program's, the capsule uses too; None
     leaves the choice to libcapsule's default list at run time."""
     if not soname:
         raise CapsuleError("empty soname given for the shim")
-    _check_libs(libs)
+    _check_libs(libs, arch)
+    arches.require_shim_runtime(arch)
     with without_gc():
         symbols = merge_symbols(libs)
         strings, table = _symbol_table(symbols)

@@ -167,8 +167,10 @@ def system_mirror(sources: tuple[Path, ...] = SYSTEM_SOURCES) -> Mirror:
                     f"({', '.join(map(str, sources))})")
 
 
-def _apt_options(state: Path) -> list[str]:
-    """Options that point every piece of apt's state at `state`."""
+def _apt_options(state: Path, arch: str = "amd64") -> list[str]:
+    """Options that point every piece of apt's state at `state`, for the
+    packages of one dpkg architecture (`arch`: nothing of dpkg's own
+    configuration, such as its foreign architectures, is involved)."""
     return [
         "-o", f"Dir::State={state / 'state'}",
         "-o", f"Dir::State::status={state / 'state/status'}",
@@ -177,8 +179,8 @@ def _apt_options(state: Path) -> list[str]:
         "-o", f"Dir::Etc::Preferences={state / 'preferences'}",
         "-o", f"Dir::Etc::PreferencesParts={state / 'preferences.d'}",
         "-o", f"Dir::Cache={state / 'cache'}",
-        "-o", "APT::Architecture=amd64",
-        "-o", "APT::Architectures=amd64",
+        "-o", f"APT::Architecture={arch}",
+        "-o", f"APT::Architectures={arch}",
         "-o", "Acquire::Languages=none",
         "-o", "Debug::NoLocking=1",
         "-o", "APT::Sandbox::User=root",  # the download directory is ours, not _apt's
@@ -193,18 +195,18 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str:
     return proc.stdout
 
 
-def fetch(release: str, out: Path, mirror: Mirror,
-          packages: tuple[str, ...] = PACKAGES) -> list[Path]:
-    """apt-get update + download with a private state; the .deb files."""
-    state = out / "apt"
+def download(state: Path, release: str, packages: tuple[str, ...], mirror: Mirror,
+             arch: str = "amd64") -> list[Path]:
+    """apt-get update + download of `packages` of dpkg architecture `arch`
+    with a private apt state in `state`; the .deb files (in state/debs)."""
     for d in ("state/lists/partial", "cache/archives/partial", "sources.list.d",
               "preferences.d", "debs"):
         (state / d).mkdir(parents=True, exist_ok=True)
     (state / "state/status").touch()
     (state / "preferences").touch()
     (state / "sources.list").write_text(
-        f"deb [arch=amd64 signed-by={mirror.keyring}] {mirror.uri} {release} main\n")
-    opts = _apt_options(state)
+        f"deb [arch={arch} signed-by={mirror.keyring}] {mirror.uri} {release} main\n")
+    opts = _apt_options(state, arch)
     _run(["apt-get", *opts, "-qq", "update"])
     debs = state / "debs"
     for old in debs.glob("*.deb"):
@@ -220,6 +222,12 @@ def _unpack(debs: list[Path], partial: Path) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     for deb in debs:
         _run(["dpkg-deb", "-x", str(deb), str(partial)])
+
+
+def fetch(release: str, out: Path, mirror: Mirror,
+          packages: tuple[str, ...] = PACKAGES) -> list[Path]:
+    """apt-get update + download with a private state; the .deb files."""
+    return download(out / "apt", release, packages, mirror)
 
 
 def _version(deb: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -142,3 +144,33 @@ def compile_c(
     cmd += list(flags) + [str(s) for s in sources] + list(libs)
     run(cmd)
     return output
+
+
+
+I386_PACKAGES = ("zlib1g", "libexpat1")
+
+
+def _arch_tree() -> ModuleType:
+    """scripts/arch_tree.py, loaded once."""
+    module = sys.modules.get("arch_tree")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("arch_tree", REPO / "scripts/arch_tree.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["arch_tree"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def i386_host_tree() -> Path:
+    """A host tree of i386 zlib and expat, unpacked from Debian's packages
+    by scripts/arch_tree.py (a private apt state: the system's apt and dpkg
+    are not touched), kept in build-arch/ and reused; its ld.so.cache is
+    ldconfig's. The test is skipped, with the reason, when the packages
+    cannot be fetched (no network, no Debian archive in apt's sources)."""
+    import pytest
+    module = _arch_tree()
+    try:
+        return Path(module.ensure_tree("i386", I386_PACKAGES))
+    except module.TreeError as exc:
+        pytest.skip(f"no i386 host tree: {exc}")
