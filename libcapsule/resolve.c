@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +213,33 @@ typedef struct {
     capsule_elffile elf;
 } candidate;
 
+/* openat2 in this process: 0 not known yet, 1 used, -1 not (refused once,
+ * or under valgrind). */
+static int openat2_state;
+
+static int
+is_valgrind_core(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size, (void)data;
+    return info->dlpi_name && strstr(info->dlpi_name, "/vgpreload_core-") != NULL;
+}
+
+/* Valgrind before 3.21 does not know openat2: it fails it with ENOSYS, which
+ * the walk covers, but first prints five lines on the program's stderr.
+ * Valgrind's core always preloads its vgpreload_core library (looked for
+ * among the loaded objects: the environment may have been cleared). */
+static int
+openat2_usable(void)
+{
+    int state = __atomic_load_n(&openat2_state, __ATOMIC_RELAXED);
+
+    if (state == 0) {
+        state = dl_iterate_phdr(is_valgrind_core, NULL) ? -1 : 1;
+        __atomic_store_n(&openat2_state, state, __ATOMIC_RELAXED);
+    }
+    return state > 0;
+}
+
 /* Opens in_path with the prefix as the root directory: openat2's
  * RESOLVE_IN_ROOT resolves every symlink and ".." as walk_in_prefix does,
  * in one system call instead of an lstat per component and a readlink per
@@ -235,6 +263,7 @@ open_in_root(resolver *r, const char *in_path, char *path, size_t path_size, cha
     if (*fd < 0) {
         int err = errno;
         if (err == ENOSYS || err == EPERM || err == EINVAL || err == E2BIG) {
+            __atomic_store_n(&openat2_state, -1, __ATOMIC_RELAXED);
             close(r->root_fd);
             r->root_fd = -1;
             return 2;
@@ -637,7 +666,7 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
     char cache_path[PATH_MAX * 2];
     resolver r = { .prefix = prefix, .exclude = exclude, .loaded = loaded, .loaded_ctx = ctx,
                    .set = out };
-    r.root_fd = open(prefix, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    r.root_fd = openat2_usable() ? open(prefix, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
     size_t parent;
     int rc = 0;
 
