@@ -43,13 +43,24 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SANITIZE = os.environ.get("CAPSULE_TEST_SANITIZE", "")
 if SANITIZE not in ("", "asan", "valgrind", "coverage"):
     raise SystemExit(f"CAPSULE_TEST_SANITIZE={SANITIZE!r}: expected asan, valgrind or coverage")
+# Valgrind needs the symbols of the architecture's ld.so (Debian's
+# libc6-dbg:i386 for i386), which cannot be installed without adding the
+# architecture to dpkg: not done on this machine.
+CROSS_VALGRIND = (f"valgrind cannot run {ARCH.name} programs here: it needs the {ARCH.name} "
+                  f"ld.so's symbols (libc6-dbg:{ARCH.debian_arch}), which cannot be installed "
+                  f"without adding the {ARCH.debian_arch} architecture to dpkg")
 if SANITIZE == "valgrind" and CROSS:
-    # Memcheck needs the symbols of the architecture's ld.so (Debian's
-    # libc6-dbg:i386), which cannot be installed without adding the
-    # architecture to dpkg: not done here.
-    raise SystemExit(f"CAPSULE_TEST_SANITIZE=valgrind: not with CAPSULE_TEST_ARCH={ARCH.name} "
-                     f"(valgrind needs the {ARCH.name} ld.so's debug symbols, libc6-dbg:"
-                     f"{ARCH.debian_arch}, which is not installed)")
+    raise SystemExit(f"CAPSULE_TEST_SANITIZE=valgrind with CAPSULE_TEST_ARCH={ARCH.name}: "
+                     f"{CROSS_VALGRIND}")
+
+
+def valgrind_unusable() -> str | None:
+    """Why the tests that run their own valgrind tool cannot, or None."""
+    if not shutil.which("valgrind"):
+        return "needs valgrind (scripts/bootstrap.sh installs it)"
+    if SANITIZE == "asan":
+        return "needs valgrind, which cannot run ASan builds"
+    return CROSS_VALGRIND if CROSS else None
 SAN_FLAGS = (["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
               "-fno-omit-frame-pointer"] if SANITIZE == "asan" else [])
 CC = [*GCC, *SAN_FLAGS]

@@ -4,20 +4,19 @@ data, one heap, threads. Real programs against a real target under a prefix."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from boundary import MODES, Boundary
-from build import CC, MULTIARCH, SANITIZE, Built, glibc_prefix
+from build import CC, MULTIARCH, SANITIZE, Built, glibc_prefix, valgrind_unusable
 
 # The boundary tests run their own memcheck variants below; under ASan
 # (CAPSULE_TEST_SANITIZE=asan) those two tools cannot be combined, so the
-# memcheck variants are skipped there.
-needs_memcheck = pytest.mark.skipif(not shutil.which("valgrind") or SANITIZE == "asan",
-                                    reason="needs valgrind, which cannot run ASan builds")
+# memcheck variants are skipped there (and for i386: no i386 libc6-dbg).
+needs_memcheck = pytest.mark.skipif(valgrind_unusable() is not None,
+                                    reason=valgrind_unusable() or "")
 MEMCHECK = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
             "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "-q"]
 

@@ -41,6 +41,8 @@ def _binutils_bindir() -> Path | None:
 
 
 def _skip_reason() -> str | None:
+    if ARCH.name != "x86_64":
+        return f"x86_64 only (glibc's PLT rewrite is x86-64's); CAPSULE_TEST_ARCH={ARCH.name}"
     if GLIBC_TREE is None:
         return ("CAPSULE_TEST_GLIBC is not set: this glibc (Debian 12's 2.36) has no PLT "
                 "rewrite (2.40+); the glibc matrix runs these")

@@ -171,11 +171,10 @@ def x11(built: Built,
     build_shim(shim, built.libcapsule_dir, "libxuser.so.1", str(prefix),
                [Sym("xuser_xopen", None)], [], share=None)
     progs = []
-    for name, flags in (("with_x11", ["-DWITH_X11", *link_flags(), "-lX11"]),
-                        ("without_x11", [])):
+    for name, flags in (("with_x11", ["-DWITH_X11", "-lX11"]), ("without_x11", [])):
         prog = root / name
         sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", FIXTURES / "xuser_prog.c",
-            "-o", prog, xuser, *flags, "-ldl"])
+            "-o", prog, xuser, *link_flags(), *flags, "-ldl"])
         progs.append(prog)
     return prefix, shim, *progs
 
