@@ -32,6 +32,13 @@ cross/i386-linux-gnu.ini --cross-file build/i386-tree.ini`): pkg-config reads
 the tree's .pc files with the tree as its sysroot (a -dev package's headers
 and link-time libraries), and the linker finds the libraries those need in
 the tree (`-rpath-link`). Other Python code imports `write_machine_file()`.
+
+    python3 scripts/arch_tree.py i386 --why-not
+
+prints why shims and programs for the architecture cannot be built and run
+on this machine (no shim runtime for it in capsule yet, no compiler for it),
+or nothing when they can: the demo and the graphics example skip their
+part for that architecture with this sentence.
 """
 
 from __future__ import annotations
@@ -40,7 +47,9 @@ import argparse
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -85,6 +94,33 @@ def system_release(os_release: Path = Path("/etc/os-release")) -> str:
         if key == "VERSION_CODENAME" and value.strip('"'):
             return value.strip('"')
     raise TreeError(f"{os_release} names no VERSION_CODENAME")
+
+
+# What gcc needs to build for the architecture on this (x86_64) machine, as
+# in its cross file (cross/<triplet>.ini).
+GCC_FLAGS = {"x86_64": (), "i386": ("-m32",)}
+
+
+def why_not(arch_name: str) -> str:
+    """Why shims and programs for the architecture cannot be built and run
+    here, in one line; "" when they can."""
+    arch = _architecture(arch_name)
+    reasons = []
+    try:
+        arches.require_shim_runtime(arch)
+    except CapsuleError as exc:
+        reasons.append(str(exc))
+    if arch.name not in GCC_FLAGS:
+        reasons.append(f"this machine has no compiler set up for {arch.name}")
+        return "; ".join(reasons)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "t.c").write_text("int main(void) { return 0; }\n")
+        proc = subprocess.run(["gcc", *GCC_FLAGS[arch.name], "t.c", "-o", "t"], cwd=tmp,
+                              capture_output=True, check=False)
+        if proc.returncode != 0:
+            reasons.append(f"gcc {' '.join(GCC_FLAGS[arch.name])} cannot link a program "
+                           "(Debian: apt-get install gcc-multilib)")
+    return "; ".join(reasons)
 
 
 def _architecture(name: str) -> arches.Arch:
@@ -189,7 +225,7 @@ def write_machine_file(arch_name: str, root: Path, path: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     ap.add_argument("arch", choices=sorted(arches.ARCHES))
-    ap.add_argument("packages", nargs="+", metavar="PACKAGE")
+    ap.add_argument("packages", nargs="*", metavar="PACKAGE")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
                     help="where trees are kept (default: build-arch in the checkout)")
     ap.add_argument("--refresh", action="store_true", help="fetch and unpack again")
@@ -198,7 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", help="the tree's directory name (default: the packages')")
     ap.add_argument("--machine-file", type=Path, metavar="PATH",
                     help="also write a Meson machine file that builds against the tree")
+    ap.add_argument("--why-not", action="store_true",
+                    help="only say why the architecture's shims and programs cannot be built "
+                         "and run here (nothing: they can)")
     args = ap.parse_args(argv)
+    if args.why_not:
+        reason = why_not(args.arch)
+        if reason:
+            print(reason)
+        return 0
     try:
         root = ensure_tree(args.arch, tuple(args.packages), args.out.resolve(), args.refresh,
                            args.depends, args.name)
