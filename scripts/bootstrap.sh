@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
     gcc g++ libc6-dev pkg-config ninja-build binutils   # g++: the C++ fixtures (vtables, typeinfo)
-    gcc-multilib   # gcc -m32 for cross/i386-linux-gnu.ini (amd64 packages only; no i386 architecture)
+    gcc-multilib   # gcc -m32 for cross/i386-linux-gnu.ini and the 32-bit demo, graphics and bench
+                   # programs (amd64 packages only; their i386 libraries are unpacked Debian
+                   # packages, scripts/arch_tree.py: no i386 architecture, nothing installed)
     zlib1g-dev libexpat1-dev   # the real libraries the tests shim
     meson python3-pyelftools   # Debian's own Meson 1.0.1 and what the module needs there
     python3 python3-venv       # Debian's interpreter, which that Meson runs on

@@ -18,7 +18,8 @@ programs instead. The host tree is Debian's i386 packages of that stack
 scripts/arch_tree.py without installing anything (kept in build-arch/ and
 hard-linked into TREE), with their -dev files, which the example's programs
 are built against (`--machine-file PATH` writes the Meson machine file for
-that, given after cross/i386-linux-gnu.ini). The runtime's libexpat.so.1 is
+that, given after cross/i386-linux-gnu.ini; `fetch --arch i386` only
+fetches and unpacks the packages). The runtime's libexpat.so.1 is
 built -m32 from the i386 libexpat's function list, and the runtime also
 holds the program's own 32-bit libraries that are not graphics (RUNTIME_OWN:
 libX11, libz and what they need, from the host tree), which this machine
@@ -39,9 +40,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
@@ -86,9 +87,9 @@ I386_PACKAGES = (
 RUNTIME_OWN = ("libX11.so.6", "libz.so.1")
 
 
-@dataclass(frozen=True)
-class Target:
-    """What differs between the architectures the example is made for."""
+class Target(NamedTuple):
+    """What differs between the architectures the example is made for (a
+    NamedTuple: this file is also loaded by path, outside sys.modules)."""
     arch: str
     multiarch: str                # the tree's library directory
     cflags: tuple[str, ...]       # for gcc, building the runtime's libexpat
@@ -253,14 +254,19 @@ def make_host(tree: Path, arch: str = "x86_64") -> Path:
 
 def _unpacked_host(tree: Path, arch: str) -> Path:
     """The unpacked packages of I386_PACKAGES' closure, hard-linked into tree."""
-    module = _arch_tree()
-    try:
-        unpacked = module.ensure_tree(arch, I386_PACKAGES, depends=True, name="graphics")
-    except module.TreeError as exc:
-        raise TreeError(f"no {arch} host tree: {exc}") from exc
+    unpacked = _unpacked(arch)
     if not tree.exists():
         shutil.copytree(unpacked, tree, symlinks=True, copy_function=_link_or_copy)
     return tree
+
+
+def _unpacked(arch: str) -> Path:
+    """The unpacked packages of I386_PACKAGES' closure (scripts/arch_tree.py)."""
+    module = _arch_tree()
+    try:
+        return Path(module.ensure_tree(arch, I386_PACKAGES, depends=True, name="graphics"))
+    except module.TreeError as exc:
+        raise TreeError(f"no {arch} host tree: {exc}") from exc
 
 
 def _link_or_copy(src: str, dest: str) -> None:
@@ -335,8 +341,9 @@ def make_runtime(directory: Path, arch: str = "x86_64", host: Path | None = None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=("host", "runtime"))
-    parser.add_argument("dest", type=Path)
+    parser.add_argument("kind", choices=("host", "runtime", "fetch"),
+                        help="fetch: only fetch and unpack the packages of --arch's host tree")
+    parser.add_argument("dest", type=Path, nargs="?")
     parser.add_argument("--arch", choices=sorted(TARGETS), default="x86_64")
     parser.add_argument("--host", type=Path,
                         help="runtime: the host tree made for --arch (other than x86_64)")
@@ -344,8 +351,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="host: also write the Meson machine file that builds the "
                              "programs against the tree (with the architecture's cross file)")
     args = parser.parse_args(argv)
+    if (args.dest is None) != (args.kind == "fetch"):
+        parser.error("host and runtime take a destination, fetch none")
     try:
-        if args.kind == "host":
+        if args.kind == "fetch":
+            if args.arch != "x86_64":
+                _unpacked(args.arch)
+        elif args.kind == "host":
             tree = make_host(args.dest.absolute(), args.arch)
             if args.machine_file:
                 write_machine_file(tree, args.machine_file.absolute(), args.arch)
