@@ -7,7 +7,8 @@ accepts, what `$LIB` and `$PLATFORM` expand to, and how Meson and uname
 name the machine. locate, ldcache, render, the Meson module and the command
 line ask this module instead of knowing x86_64 themselves: supporting
 another architecture (aarch64 next) is adding an entry to ARCHES and, once
-libcapsule and shim-templates/shim.c.in are ported, setting its
+libcapsule (libcapsule/arch/NAME/) and the shim's stubs
+(shim-templates/arch/NAME.stubs.in) are written, setting its
 `shim_runtime`.
 """
 
@@ -68,7 +69,7 @@ I386 = Arch(
     ldcache_flags=frozenset({0x0001, 0x0003}), lib="lib/i386-linux-gnu", platform="i686",
     meson_cpu_family="x86", uname_machines=("i386", "i486", "i586", "i686"),
     debian_arch="i386",
-    shim_runtime=False,  # libcapsule and shim.c.in are x86_64 only so far
+    shim_runtime=True,
 )
 ARCHES: dict[str, Arch] = {a.name: a for a in (X86_64, I386)}
 

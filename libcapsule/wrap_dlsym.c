@@ -32,6 +32,10 @@
 #include "trampoline.h"
 #include "wrappers.h"
 
+/* Read by the trampolines (arch/<arch>/trampoline.c). */
+void *capsule_real_dlsym = (void *)dlsym;
+void *capsule_real_dlvsym = (void *)dlvsym;
+
 #define MAX_SCOPE 256
 
 static void *
@@ -130,7 +134,7 @@ next_visit(struct dl_phdr_info *info, size_t size, void *data)
     long idx = capsule_dynobj_lookup(&o, st->name, st->version);
     if (idx >= 0) {
         /* Defined before any shim: glibc gives the same answer. */
-        st->decided = ELF64_ST_TYPE(o.symtab[idx].st_info) != STT_TLS;
+        st->decided = ELFW(ST_TYPE)(o.symtab[idx].st_info) != STT_TLS;
         if (st->decided)
             st->result = capsule_dynobj_address(&o, idx);
         capsule_dynobj_fini(&o);

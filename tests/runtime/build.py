@@ -119,12 +119,15 @@ def build_libcapsule(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     lib = out / "libcapsule.so.0"
     objects = []
-    for source in sorted(LIBCAPSULE.glob("*.c")):
+    arch_dir = LIBCAPSULE / "arch" / "x86_64"
+    for source in [*sorted(LIBCAPSULE.glob("*.c")), *sorted(arch_dir.glob("*.c"))]:
         # One object per source, so gcov counters land in out/obj/NAME.gcda.
         obj = out / "obj" / f"{source.stem}.o"
+        if source.parent == arch_dir:
+            obj = out / "obj" / f"arch_{source.stem}.o"
         obj.parent.mkdir(exist_ok=True)
         sh([*CC, *CFLAGS, *COVERAGE_FLAGS, "-c", "-fPIC", "-fvisibility=hidden",
-            f"-I{LIBCAPSULE / 'include'}", source, "-o", obj])
+            f"-I{LIBCAPSULE / 'include'}", f"-I{LIBCAPSULE}", f"-I{arch_dir}", source, "-o", obj])
         objects.append(obj)
     sh([*CC, *COVERAGE_FLAGS, "-shared", *objects, "-o", lib, "-Wl,-soname,libcapsule.so.0",
         f"-Wl,--version-script,{LIBCAPSULE / 'libcapsule.map'}", "-ldl", "-lpthread"])

@@ -46,7 +46,7 @@ def drivers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("parity-drivers")
     for name in ("ldcache_driver", "resolve_driver"):
         sh(["gcc", *CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
-            FIXTURES / f"{name}.c",
+            f"-I{LIBCAPSULE / 'arch' / 'x86_64'}", FIXTURES / f"{name}.c",
             *(LIBCAPSULE / f for f in PRIVATE), "-o", out / name, "-lpthread"])
     return {name: out / name for name in ("ldcache_driver", "resolve_driver")}
 

@@ -149,9 +149,10 @@ def test_encodings_on_a_made_up_object(tmp_path: Path) -> None:
     understood, untouched; another thread running code in the page while
     entries change never faults; the code page read-only again."""
     driver = tmp_path / "plt_driver"
+    arch_dir = LIBCAPSULE / "arch" / "x86_64"
     sh(["gcc", *CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
-        FIXTURES / "plt_driver.c",
-        *(LIBCAPSULE / f for f in ("pltrewrite_x86_64.c", "dynobj.c", "debug.c", "error.c")),
+        f"-I{arch_dir}", FIXTURES / "plt_driver.c", arch_dir / "pltrewrite.c",
+        *(LIBCAPSULE / f for f in ("dynobj.c", "debug.c", "error.c")),
         "-o", driver, "-lpthread"])
     proc = subprocess.run([str(driver)], capture_output=True, text=True, timeout=30,
                           check=False)

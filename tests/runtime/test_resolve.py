@@ -32,6 +32,7 @@ def drivers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name in ("ldcache_driver", "resolve_driver"):
         exe = out / name
         sh(["gcc", *CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
+            f"-I{LIBCAPSULE / 'arch' / 'x86_64'}",
             FIXTURES / f"{name}.c", *(LIBCAPSULE / f for f in PRIVATE), "-o", exe, "-lpthread"])
         result[name] = exe
     return result
