@@ -318,6 +318,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "build-bench-graphics")
     parser.add_argument("--arch", choices=("x86_64", "i386"), default="x86_64",
                         help="i386: the example's programs built 32-bit, on i386 Mesa")
+    parser.add_argument("--only", action="append", metavar="TEXT",
+                        help="only the programs whose row names contain TEXT (repeatable)")
     args = parser.parse_args()
     arch = args.arch
     tools = ("Xvfb", "glxinfo", "eglinfo", "vulkaninfo") if arch == "x86_64" else ("Xvfb",)
@@ -347,6 +349,8 @@ def main() -> int:
     ]
     if arch != "x86_64":  # the example's own programs: this machine has no others for it
         cases = [c for c in cases if c.argv[0].startswith(str(out))]
+    if args.only:
+        cases = [c for c in cases if any(text in c.name for text in args.only)]
     rows, setup_rows, memory_rows, syscall_rows, notes = [], [], [], [], []
     empty = work / "empty"
     empty_dirs = f"{empty / 'a'}:{empty / 'b'}"
