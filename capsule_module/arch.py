@@ -35,6 +35,9 @@ class Arch:
     uname_machines: tuple[str, ...]  # os.uname().machine values that run it
     debian_arch: str              # dpkg's name (apt-get download NAME:ARCH)
     shim_runtime: bool            # libcapsule and the shim template support it
+    # The emulator that runs its programs on another machine (qemu-user), if
+    # this machine's kernel cannot: how a tree's own ldconfig is run.
+    emulator: str | None = None
 
     @property
     def description(self) -> str:
@@ -71,7 +74,17 @@ I386 = Arch(
     debian_arch="i386",
     shim_runtime=True,
 )
-ARCHES: dict[str, Arch] = {a.name: a for a in (X86_64, I386)}
+# FLAG_AARCH64_LIB64 0x0a00: aarch64 takes 0x0a03 alone.
+AARCH64 = Arch(
+    name="aarch64", elf_class=64, e_machine=183, machine="EM_AARCH64",
+    triplet="aarch64-linux-gnu",
+    lib_dirs=("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib64", "usr/lib64",
+              "lib", "usr/lib"),
+    ldcache_flags=frozenset({0x0a03}), lib="lib/aarch64-linux-gnu", platform="aarch64",
+    meson_cpu_family="aarch64", uname_machines=("aarch64", "arm64"), debian_arch="arm64",
+    shim_runtime=True, emulator="qemu-aarch64",
+)
+ARCHES: dict[str, Arch] = {a.name: a for a in (X86_64, I386, AARCH64)}
 
 
 def _known() -> str:

@@ -272,7 +272,11 @@ class CapsuleModule(ExtensionModule):
             'link_with': capsule.link_with,
             'dependencies': capsule.dependencies,
             'gnu_symbol_visibility': 'hidden',
-            'override_options': ['werror=false'],
+            # Optimised whatever the buildtype: the generated code is tables
+            # and a few calls, and clang at -O0 takes the address of the
+            # hidden IFUNC the constructor calls (aarch64's ld cannot link
+            # that) instead of calling it.
+            'override_options': ['werror=false', 'optimization=2'],
             'install': kwargs['install'],
         })
         if map_file is not None:

@@ -10,6 +10,10 @@ DEBIAN_PACKAGES=(
     gcc-multilib   # gcc -m32 for cross/i386-linux-gnu.ini and the 32-bit demo, graphics and bench
                    # programs (amd64 packages only; their i386 libraries are unpacked Debian
                    # packages, scripts/arch_tree.py: no i386 architecture, nothing installed)
+    # cross/aarch64-linux-gnu.ini: clang (below) targets aarch64 (Debian 12's
+    # gcc-aarch64-linux-gnu conflicts with gcc-multilib), binutils links, the
+    # cross libc is the sysroot, qemu-user runs the programs.
+    binutils-aarch64-linux-gnu libc6-dev-arm64-cross libgcc-12-dev-arm64-cross qemu-user
     zlib1g-dev libexpat1-dev   # the real libraries the tests shim
     meson python3-pyelftools   # Debian's own Meson 1.0.1 and what the module needs there
     python3 python3-venv       # Debian's interpreter, which that Meson runs on

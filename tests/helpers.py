@@ -147,7 +147,8 @@ def compile_c(
 
 
 
-I386_PACKAGES = ("zlib1g", "libexpat1")
+HOST_TREE_PACKAGES = ("zlib1g", "libexpat1")
+I386_PACKAGES = HOST_TREE_PACKAGES
 
 
 def _arch_tree() -> ModuleType:
@@ -162,15 +163,21 @@ def _arch_tree() -> ModuleType:
     return module
 
 
-def i386_host_tree() -> Path:
-    """A host tree of i386 zlib and expat, unpacked from Debian's packages
-    by scripts/arch_tree.py (a private apt state: the system's apt and dpkg
-    are not touched), kept in build-arch/ and reused; its ld.so.cache is
-    ldconfig's. The test is skipped, with the reason, when the packages
-    cannot be fetched (no network, no Debian archive in apt's sources)."""
+def arch_host_tree(arch_name: str) -> Path:
+    """A host tree of arch_name's zlib and expat, unpacked from Debian's
+    packages by scripts/arch_tree.py (a private apt state: the system's apt
+    and dpkg are not touched), kept in build-arch/ and reused; its
+    ld.so.cache is the architecture's ldconfig's. The test is skipped, with
+    the reason, when the packages cannot be fetched (no network, no Debian
+    archive in apt's sources)."""
     import pytest
     module = _arch_tree()
     try:
-        return Path(module.ensure_tree("i386", I386_PACKAGES))
+        return Path(module.ensure_tree(arch_name, HOST_TREE_PACKAGES))
     except module.TreeError as exc:
-        pytest.skip(f"no i386 host tree: {exc}")
+        pytest.skip(f"no {arch_name} host tree: {exc}")
+
+
+def i386_host_tree() -> Path:
+    """arch_host_tree("i386")."""
+    return arch_host_tree("i386")
