@@ -10,6 +10,9 @@ DEBIAN_PACKAGES=(
     gcc-multilib   # gcc -m32 for cross/i386-linux-gnu.ini and the 32-bit demo, graphics and bench
                    # programs (amd64 packages only; their i386 libraries are unpacked Debian
                    # packages, scripts/arch_tree.py: no i386 architecture, nothing installed)
+    # CAPSULE_TEST_ARCH=i386 (scripts/test.sh's i386 phase): g++ -m32 for the C++
+    # fixtures; the 32-bit ASan and UBSan runtimes (gcc-multilib pulls them in too)
+    g++-multilib lib32asan8 lib32ubsan1
     # cross/aarch64-linux-gnu.ini: clang (below) targets aarch64 (Debian 12's
     # gcc-aarch64-linux-gnu conflicts with gcc-multilib), binutils links, the
     # cross libc is the sysroot, qemu-user runs the programs.

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from build import CC, Built, Sym, build_shim, make_prefix, program_prefix, sh
+from build import CC, GCC, MULTIARCH, Built, Sym, build_shim, make_prefix, program_prefix, sh
 
 STUB = "int newer_glibc_function(void) { return 1; }\nint other_function(void) { return 2; }\n"
 STUB_MAP = ("GLIBC_2.98 { global: other_function; local: *; };\n"
@@ -28,7 +28,7 @@ def _lib(out: Path, soname: str, source: str, *args: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{soname}.c").write_text(source)
     target = out / soname
-    sh(["gcc", "-shared", "-fPIC", "-nostdlib", out / f"{soname}.c", "-o", target,
+    sh([*GCC, "-shared", "-fPIC", "-nostdlib", out / f"{soname}.c", "-o", target,
         f"-Wl,-soname,{soname}", *args])
     return target
 
@@ -55,7 +55,7 @@ def test_one_line_names_every_missing_glibc_version(built: Built, tmp_path: Path
     # line's text (test_dlopen_failure.py), which the program prints.
     assert proc.returncode == 0 and proc.stderr == "", proc
     lines = proc.stdout.splitlines()
-    in_prefix = prefix / "usr/lib/x86_64-linux-gnu/libnewer.so.1"
+    in_prefix = prefix / MULTIARCH / "libnewer.so.1"
     assert len(lines) == 1, proc.stdout
     # The version is the process's (under the glibc matrix, that glibc's).
     line = re.sub(r"\(glibc \d+\.\d+\)", "(glibc N)", lines[0])

@@ -30,6 +30,7 @@ from build import (
     program_prefix,
     sh,
 )
+from testarch import GXX, system_library
 
 FUNCTIONS = [
     "one_lower", "one_threads", "one_print", "one_atexit", "one_getenv", "one_locale",
@@ -37,11 +38,11 @@ FUNCTIONS = [
     "one_atfork", "one_atfork_counts", "one_add", "one_fork", "one_glibc_services",
     "one_malloc", "one_free", "one_realloc", "one_malloc_address", "one_plugin",
 ]
-SYSTEM_LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
+# This machine's libraries of the architecture under test (testarch).
 ALLOCATORS = {
-    "jemalloc": SYSTEM_LIBDIR / "libjemalloc.so.2",
-    "tcmalloc": SYSTEM_LIBDIR / "libtcmalloc_minimal.so.4",
-    "mimalloc": SYSTEM_LIBDIR / "libmimalloc.so.2",
+    "jemalloc": "libjemalloc.so.2",
+    "tcmalloc": "libtcmalloc_minimal.so.4",
+    "mimalloc": "libmimalloc.so.2",
 }
 
 
@@ -79,7 +80,7 @@ def values(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
 def _cxx_lib(out: Path, soname: str, *defines: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     target = out / soname
-    sh(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-O1", "-shared", "-fPIC",
+    sh([*GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-O1", "-shared", "-fPIC",
         *[f"-D{d}" for d in defines], FIXTURES / "onexx.cc", "-o", target,
         f"-Wl,-soname,{soname}"])
     return target
@@ -97,7 +98,7 @@ def one(built: Built, tmp_path_factory: pytest.TempPathFactory) -> One:
                     flags=["-std=gnu11", "-Wl,-z,pack-relative-relocs"],
                     libs=[onexx, "-ldl", "-lpthread"])
     # The host's C++ runtime comes with the prefix: private to the capsule.
-    runtime = [SYSTEM_LIBDIR / "libstdc++.so.6", SYSTEM_LIBDIR / "libgcc_s.so.1"]
+    runtime = [system_library("libstdc++.so.6"), system_library("libgcc_s.so.1")]
     prefix = make_prefix(root / "prefix", [lib, onexx, plugin, *runtime])
     shim_dir = root / "shim"
     build_shim(shim_dir, built.libcapsule_dir, "libone.so.1", str(prefix),
@@ -232,7 +233,7 @@ def test_the_executables_own_allocator_serves_the_capsule(one: One) -> None:
 
 @pytest.mark.parametrize("allocator", sorted(ALLOCATORS))
 def test_a_preloaded_allocator_serves_the_capsule(one: One, allocator: str) -> None:
-    lib = ALLOCATORS[allocator]
+    lib = system_library(ALLOCATORS[allocator])
     if not lib.exists():
         pytest.skip(f"{lib} is not installed (scripts/bootstrap.sh installs it)")
     if SANITIZE:

@@ -13,15 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from build import FIXTURES, SANITIZE, Built, Sym, build_lib, build_shim, make_prefix, sh
+from build import FIXTURES, GCC, SANITIZE, Built, Sym, build_lib, build_shim, make_prefix, sh
+from testarch import system_libdirs
 
 KINDS = {"static": ["-static"], "static-pie": ["-static-pie", "-fPIE"]}
 
 
 @pytest.fixture(scope="module")
 def static_world(built: Built) -> tuple[Path, dict[str, Path]]:
-    if not Path("/usr/lib/x86_64-linux-gnu/libc.a").exists():
-        pytest.skip("libc.a is missing (libc6-dev): no static programs")
+    libc_a = system_libdirs()[0] / "libc.a"
+    if not libc_a.exists():
+        pytest.skip(f"{libc_a} is missing (libc6-dev, for i386 libc6-dev-i386): no static "
+                    "programs")
     if SANITIZE == "asan":
         pytest.skip("ASan does not support statically linked programs")
     root = built.root / "static"
@@ -34,7 +37,7 @@ def static_world(built: Built) -> tuple[Path, dict[str, Path]]:
         programs[kind] = root / f"static_prog_{kind}"
         # ld warns that dlopen in a static program needs the shared glibc at
         # run time: that is the point.
-        sh(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1",
+        sh([*GCC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1",
             *flags, FIXTURES / "static_prog.c", "-o", programs[kind]])
     return shim_dir / "libdbg.so.1", programs
 
