@@ -12,7 +12,13 @@ capsules yet is listed with the reason instead of numbers.
 
 Run from the repository after scripts/bootstrap.sh (needs Xvfb, mesa-utils,
 vulkan-tools):
-    .venv/bin/python bench/bench_graphics.py [--runs N] [--work DIR]
+    .venv/bin/python bench/bench_graphics.py [--runs N] [--work DIR] [--arch i386]
+
+--arch i386 measures the example's own programs built 32-bit (this machine
+has no i386 glxinfo ...): on the plain i386 host stack (Debian's i386 Mesa,
+unpacked by graphics_trees.py --arch i386, first on the library path)
+against the same through the i386 shims; the egl_png start-up row is the
+one to compare with x86_64's.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from types import ModuleType
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "graphics"
+CROSS_FILES = {"i386": REPO / "cross" / "i386-linux-gnu.ini"}
+CFLAGS = {"x86_64": [], "i386": ["-m32"]}
 INIT_LINE = re.compile(r"capsule\[time\]: \S+: init (\d+) us")
 FRAMES = 300
 # glibc's libraries: a capsule has none of its own (placeholders of the
@@ -93,16 +101,20 @@ def load_trees() -> ModuleType:
     return module
 
 
-def build(work: Path) -> tuple[Path, Path, Path]:
+def build(work: Path, arch: str = "x86_64") -> tuple[Path, Path, Path]:
     trees = load_trees()
-    host = trees.make_host(work / "host")
-    runtime = trees.make_runtime(work / "runtime")
+    host = trees.make_host(work / "host", arch)
+    runtime = trees.make_runtime(work / "runtime", arch, host)
     out = work / "build"
     meson = str(Path(sys.executable).parent / "meson")
+    cross = []
+    if arch != "x86_64":
+        machine = trees.write_machine_file(host, work / f"{arch}-host.ini", arch)
+        cross = ["--cross-file", str(CROSS_FILES[arch]), "--cross-file", str(machine)]
     # Optimised, as a distribution builds libcapsule into its shims (Meson's
     # default build type would measure an -O0 libcapsule).
     if not (out / "build.ninja").exists():
-        subprocess.run([meson, "setup", "--buildtype=release", str(out), str(EXAMPLE),
+        subprocess.run([meson, "setup", "--buildtype=release", *cross, str(out), str(EXAMPLE),
                         f"-Dhost={host}"], check=True, stdout=subprocess.DEVNULL)
     else:
         subprocess.run([meson, "configure", str(out), "-Dbuildtype=release"], check=True,
@@ -112,6 +124,18 @@ def build(work: Path) -> tuple[Path, Path, Path]:
     # and smaps counts their mapped pages as private dirty: write them back.
     os.sync()
     return host, runtime, out
+
+
+def host_stack(host: Path, arch: str) -> dict[str, str]:
+    """The environment that runs a program of arch on the plain host stack:
+    nothing for this machine's, the host tree's for another architecture
+    (this machine has none of its own)."""
+    if arch == "x86_64":
+        return {}
+    multiarch = load_trees().TARGETS[arch].multiarch
+    return {"LD_LIBRARY_PATH": f"{host / multiarch}:{host / multiarch.removeprefix('usr/')}",
+            "LIBGL_DRIVERS_PATH": str(host / multiarch / "dri"),
+            "__EGL_VENDOR_LIBRARY_DIRS": str(host / "usr/share/glvnd/egl_vendor.d")}
 
 
 @contextmanager
@@ -227,10 +251,11 @@ def breakdown(case: Case, plain_env: dict[str, str], capsule_env: dict[str, str]
     return capsule_parts(rss[0], rss[1], (dirty[0], dirty[1]), out, host)
 
 
-def build_dumper(work: Path) -> Path:
+def build_dumper(work: Path, arch: str = "x86_64") -> Path:
     source, lib = work / "smaps_dumper.c", work / "smaps_dumper.so"
     source.write_text(SMAPS_DUMPER)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(lib), str(source)], check=True)
+    subprocess.run(["gcc", *CFLAGS[arch], "-shared", "-fPIC", "-O2", "-o", str(lib), str(source)],
+                   check=True)
     return lib
 
 
@@ -291,33 +316,51 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--work", type=Path, default=REPO / "build-bench-graphics")
+    parser.add_argument("--arch", choices=("x86_64", "i386"), default="x86_64",
+                        help="i386: the example's programs built 32-bit, on i386 Mesa")
+    parser.add_argument("--only", action="append", metavar="TEXT",
+                        help="only the programs whose row names contain TEXT (repeatable)")
     args = parser.parse_args()
-    for tool in ("Xvfb", "glxinfo", "eglinfo", "vulkaninfo"):
+    arch = args.arch
+    tools = ("Xvfb", "glxinfo", "eglinfo", "vulkaninfo") if arch == "x86_64" else ("Xvfb",)
+    for tool in tools:
         if shutil.which(tool) is None:
             raise SystemExit(f"bench_graphics: {tool} is not installed (scripts/bootstrap.sh)")
-    host, runtime, out = build(args.work.absolute())
-    dumper = build_dumper(args.work.absolute())
-    png = str(args.work.absolute() / "bench.png")
+    work = args.work.absolute() / ("" if arch == "x86_64" else arch)
+    if arch != "x86_64":
+        blocker = load_trees()._arch_tree().why_not(arch)
+        if blocker:
+            raise SystemExit(f"bench_graphics: {arch}: {blocker}")
+    host, runtime, out = build(work, arch)
+    dumper = build_dumper(work, arch)
+    png = str(work / "bench.png")
     cases = [
         Case("glxinfo -B", ["glxinfo", "-B"], "llvmpipe"),
         Case(f"GLX render, {FRAMES} frames (frame loop)", [str(out / "glx_frames"), str(FRAMES)],
              f"frames: {FRAMES} ok", inner=re.compile(r"frame loop: ([\d.]+) ms"),
              runs_scale=3),
         Case("eglinfo", ["eglinfo"], "EGL driver name: swrast"),
+        Case("egl_png 256x256 (start-up: wall time)", [str(out / "egl_png"), png], "wrote ",
+             x11=False),
         Case("EGL surfaceless render 1024x1024 (render)", [str(out / "egl_png"), png, "1024"],
              "wrote ", x11=False, inner=re.compile(r"render: ([\d.]+) ms"), runs_scale=3),
         Case("vulkaninfo --summary (headless)", ["vulkaninfo", "--summary"], "llvmpipe",
              x11=False),
     ]
+    if arch != "x86_64":  # the example's own programs: this machine has no others for it
+        cases = [c for c in cases if c.argv[0].startswith(str(out))]
+    if args.only:
+        cases = [c for c in cases if any(text in c.name for text in args.only)]
     rows, setup_rows, memory_rows, syscall_rows, notes = [], [], [], [], []
-    empty = args.work.absolute() / "empty"
+    empty = work / "empty"
     empty_dirs = f"{empty / 'a'}:{empty / 'b'}"
     for d in ("a", "b"):
         (empty / d).mkdir(parents=True, exist_ok=True)
     with xvfb() as display:
         for case in cases:
-            base = {"DISPLAY": display if case.x11 else ""}
-            through = {**base, "LD_LIBRARY_PATH": f"{out}:{runtime}"}
+            display_env = {"DISPLAY": display if case.x11 else ""}
+            base = {**display_env, **host_stack(host, arch)}
+            through = {**display_env, "LD_LIBRARY_PATH": f"{out}:{runtime}"}
             plain, capsuled = side_by_side(case, base, through, args.runs * case.runs_scale)
             if not all(s.ok for s in plain):
                 rows.append([case.name, "fails", "-", "-", "-", "-"])
@@ -344,6 +387,7 @@ def main() -> int:
             memory_rows.append([case.name, f"{rss / 1024:+.1f}", f"{parts.glibc / 1024:.1f}",
                                 f"{parts.placeholders / 1024:.2f}", f"{parts.copies / 1024:.1f}",
                                 f"{parts.runtime / 1024:.1f}", f"{(rss - known) / 1024:+.1f}"])
+    print(f"bench_graphics: {arch} programs")
     table(f"Time, median of {args.runs} runs each ({3 * args.runs} for the render rows), "
           "alternating (ms: wall time, or what the program timed itself in parentheses); "
           "peak memory: max RSS difference; private dirty: difference at exit (smaps, median "

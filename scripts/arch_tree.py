@@ -13,14 +13,43 @@ architecture's multiarch directories; `ldconfig -r` writes its ld.so.cache,
 as the host's own ldconfig would. A tree already there is reused
 (`--refresh` fetches again). Prints the tree's root. Other Python code
 imports `ensure_tree()`.
+
+    python3 scripts/arch_tree.py i386 --depends --name graphics libegl-mesa0 ...
+
+also takes everything those packages depend on (Depends and Pre-Depends,
+recursively, the first of alternatives; never glibc's own packages, which a
+host tree does not provide to a capsule: see GLIBC_PACKAGES) into
+build-arch/<arch>/<name>/root. Absolute symbolic links in the packages
+(a -dev package's `libz.so -> /lib/i386-linux-gnu/libz.so.1.2.13`) are made
+relative, so that they resolve inside the tree also for a linker that does
+not know it is one.
+
+    python3 scripts/arch_tree.py i386 zlib1g-dev ... --machine-file build/i386-tree.ini
+
+also writes a Meson machine file that builds against the tree, given after
+the architecture's cross file (`meson setup --cross-file
+cross/i386-linux-gnu.ini --cross-file build/i386-tree.ini`): pkg-config reads
+the tree's .pc files with the tree as its sysroot (a -dev package's headers
+and link-time libraries), and the linker finds the libraries those need in
+the tree (`-rpath-link`). Other Python code imports `write_machine_file()`.
+
+    python3 scripts/arch_tree.py i386 --why-not
+
+prints why shims and programs for the architecture cannot be built and run
+on this machine (no shim runtime for it in capsule yet, no compiler for it),
+or nothing when they can: the demo and the graphics example skip their
+part for that architecture with this sentence.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -47,6 +76,11 @@ def _glibc_tree() -> ModuleType:
 
 gt = _glibc_tree()
 TreeError = gt.TreeError
+# glibc's packages and what only their development files pull in: a capsule
+# uses the program's glibc, never the tree's, and the compiler brings its own
+# (gcc-multilib's) headers and start files.
+GLIBC_PACKAGES = frozenset({"libc6", "libc6-dev", "libc-dev-bin", "linux-libc-dev",
+                            "libc6-i386", "libc6-dev-i386"})
 
 
 def system_release(os_release: Path = Path("/etc/os-release")) -> str:
@@ -62,11 +96,80 @@ def system_release(os_release: Path = Path("/etc/os-release")) -> str:
     raise TreeError(f"{os_release} names no VERSION_CODENAME")
 
 
+# What gcc needs to build for the architecture on this (x86_64) machine, as
+# in its cross file (cross/<triplet>.ini).
+GCC_FLAGS = {"x86_64": (), "i386": ("-m32",)}
+
+
+def why_not(arch_name: str) -> str:
+    """Why shims and programs for the architecture cannot be built and run
+    here, in one line; "" when they can."""
+    arch = _architecture(arch_name)
+    reasons = []
+    try:
+        arches.require_shim_runtime(arch)
+    except CapsuleError as exc:
+        reasons.append(str(exc))
+    if arch.name not in GCC_FLAGS:
+        reasons.append(f"this machine has no compiler set up for {arch.name}")
+        return "; ".join(reasons)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "t.c").write_text("int main(void) { return 0; }\n")
+        proc = subprocess.run(["gcc", *GCC_FLAGS[arch.name], "t.c", "-o", "t"], cwd=tmp,
+                              capture_output=True, check=False)
+        if proc.returncode != 0:
+            reasons.append(f"gcc {' '.join(GCC_FLAGS[arch.name])} cannot link a program "
+                           "(Debian: apt-get install gcc-multilib)")
+    return "; ".join(reasons)
+
+
 def _architecture(name: str) -> arches.Arch:
     try:
         return arches.get(name)
     except CapsuleError as exc:
         raise TreeError(str(exc)) from None
+
+
+def _first_alternatives(listing: str) -> list[str]:
+    """The packages an `apt-cache depends` listing depends on: the first
+    of each group of alternatives, real packages only (not <virtual> ones)."""
+    deps: list[str] = []
+    in_group = False
+    for line in listing.splitlines():
+        kind, _, name = line.strip().partition(": ")
+        if kind.lstrip("|") not in ("Depends", "PreDepends"):
+            continue
+        if not in_group and not name.startswith("<"):
+            deps.append(name.split(":")[0])
+        in_group = kind.startswith("|")
+    return deps
+
+
+def depends_closure(opts: list[str], packages: tuple[str, ...]) -> tuple[str, ...]:
+    """`packages` and, recursively, what they depend on (GLIBC_PACKAGES left out)."""
+    seen: set[str] = set()
+    todo = [p for p in packages if p not in GLIBC_PACKAGES]
+    while todo:
+        batch = sorted(set(todo) - seen)
+        seen.update(batch)
+        listing = gt._run(["apt-cache", *opts, "depends", "--no-recommends", "--no-suggests",
+                           "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances",
+                           *batch])
+        todo = [d for d in _first_alternatives(listing)
+                if d not in seen and d not in GLIBC_PACKAGES]
+    return tuple(sorted(seen))
+
+
+def relative_symlinks(root: Path) -> None:
+    """Make every absolute symbolic link under root point inside root,
+    relatively (root stands for / in the packages)."""
+    for link in root.rglob("*"):
+        if link.is_symlink():
+            target = Path(link.readlink())
+            if target.is_absolute():
+                inside = root / target.relative_to("/")
+                link.unlink()
+                link.symlink_to(os.path.relpath(inside, link.parent))
 
 
 def _ldconfig(arch: arches.Arch, base: Path) -> list[str]:
@@ -89,41 +192,82 @@ def _ldconfig(arch: arches.Arch, base: Path) -> list[str]:
 
 
 def ensure_tree(arch_name: str, packages: tuple[str, ...], out: Path = DEFAULT_OUT,
-                refresh: bool = False) -> Path:
-    """The root of the unpacked tree of `packages` for the architecture."""
+                refresh: bool = False, depends: bool = False, name: str | None = None) -> Path:
+    """The root of the unpacked tree of `packages` for the architecture
+    (with `depends`, of their dependency closure too), named `name` or
+    after the packages."""
     arch = _architecture(arch_name)
     if not packages:
         raise TreeError("no package given")
-    base = out / arch.name / "+".join(sorted(packages))
+    base = out / arch.name / (name or "+".join(sorted(packages)))
     root, stamp = base / "root", base / "packages"
-    if not refresh and stamp.is_file() and stamp.read_text().split() == sorted(packages):
+    wanted = sorted(packages) + (["--depends"] if depends else [])
+    if not refresh and stamp.is_file() and stamp.read_text().split() == wanted:
         return root
-    debs = gt.download(base / "apt", system_release(), tuple(packages), gt.system_mirror(),
+    mirror = gt.system_mirror()
+    if depends:
+        opts = gt.update(base / "apt", system_release(), mirror, arch.debian_arch)
+        packages = depends_closure(opts, packages)
+    debs = gt.download(base / "apt", system_release(), tuple(packages), mirror,
                        arch.debian_arch)
     partial = base / "root.partial"
     shutil.rmtree(partial, ignore_errors=True)
     for deb in debs:
         gt._run(["dpkg-deb", "-x", str(deb), str(partial)])
+    relative_symlinks(partial)
     (partial / "etc").mkdir(exist_ok=True)
     (partial / "etc/ld.so.conf").write_text(
         f"/lib/{arch.triplet}\n/usr/lib/{arch.triplet}\n")
     gt._run([*_ldconfig(arch, base), "-r", str(partial)])
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)
-    stamp.write_text("\n".join(sorted(packages)) + "\n")
+    stamp.write_text("\n".join(wanted) + "\n")
     return root
+
+
+def write_machine_file(arch_name: str, root: Path, path: Path) -> Path:
+    """A Meson machine file (layered after the architecture's cross file)
+    with which pkg-config and the linker use the tree's -dev files."""
+    arch = _architecture(arch_name)
+    libdirs = [root / "usr/lib" / arch.triplet, root / "lib" / arch.triplet]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"# Building against the {arch.name} tree {root} (scripts/arch_tree.py).\n"
+        "[properties]\n"
+        f"pkg_config_libdir = ['{libdirs[0] / 'pkgconfig'}', '{root / 'usr/share/pkgconfig'}']\n"
+        f"sys_root = '{root}'\n\n"
+        "[built-in options]\n"
+        f"c_link_args = ['-Wl,-rpath-link,{':'.join(map(str, libdirs))}']\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     ap.add_argument("arch", choices=sorted(arches.ARCHES))
-    ap.add_argument("packages", nargs="+", metavar="PACKAGE")
+    ap.add_argument("packages", nargs="*", metavar="PACKAGE")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
                     help="where trees are kept (default: build-arch in the checkout)")
     ap.add_argument("--refresh", action="store_true", help="fetch and unpack again")
+    ap.add_argument("--depends", action="store_true",
+                    help="also what the packages depend on, recursively (glibc aside)")
+    ap.add_argument("--name", help="the tree's directory name (default: the packages')")
+    ap.add_argument("--machine-file", type=Path, metavar="PATH",
+                    help="also write a Meson machine file that builds against the tree")
+    ap.add_argument("--why-not", action="store_true",
+                    help="only say why the architecture's shims and programs cannot be built "
+                         "and run here (nothing: they can)")
     args = ap.parse_args(argv)
+    if args.why_not:
+        reason = why_not(args.arch)
+        if reason:
+            print(reason)
+        return 0
     try:
-        print(ensure_tree(args.arch, tuple(args.packages), args.out.resolve(), args.refresh))
+        root = ensure_tree(args.arch, tuple(args.packages), args.out.resolve(), args.refresh,
+                           args.depends, args.name)
+        if args.machine_file:
+            write_machine_file(args.arch, root, args.machine_file.absolute())
+        print(root)
     except TreeError as exc:
         print(f"arch_tree: {args.arch}: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
     gcc g++ libc6-dev pkg-config ninja-build binutils   # g++: the C++ fixtures (vtables, typeinfo)
-    gcc-multilib   # gcc -m32 for cross/i386-linux-gnu.ini (amd64 packages only; no i386 architecture)
+    gcc-multilib   # gcc -m32 for cross/i386-linux-gnu.ini and the 32-bit demo, graphics and bench
+                   # programs (amd64 packages only; their i386 libraries are unpacked Debian
+                   # packages, scripts/arch_tree.py: no i386 architecture, nothing installed)
     # CAPSULE_TEST_ARCH=i386 (scripts/test.sh's i386 phase): g++ -m32 for the C++
     # fixtures; the 32-bit ASan and UBSan runtimes (gcc-multilib pulls them in too)
     g++-multilib lib32asan8 lib32ubsan1

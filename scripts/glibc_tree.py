@@ -195,10 +195,9 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str:
     return proc.stdout
 
 
-def download(state: Path, release: str, packages: tuple[str, ...], mirror: Mirror,
-             arch: str = "amd64") -> list[Path]:
-    """apt-get update + download of `packages` of dpkg architecture `arch`
-    with a private apt state in `state`; the .deb files (in state/debs)."""
+def update(state: Path, release: str, mirror: Mirror, arch: str = "amd64") -> list[str]:
+    """apt-get update of a private apt state in `state` for packages of dpkg
+    architecture `arch`; the apt options that use that state."""
     for d in ("state/lists/partial", "cache/archives/partial", "sources.list.d",
               "preferences.d", "debs"):
         (state / d).mkdir(parents=True, exist_ok=True)
@@ -208,6 +207,14 @@ def download(state: Path, release: str, packages: tuple[str, ...], mirror: Mirro
         f"deb [arch={arch} signed-by={mirror.keyring}] {mirror.uri} {release} main\n")
     opts = _apt_options(state, arch)
     _run(["apt-get", *opts, "-qq", "update"])
+    return opts
+
+
+def download(state: Path, release: str, packages: tuple[str, ...], mirror: Mirror,
+             arch: str = "amd64") -> list[Path]:
+    """apt-get update + download of `packages` of dpkg architecture `arch`
+    with a private apt state in `state`; the .deb files (in state/debs)."""
+    opts = update(state, release, mirror, arch)
     debs = state / "debs"
     for old in debs.glob("*.deb"):
         old.unlink()

@@ -53,6 +53,18 @@ if [ "$main" = 1 ]; then
         main_args=("--basetemp=$gcov_tmp/t")
     fi
 
+    # The 32-bit (i386) demo and graphics tests use Debian's i386 packages,
+    # unpacked with a private apt state (nothing installed, no dpkg
+    # architecture added; kept in build-arch/). Fetched here, so that an
+    # unreachable archive stops the run instead of leaving those tests
+    # skipped. Whether their shims can run yet, arch_tree.py --why-not says.
+    echo "== i386: Debian's i386 packages for the 32-bit tests (scripts/arch_tree.py)"
+    $py scripts/arch_tree.py i386 zlib1g libexpat1 >/dev/null
+    $py scripts/arch_tree.py i386 zlib1g libexpat1 zlib1g-dev libexpat1-dev >/dev/null
+    $py examples/graphics/graphics_trees.py fetch --arch i386
+    i386_blocker=$($py scripts/arch_tree.py i386 --why-not)
+    echo "   i386 shims: ${i386_blocker:-built and run}"
+
     echo "== pytest: the whole suite"
     env ${main_env[@]+"${main_env[@]}"} $py -m pytest -ra ${main_args[@]+"${main_args[@]}"} "$@" tests
 

@@ -12,20 +12,37 @@ runtime DIR   a program "runtime" directory holding an incompatible
               XML_ParserCreate, which Mesa calls and Python does not, so a
               Python program still starts on it while Mesa cannot load.
 
-Only the standard library and pyelftools are needed.
+--arch i386 (default x86_64, this machine's stack) makes them for 32-bit
+programs instead. The host tree is Debian's i386 packages of that stack
+(I386_PACKAGES and what they depend on, glibc aside), unpacked by
+scripts/arch_tree.py without installing anything (kept in build-arch/ and
+hard-linked into TREE), with their -dev files, which the example's programs
+are built against (`--machine-file PATH` writes the Meson machine file for
+that, given after cross/i386-linux-gnu.ini; `fetch --arch i386` only
+fetches and unpacks the packages). The runtime's libexpat.so.1 is
+built -m32 from the i386 libexpat's function list, and the runtime also
+holds the program's own 32-bit libraries that are not graphics (RUNTIME_OWN:
+libX11, libz and what they need, from the host tree), which this machine
+does not have for i386.
+
+Only the standard library and pyelftools are needed (and, for i386, apt-get
+and dpkg-deb).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import NamedTuple
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
@@ -55,6 +72,37 @@ ROOTS = (
 GLIBC = ("libc.so.", "libm.so.", "libdl.so.", "libpthread.so.", "librt.so.", "libresolv.so.",
          "libutil.so.", "libanl.so.", "ld-linux")
 FAKE_MISSING = "XML_ParserCreate"
+REPO = Path(__file__).resolve().parents[2]
+# Debian's i386 packages of the stack the 32-bit programs use (scripts/arch_tree.py
+# adds what they depend on): glvnd, Mesa's GLX and EGL vendor libraries, DRI
+# drivers (llvmpipe: libLLVM-15), libgbm and libglapi, the Vulkan loader (the
+# example shims it), and the -dev packages the programs are built against.
+I386_PACKAGES = (
+    "libglvnd0", "libgl1", "libglx0", "libegl1", "libgles1", "libgles2", "libopengl0",
+    "libglx-mesa0", "libegl-mesa0", "libgl1-mesa-dri", "libglapi-mesa", "libgbm1", "libvulkan1",
+    "libgl-dev", "libegl-dev", "libgles-dev", "libx11-dev", "zlib1g-dev",
+)
+# The 32-bit programs' own libraries besides the graphics stack (a 32-bit
+# runtime brings them): glx_frames links libX11, egl_png zlib.
+RUNTIME_OWN = ("libX11.so.6", "libz.so.1")
+
+
+class Target(NamedTuple):
+    """What differs between the architectures the example is made for (a
+    NamedTuple: this file is also loaded by path, outside sys.modules)."""
+    arch: str
+    multiarch: str                # the tree's library directory
+    cflags: tuple[str, ...]       # for gcc, building the runtime's libexpat
+
+    @property
+    def lib_dirs(self) -> tuple[str, ...]:
+        return (self.multiarch, self.multiarch.removeprefix("usr/"))
+
+
+TARGETS = {
+    "x86_64": Target("x86_64", MULTIARCH, ()),
+    "i386": Target("i386", "usr/lib/i386-linux-gnu", ("-m32",)),
+}
 
 
 class TreeError(Exception):
@@ -79,6 +127,16 @@ def find_system(soname: str) -> Path:
         if (d / soname).exists():
             return d / soname
     raise TreeError(f"{soname}: not installed on this machine")
+
+
+def finder(tree: Path, target: Target) -> Callable[[str], Path]:
+    """find_system() for a tree's own library directories."""
+    def find(soname: str) -> Path:
+        for d in target.lib_dirs:
+            if (tree / d / soname).exists():
+                return tree / d / soname
+        raise TreeError(f"{soname}: not in {tree}")
+    return find
 
 
 def is_glibc(soname: str) -> bool:
@@ -137,7 +195,7 @@ def copy_data(tree: Path) -> None:
                 link_file(f, tree / rel / f.name)
 
 
-def closure(starts: Iterable[Path]) -> list[Path]:
+def closure(starts: Iterable[Path], find: Callable[[str], Path] = find_system) -> list[Path]:
     """starts and, recursively, what they need (glibc excluded)."""
     seen: dict[Path, None] = {}
     todo = list(starts)
@@ -146,7 +204,7 @@ def closure(starts: Iterable[Path]) -> list[Path]:
         if lib in seen:
             continue
         seen[lib] = None
-        todo.extend(find_system(s) for s in needed(lib) if not is_glibc(s))
+        todo.extend(find(s) for s in needed(lib) if not is_glibc(s))
     return list(seen)
 
 
@@ -159,8 +217,30 @@ def write_ldcache(tree: Path) -> None:
         raise TreeError(f"{tree}: ldconfig -r failed: {proc.stderr.strip()}")
 
 
-def make_host(tree: Path) -> Path:
+def _arch_tree() -> ModuleType:
+    """scripts/arch_tree.py, loaded once."""
+    module = sys.modules.get("arch_tree")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("arch_tree", REPO / "scripts/arch_tree.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["arch_tree"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def target(arch: str) -> Target:
+    try:
+        return TARGETS[arch]
+    except KeyError:
+        raise TreeError(f"architecture {arch!r}: the example knows {', '.join(TARGETS)}") \
+            from None
+
+
+def make_host(tree: Path, arch: str = "x86_64") -> Path:
     """The host graphics tree (idempotent: existing files are kept)."""
+    if target(arch).arch != "x86_64":
+        return _unpacked_host(tree, arch)
     copy_data(tree)
     starts = [find_system(s) for s in ROOTS]
     dri = Path("/") / MULTIARCH / "dri"
@@ -170,6 +250,36 @@ def make_host(tree: Path) -> Path:
         add_library(tree, lib)
     write_ldcache(tree)
     return tree
+
+
+def _unpacked_host(tree: Path, arch: str) -> Path:
+    """The unpacked packages of I386_PACKAGES' closure, hard-linked into tree."""
+    unpacked = _unpacked(arch)
+    if not tree.exists():
+        shutil.copytree(unpacked, tree, symlinks=True, copy_function=_link_or_copy)
+    return tree
+
+
+def _unpacked(arch: str) -> Path:
+    """The unpacked packages of I386_PACKAGES' closure (scripts/arch_tree.py)."""
+    module = _arch_tree()
+    try:
+        return Path(module.ensure_tree(arch, I386_PACKAGES, depends=True, name="graphics"))
+    except module.TreeError as exc:
+        raise TreeError(f"no {arch} host tree: {exc}") from exc
+
+
+def _link_or_copy(src: str, dest: str) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def write_machine_file(tree: Path, path: Path, arch: str) -> Path:
+    """The Meson machine file that builds the example's programs against
+    the host tree's -dev files (after the architecture's cross file)."""
+    return Path(_arch_tree().write_machine_file(arch, tree, path))
 
 
 def exported_functions(lib: Path) -> list[str]:
@@ -201,29 +311,59 @@ def fake_expat_source(functions: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_runtime(directory: Path) -> Path:
-    """The runtime directory with the incompatible libexpat.so.1."""
+def make_runtime(directory: Path, arch: str = "x86_64", host: Path | None = None) -> Path:
+    """The runtime directory with the incompatible libexpat.so.1 (for
+    another architecture than this machine's, made from the host tree's
+    libexpat, and with the program's own libraries from there)."""
+    t = target(arch)
+    find = find_system
+    if t.arch != "x86_64":
+        if host is None:
+            raise TreeError(f"a runtime for {arch} is made from its host tree: give it")
+        find = finder(host, t)
     directory.mkdir(parents=True, exist_ok=True)
-    source = fake_expat_source(exported_functions(find_system("libexpat.so.1")))
+    source = fake_expat_source(exported_functions(find("libexpat.so.1")))
     with tempfile.TemporaryDirectory() as tmp:
         c_file = Path(tmp) / "fakeexpat.c"
         c_file.write_text(source)
         out = directory / "libexpat.so.1"
         proc = subprocess.run(
-            ["gcc", "-shared", "-fPIC", "-O1", "-Wl,-soname,libexpat.so.1", "-o", str(out),
-             str(c_file)], capture_output=True, text=True, check=False)
+            ["gcc", *t.cflags, "-shared", "-fPIC", "-O1", "-Wl,-soname,libexpat.so.1", "-o",
+             str(out), str(c_file)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise TreeError(f"{out}: gcc failed: {proc.stderr.strip()}")
+    if t.arch != "x86_64":
+        for lib in closure([find(s) for s in RUNTIME_OWN], find):
+            if lib.name != "libexpat.so.1":
+                link_file(lib, directory / lib.name)
     return directory
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=("host", "runtime"))
-    parser.add_argument("dest", type=Path)
+    parser.add_argument("kind", choices=("host", "runtime", "fetch"),
+                        help="fetch: only fetch and unpack the packages of --arch's host tree")
+    parser.add_argument("dest", type=Path, nargs="?")
+    parser.add_argument("--arch", choices=sorted(TARGETS), default="x86_64")
+    parser.add_argument("--host", type=Path,
+                        help="runtime: the host tree made for --arch (other than x86_64)")
+    parser.add_argument("--machine-file", type=Path, metavar="PATH",
+                        help="host: also write the Meson machine file that builds the "
+                             "programs against the tree (with the architecture's cross file)")
     args = parser.parse_args(argv)
+    if (args.dest is None) != (args.kind == "fetch"):
+        parser.error("host and runtime take a destination, fetch none")
     try:
-        (make_host if args.kind == "host" else make_runtime)(args.dest.absolute())
+        if args.kind == "fetch":
+            if args.arch != "x86_64":
+                _unpacked(args.arch)
+        elif args.kind == "host":
+            tree = make_host(args.dest.absolute(), args.arch)
+            if args.machine_file:
+                write_machine_file(tree, args.machine_file.absolute(), args.arch)
+        else:
+            make_runtime(args.dest.absolute(), args.arch,
+                         args.host.absolute() if args.host else None)
     except TreeError as exc:
         print(f"graphics_trees: {exc}", file=sys.stderr)
         return 1

@@ -1,6 +1,9 @@
 """The graphics tests' world: a host tree made from this machine's graphics
 stack, a runtime directory with an incompatible libexpat.so.1, the example
-project's shims and programs built by Meson, and an Xvfb server."""
+project's shims and programs built by Meson, and an Xvfb server. The same
+world for 32-bit programs (make_graphics(..., "i386")): the host tree is
+Debian's i386 Mesa stack unpacked, the programs are built -m32 through the
+cross file, and the runtime also holds their own non-graphics libraries."""
 
 from __future__ import annotations
 
@@ -16,10 +19,12 @@ from types import ModuleType
 
 import pytest
 
+from capsule_module import arch as arches
 from capsule_module import ldd
 from helpers import REPO, meson_command, run, stop
 
 EXAMPLE = REPO / "examples" / "graphics"
+CROSS_FILES = {"i386": REPO / "cross" / "i386-linux-gnu.ini"}
 
 
 def _load_trees() -> ModuleType:
@@ -38,23 +43,60 @@ class Graphics:
     host: Path      # the host graphics stack the shims load from
     runtime: Path   # the program's runtime: an incompatible libexpat.so.1
     build: Path     # the example project's build directory: shims and programs
+    arch: str = "x86_64"
+    shims: bool = True  # built (not for an architecture without the shim runtime yet)
+
+    @property
+    def multiarch(self) -> str:
+        return graphics_trees.TARGETS[self.arch].multiarch
+
+    def host_stack(self) -> dict[str, str]:
+        """The graphics stack the programs use without capsules: this
+        machine's, or for another architecture the host tree's (this
+        machine has none): its libraries, DRI drivers and EGL vendors."""
+        if self.arch == "x86_64":
+            return {}
+        dirs = graphics_trees.TARGETS[self.arch].lib_dirs
+        return {"LD_LIBRARY_PATH": ":".join(str(self.host / d) for d in dirs),
+                "LIBGL_DRIVERS_PATH": str(self.host / self.multiarch / "dri"),
+                "__EGL_VENDOR_LIBRARY_DIRS": str(self.host / "usr/share/glvnd/egl_vendor.d")}
+
+    def plain(self) -> dict[str, str]:
+        """Plain run on the host stack."""
+        return self.host_stack()
 
     def without(self) -> dict[str, str]:
-        """Plain run on the incompatible runtime."""
-        return {"LD_LIBRARY_PATH": str(self.runtime)}
+        """Plain run on the incompatible runtime (before the host stack)."""
+        stack = self.host_stack()
+        path = ":".join(p for p in (str(self.runtime), stack.get("LD_LIBRARY_PATH")) if p)
+        return {**stack, "LD_LIBRARY_PATH": path}
 
     def with_shims(self) -> dict[str, str]:
         """The same runtime, with the shims first."""
         return {"LD_LIBRARY_PATH": f"{self.build}:{self.runtime}"}
 
 
-def make_graphics(root: Path) -> Graphics:
-    host = graphics_trees.make_host(root / "host")
-    runtime = graphics_trees.make_runtime(root / "runtime")
+def make_graphics(root: Path, arch: str = "x86_64") -> Graphics:
+    """The world for programs of `arch`; for an architecture whose shims
+    cannot be built yet, only the programs (Graphics.shims False)."""
+    host = graphics_trees.make_host(root / "host", arch)
+    runtime = graphics_trees.make_runtime(root / "runtime", arch, host)
     build = root / "build"
-    run([*meson_command(), "setup", str(build), str(EXAMPLE), f"-Dhost={host}"])
+    options = [f"-Dhost={host}"]
+    shims = arches.get(arch).shim_runtime
+    if arch in CROSS_FILES:
+        machine = graphics_trees.write_machine_file(host, root / f"{arch}-host.ini", arch)
+        options += ["--cross-file", str(CROSS_FILES[arch]), "--cross-file", str(machine),
+                    f"-Dshims={'true' if shims else 'false'}"]
+    run([*meson_command(), "setup", *options, str(build), str(EXAMPLE)])
     run([*meson_command(), "compile", "-C", str(build)])
-    return Graphics(host, runtime, build)
+    return Graphics(host, runtime, build, arch, shims)
+
+
+def world(request: pytest.FixtureRequest, arch: str) -> Graphics:
+    """The graphics world of an architecture (its session fixture: gfx,
+    gfx_i386)."""
+    return request.getfixturevalue("gfx" if arch == "x86_64" else f"gfx_{arch}")
 
 
 def start_xvfb() -> Iterator[str]:
