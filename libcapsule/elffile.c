@@ -351,14 +351,16 @@ read_dynamic(image *im, const char *path, capsule_elffile *out)
     return rc;
 }
 
-static int read_open(int fd, size_t size, const char *path, capsule_elffile *out);
+static int read_open(int fd, size_t size, const capsule_stamp *stamp, const char *path,
+                     capsule_elffile *out);
 
 int
 capsule_elffile_read(const char *path, capsule_elffile *out)
 {
     int fd;
     size_t size;
-    int r = capsule_open_file(path, MAX_SIZE, &fd, &size);
+    capsule_stamp stamp;
+    int r = capsule_open_file(path, MAX_SIZE, &fd, &size, &stamp);
 
     if (r != 0) {
         memset(out, 0, sizeof *out);
@@ -366,29 +368,32 @@ capsule_elffile_read(const char *path, capsule_elffile *out)
             return capsule_error_set("%s: %s", path, strerror(ENOENT)), CAPSULE_ELF_MISSING;
         return CAPSULE_ELF_BAD;
     }
-    return read_open(fd, size, path, out);
+    return read_open(fd, size, &stamp, path, out);
 }
 
 int
 capsule_elffile_read_fd(int fd, const char *path, capsule_elffile *out)
 {
     size_t size;
+    capsule_stamp stamp;
 
-    if (capsule_check_open_file(fd, path, MAX_SIZE, &size) != 0) {
+    if (capsule_check_open_file(fd, path, MAX_SIZE, &size, &stamp) != 0) {
         memset(out, 0, sizeof *out);
         return CAPSULE_ELF_BAD;
     }
-    return read_open(fd, size, path, out);
+    return read_open(fd, size, &stamp, path, out);
 }
 
 /* Reads the open file fd of `size` bytes, and closes it. */
 static int
-read_open(int fd, size_t size, const char *path, capsule_elffile *out)
+read_open(int fd, size_t size, const capsule_stamp *stamp, const char *path,
+          capsule_elffile *out)
 {
     image *im;
     int r;
 
     memset(out, 0, sizeof *out);
+    out->stamp = *stamp;
     size_t head_len = size <= 2 * HEAD_SIZE ? size : HEAD_SIZE;
     if (!(im = calloc(1, sizeof *im)) || !(im->head = malloc(head_len))) {
         free(im);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <link.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "debug.h"
 #include "elfarch.h"
+#include "forklock.h"
 #include "ldcache.h"
 
 #define MAX_SYMLINKS 40
@@ -190,6 +192,115 @@ capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t o
                        char *in_prefix, size_t in_size)
 {
     return path_in_prefix(prefix, path, out, out_size, in_prefix, in_size, NULL);
+}
+
+/* ---- the prefixes' ld.so.cache, parsed once per process ----
+ *
+ * Every resolution under a prefix searches its ld.so.cache; the parse is
+ * kept and used again while stat() of prefix/etc/ld.so.cache gives the
+ * same device, inode, size and modification time (ldconfig writes a new
+ * file and renames it over the old one). A cache that is absent or cannot
+ * be used is not kept: it is looked for, and reported, every time. */
+typedef struct shared_ldcache {
+    struct shared_ldcache *next;
+    char *prefix;
+    capsule_stamp stamp;
+    capsule_ldcache *cache;
+    unsigned users;    /* resolutions using it now */
+    int replaced;      /* out of the list: freed by its last user */
+} shared_ldcache;
+
+static pthread_mutex_t ldcache_lock = PTHREAD_MUTEX_INITIALIZER;
+static shared_ldcache *ldcaches;
+
+__attribute__((constructor)) static void
+register_ldcache_lock(void)
+{
+    capsule_forklock_add(&ldcache_lock, CAPSULE_LOCK_LDCACHE);
+}
+
+static void
+shared_ldcache_free(shared_ldcache *e)
+{
+    capsule_ldcache_close(e->cache);
+    free(e->prefix);
+    free(e);
+}
+
+/* The cache of prefix and its stamp (for capsule_depset.ldcache); NULL for
+ * none. Released with release_ldcache(*held). */
+static capsule_ldcache *
+acquire_ldcache(const char *prefix, capsule_stamp *stamp, shared_ldcache **held)
+{
+    char path[PATH_MAX * 2], cache_path[PATH_MAX * 2];
+    capsule_ldcache *cache = NULL;
+    size_t plen = prefix_len(prefix);
+
+    *held = NULL;
+    memset(stamp, 0, sizeof *stamp);
+    if (snprintf(path, sizeof path, "%.*s/etc/ld.so.cache", (int)plen, prefix) <
+        (int)sizeof path)
+        capsule_stamp_path(path, stamp);
+    if (stamp->present) {
+        pthread_mutex_lock(&ldcache_lock);
+        for (shared_ldcache *e = ldcaches; e; e = e->next) {
+            if (strcmp(e->prefix, prefix) == 0 && capsule_stamp_same(&e->stamp, stamp)) {
+                e->users++;
+                *held = e;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&ldcache_lock);
+        if (*held)
+            return (*held)->cache;
+    }
+    /* A cache that cannot be used (a symlink loop, unreadable, corrupt) is
+     * ignored, as ld.so ignores a bad one: the directories still work. */
+    if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", cache_path, sizeof cache_path, NULL,
+                               0) != 0 ||
+        capsule_ldcache_open(cache_path, &cache) < 0)
+        capsule_debug(CAPSULE_DEBUG_LDCACHE, "ignoring %s", capsule_error());
+    shared_ldcache *fresh = cache && stamp->present ? calloc(1, sizeof *fresh) : NULL;
+    if (fresh && !(fresh->prefix = strdup(prefix))) {
+        free(fresh);
+        fresh = NULL;
+    }
+    if (!fresh)
+        return cache; /* the caller's alone: closed by release_ldcache(NULL, cache) */
+    fresh->stamp = *stamp;
+    fresh->cache = cache;
+    fresh->users = 1;
+    pthread_mutex_lock(&ldcache_lock);
+    for (shared_ldcache **p = &ldcaches; *p;) {
+        shared_ldcache *e = *p;
+        if (strcmp(e->prefix, prefix) != 0) {
+            p = &e->next;
+            continue;
+        }
+        *p = e->next; /* replaced: the file changed */
+        e->replaced = 1;
+        if (e->users == 0)
+            shared_ldcache_free(e);
+    }
+    fresh->next = ldcaches;
+    ldcaches = fresh;
+    pthread_mutex_unlock(&ldcache_lock);
+    *held = fresh;
+    return cache;
+}
+
+static void
+release_ldcache(shared_ldcache *held, capsule_ldcache *cache)
+{
+    if (!held) {
+        capsule_ldcache_close(cache);
+        return;
+    }
+    pthread_mutex_lock(&ldcache_lock);
+    int gone = --held->users == 0 && held->replaced;
+    pthread_mutex_unlock(&ldcache_lock);
+    if (gone)
+        shared_ldcache_free(held);
 }
 
 /* ---- searching one soname ---- */
@@ -663,7 +774,7 @@ static int
 resolve(const char *prefix, const char *const *roots, size_t n_roots, const char *requester,
         const char *const *exclude, capsule_loaded_fn loaded, void *ctx, capsule_depset *out)
 {
-    char cache_path[PATH_MAX * 2];
+    shared_ldcache *held;
     resolver r = { .prefix = prefix, .exclude = exclude, .loaded = loaded, .loaded_ctx = ctx,
                    .set = out };
     r.root_fd = openat2_usable() ? open(prefix, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
@@ -671,12 +782,7 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
     int rc = 0;
 
     memset(out, 0, sizeof *out);
-    /* A cache that cannot be used (a symlink loop, unreadable, corrupt) is
-     * ignored, as ld.so ignores a bad one: the directories still work. */
-    if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", cache_path, sizeof cache_path, NULL,
-                               0) != 0 ||
-        capsule_ldcache_open(cache_path, &r.cache) < 0)
-        capsule_debug(CAPSULE_DEBUG_LDCACHE, "ignoring %s", capsule_error());
+    r.cache = acquire_ldcache(prefix, &out->ldcache, &held);
     parent = add_requester(&r, requester);
     for (size_t i = 0; i < n_roots && rc == 0; i++) {
         if (excluded(&r, roots[i]))
@@ -685,7 +791,7 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
         else
             rc = visit(&r, roots[i], parent, 0);
     }
-    capsule_ldcache_close(r.cache);
+    release_ldcache(held, r.cache);
     memo_free(&r.dirs);
     if (r.root_fd >= 0)
         close(r.root_fd);

@@ -26,6 +26,7 @@ typedef struct capsule_depset {
     size_t n, cap;
     size_t *order;      /* leaves first: every object after its dependencies */
     size_t n_order;
+    capsule_stamp ldcache; /* stat() of prefix/etc/ld.so.cache when resolved */
 } capsule_depset;
 
 /* 1 for the glibc family (and ld.so), which is never taken from a prefix. */

@@ -30,13 +30,7 @@
 
 #define MAX_CACHED 256
 
-typedef struct {
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
-    int present;
-} stamp;
+typedef capsule_stamp stamp;
 
 typedef struct cached {
     struct cached *next;
@@ -61,26 +55,13 @@ register_lock(void)
     capsule_forklock_add(&cache_lock, CAPSULE_LOCK_REUSE);
 }
 
-static void
-take_stamp(const char *path, stamp *out)
-{
-    struct stat st;
-
-    memset(out, 0, sizeof *out);
-    if (stat(path, &st) != 0)
-        return;
-    *out = (stamp){ st.st_dev, st.st_ino, st.st_size, st.st_mtim, 1 };
-}
-
 static int
 same_stamp(const char *path, const stamp *then)
 {
     stamp now;
 
-    take_stamp(path, &now);
-    return now.present == then->present && now.dev == then->dev && now.ino == then->ino &&
-           now.size == then->size && now.mtime.tv_sec == then->mtime.tv_sec &&
-           now.mtime.tv_nsec == then->mtime.tv_nsec;
+    capsule_stamp_path(path, &now);
+    return capsule_stamp_same(&now, then);
 }
 
 /* The index of an earlier entry found in the same directory, or i: a plan's
@@ -95,10 +76,16 @@ first_in_dir(const cached *e, size_t i)
     return i;
 }
 
+/* The path whose stat() stamps the prefix's ld.so.cache, as the resolver
+ * stamps it (capsule_depset.ldcache). */
 static void
 ldcache_path(const char *prefix, char *out, size_t size)
 {
-    if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", out, size, NULL, 0) != 0)
+    size_t len = strlen(prefix);
+
+    while (len > 0 && prefix[len - 1] == '/')
+        len--;
+    if (snprintf(out, size, "%.*s/etc/ld.so.cache", (int)len, prefix) >= (int)size)
         snprintf(out, size, "%s", "/nonexistent/ld.so.cache"); /* a stable "absent" */
 }
 
@@ -268,17 +255,19 @@ capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, 
         e->dirs[i] = strdup(path);
         e->sonames[i] = d->elf.soname ? strdup(d->elf.soname) : NULL;
         ok = e->dirs[i] && (!d->elf.soname || e->sonames[i]);
-        take_stamp(e->paths[i], &e->files[i]);
+        /* The file as the resolver read it (fstat of what it opened). */
+        if (d->elf.stamp.present)
+            e->files[i] = d->elf.stamp;
+        else
+            capsule_stamp_path(e->paths[i], &e->files[i]);
         size_t first = ok ? first_in_dir(e, i) : i;
         if (first == i)
-            take_stamp(e->dirs[i], &e->dir_stamps[i]);
+            capsule_stamp_path(e->dirs[i], &e->dir_stamps[i]);
         else
             e->dir_stamps[i] = e->dir_stamps[first];
     }
-    if (ok) {
-        ldcache_path(capsule_ns_prefix(ns), path, sizeof path);
-        take_stamp(path, &e->ldcache);
-    }
+    if (ok)
+        e->ldcache = set->ldcache;
     pthread_mutex_lock(&cache_lock);
     if (ok && n_cached < MAX_CACHED) {
         cached *old = unlink_cached(ns, name, requester);

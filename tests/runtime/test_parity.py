@@ -36,7 +36,7 @@ from capsule_module import ldcache
 from capsule_module.errors import CapsuleError
 from capsule_module.locate import lookup_library
 
-PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c"]
+PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c", "forklock.c"]
 TARGET = "libdemodep.so.1"
 Tree = Callable[[Built, Path], Path]  # makes a prefix tree under the given directory
 

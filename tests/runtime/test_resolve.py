@@ -22,7 +22,7 @@ from build import (
     write_ldcache,
 )
 
-PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c"]
+PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c", "forklock.c"]
 
 
 @pytest.fixture(scope="module")
