@@ -753,17 +753,34 @@ visit(resolver *r, const char *soname, size_t parent, int depth)
 }
 
 /* The object that asks (DT_RPATH/DT_RUNPATH, $ORIGIN) enters the set first,
- * outside the load order. */
+ * outside the load order: read from its file, or as `loaded` describes it. */
 static size_t
-add_requester(resolver *r, const char *requester)
+add_requester(resolver *r, const char *requester, const capsule_requester *loaded)
 {
-    candidate c;
+    candidate *c = calloc(1, sizeof *c);
+    int ok = c != NULL;
 
-    memset(&c, 0, sizeof c);
-    if (!requester || try_candidate(r, requester, &c) != 0)
+    if (ok && loaded) {
+        ok = snprintf(c->path, sizeof c->path, "%s", loaded->path) < (int)sizeof c->path &&
+             snprintf(c->in_prefix, sizeof c->in_prefix, "%s", loaded->in_prefix) <
+                 (int)sizeof c->in_prefix;
+        c->elf.soname = ok && loaded->soname ? strdup(loaded->soname) : NULL;
+        c->elf.rpath = ok && loaded->rpath ? strdup(loaded->rpath) : NULL;
+        c->elf.runpath = ok && loaded->runpath ? strdup(loaded->runpath) : NULL;
+        ok = ok && (!loaded->soname || c->elf.soname) && (!loaded->rpath || c->elf.rpath) &&
+             (!loaded->runpath || c->elf.runpath);
+        if (!ok)
+            capsule_elffile_free(&c->elf);
+        requester = loaded->in_prefix;
+    } else if (ok) {
+        ok = requester && try_candidate(r, requester, c) == 0;
+    }
+    if (!ok || add_dep(r->set, c->elf.soname ? c->elf.soname : requester, c,
+                       CAPSULE_NO_PARENT) != 0) {
+        free(c);
         return CAPSULE_NO_PARENT;
-    if (add_dep(r->set, c.elf.soname ? c.elf.soname : requester, &c, CAPSULE_NO_PARENT) != 0)
-        return CAPSULE_NO_PARENT;
+    }
+    free(c);
     /* Already loaded: what it is needed by (a plugin needing its loader) is
      * no cycle, and it is never loaded again. */
     r->set->deps[r->set->n - 1].state = DONE;
@@ -772,7 +789,8 @@ add_requester(resolver *r, const char *requester)
 
 static int
 resolve(const char *prefix, const char *const *roots, size_t n_roots, const char *requester,
-        const char *const *exclude, capsule_loaded_fn loaded, void *ctx, capsule_depset *out)
+        const capsule_requester *loaded_requester, const char *const *exclude,
+        capsule_loaded_fn loaded, void *ctx, capsule_depset *out)
 {
     shared_ldcache *held;
     resolver r = { .prefix = prefix, .exclude = exclude, .loaded = loaded, .loaded_ctx = ctx,
@@ -783,7 +801,8 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
 
     memset(out, 0, sizeof *out);
     r.cache = acquire_ldcache(prefix, &out->ldcache, &held);
-    parent = add_requester(&r, requester);
+    parent = requester || loaded_requester ? add_requester(&r, requester, loaded_requester)
+                                           : CAPSULE_NO_PARENT;
     for (size_t i = 0; i < n_roots && rc == 0; i++) {
         if (excluded(&r, roots[i]))
             rc = capsule_error_set("%s is part of glibc or excluded: it cannot be capsuled",
@@ -808,7 +827,7 @@ int
 capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
                 const char *const *exclude, capsule_depset *out)
 {
-    return resolve(prefix, roots, n_roots, NULL, exclude, NULL, NULL, out);
+    return resolve(prefix, roots, n_roots, NULL, NULL, exclude, NULL, NULL, out);
 }
 
 int
@@ -816,7 +835,15 @@ capsule_resolve_from(const char *prefix, const char *root, const char *requester
                      const char *const *exclude, capsule_loaded_fn loaded, void *ctx,
                      capsule_depset *out)
 {
-    return resolve(prefix, &root, 1, requester, exclude, loaded, ctx, out);
+    return resolve(prefix, &root, 1, requester, NULL, exclude, loaded, ctx, out);
+}
+
+int
+capsule_resolve_loaded_from(const char *prefix, const char *root,
+                            const capsule_requester *requester, const char *const *exclude,
+                            capsule_loaded_fn loaded, void *ctx, capsule_depset *out)
+{
+    return resolve(prefix, &root, 1, NULL, requester, exclude, loaded, ctx, out);
 }
 
 void

@@ -56,6 +56,19 @@ CAPSULE_HIDDEN int capsule_resolve_from(const char *prefix, const char *root,
                                         const char *requester, const char *const *exclude,
                                         capsule_loaded_fn loaded, void *ctx,
                                         capsule_depset *out);
+/* An object already loaded from the prefix that asks for a library: what
+ * the resolver reads of the requester's file, taken from memory instead. */
+typedef struct capsule_requester {
+    const char *path;      /* its host path, symlinks resolved (prefix + in_prefix) */
+    const char *in_prefix; /* the same inside the prefix */
+    const char *soname, *rpath, *runpath; /* its DT_SONAME ..., or NULL */
+} capsule_requester;
+/* capsule_resolve_from for a requester described by `requester`. */
+CAPSULE_HIDDEN int capsule_resolve_loaded_from(const char *prefix, const char *root,
+                                               const capsule_requester *requester,
+                                               const char *const *exclude,
+                                               capsule_loaded_fn loaded, void *ctx,
+                                               capsule_depset *out);
 CAPSULE_HIDDEN void capsule_depset_free(capsule_depset *set);
 /* Expands $ORIGIN, $LIB and $PLATFORM in entry[0..len); -1 when it uses an
  * unknown token or does not fit. */
