@@ -6,8 +6,10 @@
  * requested name and requester, and reused while nothing it depends on
  * visibly changed: the prefix's ld.so.cache, every object's file and the
  * directory each was found in (same device, inode, size, mtime, or still
- * absent), the namespace's exclude list, and no other object of a
- * dependency's soname loaded in the namespace meanwhile. A load that fails
+ * absent), the namespace's exclude list, no other object of a
+ * dependency's soname loaded in the namespace meanwhile, and every object
+ * the resolution took as already loaded (not read: ld.so matches it by
+ * soname) still loaded at the same path. A load that fails
  * drops the entry and resolves afresh; a miss is never remembered.
  *
  * Staleness accepted: a library added to a directory searched before the
@@ -40,7 +42,8 @@ typedef struct cached {
     stamp ldcache;
     size_t n;                /* objects, load order, the root last */
     char **paths;            /* host paths */
-    char **sonames;          /* DT_SONAME or NULL */
+    char **sonames;          /* DT_SONAME or NULL; for a loaded one, the name asked */
+    int *loaded;             /* taken as loaded in the namespace, not read */
     char **dirs;             /* host directory each was found in */
     stamp *files, *dir_stamps;
 } cached;
@@ -102,6 +105,7 @@ free_cached(cached *e)
     }
     free(e->paths);
     free(e->sonames);
+    free(e->loaded);
     free(e->dirs);
     free(e->files);
     free(e->dir_stamps);
@@ -143,6 +147,14 @@ still_valid(capsule_ns *ns, const cached *e, size_t n_exclude)
     if (!same_stamp(path, &e->ldcache))
         return 0;
     for (size_t i = 0; i < e->n; i++) {
+        if (e->loaded[i]) {
+            /* The resolution took it as loaded: it must still be, at that
+             * path, for a fresh one to take it again. */
+            if (capsule_ns_find_soname(ns, e->sonames[i], path, sizeof path) != 0 ||
+                strcmp(path, e->paths[i]) != 0)
+                return 0;
+            continue;
+        }
         if (!same_stamp(e->paths[i], &e->files[i]) ||
             (first_in_dir(e, i) == i && !same_stamp(e->dirs[i], &e->dir_stamps[i])))
             return 0;
@@ -216,8 +228,8 @@ capsule_reuse_forget(const capsule_ns *ns, const char *name, const char *request
 }
 
 /* Remembers a resolution whose load succeeded; `plan` (n objects, the root
- * last) is taken over. Sets with objects taken as already loaded are not
- * remembered: their resolution depended on what was loaded then. */
+ * last) is taken over. Objects the resolution took as already loaded are
+ * remembered as such: the plan is valid only while they still are. */
 void
 capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, size_t n_exclude,
          const capsule_depset *set, char **plan, size_t n, const size_t *index)
@@ -226,8 +238,6 @@ capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, 
     cached *e = calloc(1, sizeof *e);
     int ok = e != NULL;
 
-    for (size_t i = 0; ok && i < n; i++)
-        ok = !set->deps[index[i]].loaded;
     if (ok) {
         e->ns = ns;
         e->n_exclude = n_exclude;
@@ -237,14 +247,21 @@ capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, 
         e->name = strdup(name);
         e->requester = requester ? strdup(requester) : NULL;
         e->sonames = calloc(n, sizeof *e->sonames);
+        e->loaded = calloc(n, sizeof *e->loaded);
         e->dirs = calloc(n, sizeof *e->dirs);
         e->files = calloc(n, sizeof *e->files);
         e->dir_stamps = calloc(n, sizeof *e->dir_stamps);
-        ok = e->name && (!requester || e->requester) && e->sonames && e->dirs && e->files &&
-             e->dir_stamps;
+        ok = e->name && (!requester || e->requester) && e->sonames && e->loaded && e->dirs &&
+             e->files && e->dir_stamps;
     }
     for (size_t i = 0; ok && i < n; i++) {
         const capsule_dep *d = &set->deps[index[i]];
+        if (d->loaded) {
+            e->loaded[i] = 1;
+            ok = (e->sonames[i] = strdup(d->soname)) != NULL &&
+                 (e->dirs[i] = strdup("")) != NULL;
+            continue;
+        }
         const char *slash = strrchr(d->found_as, '/');
         int dlen = slash == d->found_as ? 1 : (int)(slash - d->found_as);
         if (!slash || snprintf(path, sizeof path, "%s%.*s", capsule_ns_prefix(ns), dlen,
