@@ -212,11 +212,16 @@ typedef struct shared_ldcache {
 
 static pthread_mutex_t ldcache_lock = PTHREAD_MUTEX_INITIALIZER;
 static shared_ldcache *ldcaches;
+/* Set by libcapsule's constructors: before they ran (a preflight inside
+ * the dlopen that loads libcapsule), nothing is kept, since a dlopen that
+ * fails unloads libcapsule without running its destructors. */
+static int may_keep;
 
 __attribute__((constructor)) static void
 register_ldcache_lock(void)
 {
     capsule_forklock_add(&ldcache_lock, CAPSULE_LOCK_LDCACHE);
+    __atomic_store_n(&may_keep, 1, __ATOMIC_RELEASE);
 }
 
 static void
@@ -260,7 +265,9 @@ acquire_ldcache(const char *prefix, capsule_stamp *stamp, shared_ldcache **held)
                                0) != 0 ||
         capsule_ldcache_open(cache_path, &cache) < 0)
         capsule_debug(CAPSULE_DEBUG_LDCACHE, "ignoring %s", capsule_error());
-    shared_ldcache *fresh = cache && stamp->present ? calloc(1, sizeof *fresh) : NULL;
+    shared_ldcache *fresh = cache && stamp->present && __atomic_load_n(&may_keep, __ATOMIC_ACQUIRE)
+                                ? calloc(1, sizeof *fresh)
+                                : NULL;
     if (fresh && !(fresh->prefix = strdup(prefix))) {
         free(fresh);
         fresh = NULL;
@@ -287,6 +294,23 @@ acquire_ldcache(const char *prefix, capsule_stamp *stamp, shared_ldcache **held)
     pthread_mutex_unlock(&ldcache_lock);
     *held = fresh;
     return cache;
+}
+
+/* libcapsule unloaded (a dlopen the preflight failed takes it along) or
+ * the process exiting: what no resolution uses is freed, the rest by its
+ * last user. */
+__attribute__((destructor)) static void
+drop_ldcaches(void)
+{
+    pthread_mutex_lock(&ldcache_lock);
+    while (ldcaches) {
+        shared_ldcache *e = ldcaches;
+        ldcaches = e->next;
+        e->replaced = 1;
+        if (e->users == 0)
+            shared_ldcache_free(e);
+    }
+    pthread_mutex_unlock(&ldcache_lock);
 }
 
 static void
