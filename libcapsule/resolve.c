@@ -781,30 +781,38 @@ visit(resolver *r, const char *soname, size_t parent, int depth)
 static size_t
 add_requester(resolver *r, const char *requester, const capsule_requester *loaded)
 {
-    candidate *c = calloc(1, sizeof *c);
-    int ok = c != NULL;
+    candidate c;
+    int ok = 1;
 
-    if (ok && loaded) {
-        ok = snprintf(c->path, sizeof c->path, "%s", loaded->path) < (int)sizeof c->path &&
-             snprintf(c->in_prefix, sizeof c->in_prefix, "%s", loaded->in_prefix) <
-                 (int)sizeof c->in_prefix;
-        c->elf.soname = ok && loaded->soname ? strdup(loaded->soname) : NULL;
-        c->elf.rpath = ok && loaded->rpath ? strdup(loaded->rpath) : NULL;
-        c->elf.runpath = ok && loaded->runpath ? strdup(loaded->runpath) : NULL;
-        ok = ok && (!loaded->soname || c->elf.soname) && (!loaded->rpath || c->elf.rpath) &&
-             (!loaded->runpath || c->elf.runpath);
+    memset(&c, 0, sizeof c);
+    if (loaded) {
+        ok = snprintf(c.path, sizeof c.path, "%s", loaded->path) < (int)sizeof c.path &&
+             snprintf(c.in_prefix, sizeof c.in_prefix, "%s", loaded->in_prefix) <
+                 (int)sizeof c.in_prefix;
+        c.elf.soname = ok && loaded->soname ? strdup(loaded->soname) : NULL;
+        c.elf.rpath = ok && loaded->rpath ? strdup(loaded->rpath) : NULL;
+        c.elf.runpath = ok && loaded->runpath ? strdup(loaded->runpath) : NULL;
+        ok = ok && (!loaded->soname || c.elf.soname) && (!loaded->rpath || c.elf.rpath) &&
+             (!loaded->runpath || c.elf.runpath);
+        /* Its DT_NEEDED too: the glibc libraries it needs are placed with
+         * the set, as when its file was read. */
+        if (ok && !(c.elf.needed = calloc(loaded->n_needed + 1, sizeof *c.elf.needed)))
+            ok = 0;
+        for (size_t i = 0; ok && i < loaded->n_needed; i++) {
+            if ((c.elf.needed[i] = strdup(loaded->needed[i])))
+                c.elf.n_needed++;
+            else
+                ok = 0;
+        }
         if (!ok)
-            capsule_elffile_free(&c->elf);
+            capsule_elffile_free(&c.elf);
         requester = loaded->in_prefix;
-    } else if (ok) {
-        ok = requester && try_candidate(r, requester, c) == 0;
+    } else {
+        ok = requester && try_candidate(r, requester, &c) == 0;
     }
-    if (!ok || add_dep(r->set, c->elf.soname ? c->elf.soname : requester, c,
-                       CAPSULE_NO_PARENT) != 0) {
-        free(c);
+    if (!ok || add_dep(r->set, c.elf.soname ? c.elf.soname : requester, &c,
+                       CAPSULE_NO_PARENT) != 0)
         return CAPSULE_NO_PARENT;
-    }
-    free(c);
     /* Already loaded: what it is needed by (a plugin needing its loader) is
      * no cycle, and it is never loaded again. */
     r->set->deps[r->set->n - 1].state = DONE;

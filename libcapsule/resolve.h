@@ -62,6 +62,8 @@ typedef struct capsule_requester {
     const char *path;      /* its host path, symlinks resolved (prefix + in_prefix) */
     const char *in_prefix; /* the same inside the prefix */
     const char *soname, *rpath, *runpath; /* its DT_SONAME ..., or NULL */
+    const char *const *needed; /* its DT_NEEDED, n_needed of them */
+    size_t n_needed;
 } capsule_requester;
 /* capsule_resolve_from for a requester described by `requester`. */
 CAPSULE_HIDDEN int capsule_resolve_loaded_from(const char *prefix, const char *root,

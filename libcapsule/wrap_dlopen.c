@@ -83,6 +83,34 @@ requester_in_prefix(const char *prefix, const void *caller, const struct link_ma
     return map->l_name + len;
 }
 
+#define MAX_NEEDED 128
+
+/* The DT_NEEDED strings of a loaded object, in order, into out[0..max);
+ * returns how many it has (more than max: out holds the first max). */
+static size_t
+needed_of(const struct link_map *map, const char **out, size_t max)
+{
+    const char *strtab = NULL;
+    size_t strsz = 0, n = 0;
+
+    for (const ElfW(Dyn) *d = map->l_ld; d && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_STRTAB)
+            strtab = (const char *)(d->d_un.d_ptr < map->l_addr ? d->d_un.d_ptr + map->l_addr
+                                                                : d->d_un.d_ptr);
+        else if (d->d_tag == DT_STRSZ)
+            strsz = d->d_un.d_val;
+    }
+    for (const ElfW(Dyn) *d = map->l_ld; strtab && d && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag != DT_NEEDED || d->d_un.d_val >= strsz ||
+            !memchr(strtab + d->d_un.d_val, '\0', strsz - d->d_un.d_val))
+            continue;
+        if (n < max)
+            out[n] = strtab + d->d_un.d_val;
+        n++;
+    }
+    return n;
+}
+
 /* Resolves root as the loaded requester (its map; NULL: none) would find
  * it. The requester is described from memory (its path, and the strings of
  * its dynamic section ld.so mapped), not read from its file again; only
@@ -102,6 +130,12 @@ resolve_for(const char *prefix, const char *root, const char *requester,
         .rpath = capsule_dyn_string(map->l_ld, map->l_addr, DT_RPATH),
         .runpath = capsule_dyn_string(map->l_ld, map->l_addr, DT_RUNPATH),
     };
+    const char *needed[MAX_NEEDED];
+    req.needed = needed;
+    req.n_needed = needed_of(map, needed, MAX_NEEDED);
+    if (req.n_needed > MAX_NEEDED) /* more than kept here: read from its file */
+        return capsule_resolve_from(prefix, root, requester, (const char *const *)exclude,
+                                    loaded_in_ns_fn, ns, set);
     return capsule_resolve_loaded_from(prefix, root, &req, (const char *const *)exclude,
                                        loaded_in_ns_fn, ns, set);
 }
