@@ -24,9 +24,12 @@
 /* Strings and version needs are read through a few blocks of this size,
  * aligned in the file: what lies close together (the DT_NEEDED names, the
  * version needs and their names, mostly within a few KiB of one another,
- * but spread over megabytes in libLLVM) costs one pread per block. */
-#define BLOCK 16384u
-#define N_BLOCKS 8u
+ * but spread over megabytes in libLLVM) costs one pread per block. Small
+ * blocks: 16 KiB ones cost no fewer reads for most files, and left the
+ * program's heap laid out so that the Vulkan loader's calloc() landed on
+ * recycled memory (vulkaninfo: 0.65 MiB more private dirty at exit). */
+#define BLOCK 4096u
+#define N_BLOCKS 16u
 #define CHUNK 256u
 
 typedef struct {
