@@ -7,7 +7,8 @@ accepts, what `$LIB` and `$PLATFORM` expand to, and how Meson and uname
 name the machine. locate, ldcache, render, the Meson module and the command
 line ask this module instead of knowing x86_64 themselves: supporting
 another architecture (aarch64 next) is adding an entry to ARCHES and, once
-libcapsule and shim-templates/shim.c.in are ported, setting its
+libcapsule (libcapsule/arch/NAME/) and the shim's stubs
+(shim-templates/arch/NAME.stubs.in) are written, setting its
 `shim_runtime`.
 """
 
@@ -34,6 +35,9 @@ class Arch:
     uname_machines: tuple[str, ...]  # os.uname().machine values that run it
     debian_arch: str              # dpkg's name (apt-get download NAME:ARCH)
     shim_runtime: bool            # libcapsule and the shim template support it
+    # The emulator that runs its programs on another machine (qemu-user), if
+    # this machine's kernel cannot: how a tree's own ldconfig is run.
+    emulator: str | None = None
 
     @property
     def description(self) -> str:
@@ -68,9 +72,19 @@ I386 = Arch(
     ldcache_flags=frozenset({0x0001, 0x0003}), lib="lib/i386-linux-gnu", platform="i686",
     meson_cpu_family="x86", uname_machines=("i386", "i486", "i586", "i686"),
     debian_arch="i386",
-    shim_runtime=False,  # libcapsule and shim.c.in are x86_64 only so far
+    shim_runtime=True,
 )
-ARCHES: dict[str, Arch] = {a.name: a for a in (X86_64, I386)}
+# FLAG_AARCH64_LIB64 0x0a00: aarch64 takes 0x0a03 alone.
+AARCH64 = Arch(
+    name="aarch64", elf_class=64, e_machine=183, machine="EM_AARCH64",
+    triplet="aarch64-linux-gnu",
+    lib_dirs=("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib64", "usr/lib64",
+              "lib", "usr/lib"),
+    ldcache_flags=frozenset({0x0a03}), lib="lib/aarch64-linux-gnu", platform="aarch64",
+    meson_cpu_family="aarch64", uname_machines=("aarch64", "arm64"), debian_arch="arm64",
+    shim_runtime=True, emulator="qemu-aarch64",
+)
+ARCHES: dict[str, Arch] = {a.name: a for a in (X86_64, I386, AARCH64)}
 
 
 def _known() -> str:

@@ -226,8 +226,29 @@ def _own_meson() -> str:
     return shlex.quote(str(meson)) if meson.is_file() else "meson"
 
 
-def _project_files(lib: LibrarySymbols, prefix: str,
-                   share: list[str] | None = None) -> dict[str, str]:
+def _cross_files(arch: Arch) -> tuple[dict[str, str], str, str]:
+    """For a shim of another architecture than this machine's: the cross
+    file to write into the project (capsule's own for arch), the `meson
+    setup` argument naming it and a README note; nothing for this machine's."""
+    from .resources import cross_file
+    if arch == arches.of_machine():
+        return {}, "", ""
+    path = cross_file(arch.triplet)
+    if path is None:
+        return {}, "", (f"\nThe shim is for {arch.name}: give `meson setup` a cross file "
+                        f"for it (`--cross-file FILE`, `[host_machine]` cpu_family "
+                        f"'{arch.meson_cpu_family}').\n")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CapsuleError(f"cross file {path} cannot be read ({exc.strerror})") from None
+    return ({path.name: text}, f"--cross-file {path.name} ",
+            f"\nThe shim is for {arch.name}: `{path.name}` (capsule's cross file) makes "
+            "Meson build it, and libcapsule, for that architecture.\n")
+
+
+def _project_files(lib: LibrarySymbols, prefix: str, share: list[str] | None = None,
+                   arch: Arch = arches.X86_64) -> dict[str, str]:
     from . import symbolsfile
     from .render import c_comment, fill_template
     from .resources import templates_dir
@@ -237,9 +258,10 @@ def _project_files(lib: LibrarySymbols, prefix: str,
               "PROJECT": meson_string(_project_name(lib.soname)),
               "SONAME": meson_string(lib.soname), "PREFIX": meson_string(prefix),
               "SYMBOLS": meson_string(symbols_name), "SHARE": _share_arg(share)}
+    cross, cross_arg, cross_note = _cross_files(arch)
     readme = dict(values, SONAME=lib.soname, PREFIX=prefix, SYMBOLS=symbols_name,
-                  MESON=_own_meson())
-    out = {}
+                  MESON=_own_meson(), CROSS=cross_arg, CROSS_NOTE=cross_note)
+    out = dict(cross)
     for name, vals in (("meson.build", values), ("README.md", readme)):
         path = tdir / f"{name}.in"
         try:
@@ -272,7 +294,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
         raise CapsuleError(f"output {out} exists and is not a directory")
     if (out / "meson.build").exists() and not args.force:
         raise CapsuleError(f"{out / 'meson.build'} already exists (use --force to overwrite)")
-    for name, text in _project_files(lib, args.prefix, share).items():
+    files = _project_files(lib, args.prefix, share, arch)
+    for name, text in files.items():
         write_if_changed(out / name, text)
     print(f"{PROG}: wrote a shim project for {lib.soname} ({len(lib.symbols)} symbols) in "
           f"{out}: {arch.description}, {why}")

@@ -240,7 +240,8 @@ class CapsuleModule(ExtensionModule):
 
     def _write_sources(self, state: ModuleState, soname: str, libs: list[LibrarySymbols],
                        kwargs: ShimKw, arch: Arch) -> tuple[File, File | None]:
-        for template in sorted(resources.templates_dir().glob('*.in')):
+        templates = resources.templates_dir()
+        for template in [*sorted(templates.glob('*.in')), templates / 'arch' / f'{arch.name}.stubs.in']:
             self._depend_on(template)
         subdir = os.path.join(state.subdir, GENERATED_DIR)
         out_dir = Path(state.environment.get_build_dir(), subdir)
@@ -271,7 +272,11 @@ class CapsuleModule(ExtensionModule):
             'link_with': capsule.link_with,
             'dependencies': capsule.dependencies,
             'gnu_symbol_visibility': 'hidden',
-            'override_options': ['werror=false'],
+            # Optimised whatever the buildtype: the generated code is tables
+            # and a few calls, and clang at -O0 takes the address of the
+            # hidden IFUNC the constructor calls (aarch64's ld cannot link
+            # that) instead of calling it.
+            'override_options': ['werror=false', 'optimization=2'],
             'install': kwargs['install'],
         })
         if map_file is not None:
@@ -325,8 +330,10 @@ class CapsuleModule(ExtensionModule):
 
     def _build_libcapsule(self, state: ModuleState) -> _Libcapsule:
         src = resources.libcapsule_dir()
-        sources = sorted(src.glob('*.c'))
-        if not sources or not (src / 'include' / 'capsule.h').is_file():
+        arch_dir = resources.libcapsule_arch_dir(_host_arch(state).name)
+        sources = resources.libcapsule_sources(_host_arch(state).name)
+        if (not sources or not (src / 'include' / 'capsule.h').is_file()
+                or not (arch_dir / 'arch.h').is_file()):
             raise MesonException(f'capsule: the libcapsule sources are missing from {src}; '
                                  'reinstall the capsule package.')
         include = [f'-I{src / "include"}']
@@ -334,7 +341,7 @@ class CapsuleModule(ExtensionModule):
         kwargs: dict[str, T.Any] = {
             'name_prefix': '',
             'name_suffix': '0',
-            'c_args': [*include, f'-I{src}'],
+            'c_args': [*include, f'-I{src}', f'-I{arch_dir}'],
             'dependencies': [state.dependency('dl'), state.dependency('threads')],
             'gnu_symbol_visibility': 'hidden',
             'override_options': ['c_std=c11', 'werror=false'],

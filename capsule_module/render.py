@@ -201,6 +201,13 @@ def _asm_stubs(symbols: list[Symbol]) -> str:
                           "    ", printable=True)
 
 
+def _stub_code(arch: Arch, stubs: str) -> str:
+    """The architecture's stub machinery (shim-templates/arch/NAME.stubs.in)
+    holding the stubs' assembly."""
+    name = f"arch/{arch.name}.stubs.in"
+    return fill_template(_read_template(name), {"ASM_STUBS": stubs}, name)
+
+
 def _c_string_text(text: str, indent: str, end: str = "\\n", *,
                    printable: bool = False) -> str:
     """One C string literal per line of text, each on its own source line,
@@ -319,7 +326,8 @@ def render_shim(libs: list[LibrarySymbols], *, soname: str, prefix: str,
         "EXPORTS": _string_list(exports), "SHARE": _string_list(list(share or [])),
         "SHARE_REF": "NULL" if share is None else "__capsule_shim_share",
         "SYMBOL_COUNT": str(len(symbols)),
-        "SYMBOL_STRINGS": strings, "SYMBOL_TABLE": table, "ASM_STUBS": stubs,
+        "SYMBOL_STRINGS": strings, "SYMBOL_TABLE": table,
+        "STUB_CODE": _stub_code(arch, stubs),
     }
     c_source = fill_template(_read_template("shim.c.in"), values, "shim.c.in")
     return RenderedShim(c_source, _version_script(soname, merge_versions(libs)))

@@ -22,7 +22,7 @@
 #include "elfarch.h"
 
 #define BRIDGE_SONAME "libcapsule-bridge.so"
-#define STUB_SIZE 32
+#define STUB_SIZE CAPSULE_BRIDGE_STUB_SIZE
 #define N_DYN 8 /* capsule_image_dynamic's six, DT_NULL and a spare */
 #define BLOOM_WORDS 4
 #define BLOOM_SHIFT 6
@@ -31,39 +31,6 @@ static size_t
 align_up(size_t v, size_t a)
 {
     return (v + a - 1) & ~(a - 1);
-}
-
-/* x86-64: movabs $context, %r10 (optional); movabs $target, %r11; jmp *%r11 */
-static void
-write_stub(unsigned char *p, const capsule_bridge_entry *e)
-{
-    uint64_t ctx = (uint64_t)(uintptr_t)e->context, target = (uint64_t)(uintptr_t)e->target;
-
-    memset(p, 0xcc, STUB_SIZE);
-    if (e->context) {
-        *p++ = 0x49, *p++ = 0xba;
-        memcpy(p, &ctx, 8), p += 8;
-    }
-    *p++ = 0x49, *p++ = 0xbb;
-    memcpy(p, &target, 8), p += 8;
-    *p++ = 0x41, *p++ = 0xff, *p++ = 0xe3;
-}
-
-/* x86-64: sub $8, %rsp; movabs $target, %r11; call *%r11; add $8, %rsp; ret.
- * A real call, so the callee's return address lies in the bridge: that is
- * how dl_iterate_phdr tells which namespace to list. */
-static void
-write_call_stub(unsigned char *p, const void *target)
-{
-    uint64_t t = (uint64_t)(uintptr_t)target;
-
-    memset(p, 0xcc, STUB_SIZE);
-    *p++ = 0x48, *p++ = 0x83, *p++ = 0xec, *p++ = 0x08;
-    *p++ = 0x49, *p++ = 0xbb;
-    memcpy(p, &t, 8), p += 8;
-    *p++ = 0x41, *p++ = 0xff, *p++ = 0xd3;
-    *p++ = 0x48, *p++ = 0x83, *p++ = 0xc4, *p++ = 0x08;
-    *p++ = 0xc3;
 }
 
 typedef struct {
@@ -82,7 +49,7 @@ plan(const capsule_bridge_entry *entries, size_t n)
     l.nbuckets = n ? n : 1;
     l.sym = align_up(sizeof(ElfW(Ehdr)) + CAPSULE_IMAGE_PHDRS * sizeof(ElfW(Phdr)), 8);
     l.hash = l.sym + (n + 1) * sizeof(ElfW(Sym));
-    l.str = l.hash + 16 + BLOOM_WORDS * 8 + (l.nbuckets + n) * 4;
+    l.str = l.hash + 16 + BLOOM_WORDS * sizeof(ElfW(Addr)) + (l.nbuckets + n) * 4;
     l.code = align_up(l.str + strsz, 16);
     l.iterate = l.code + n * STUB_SIZE;
     l.text_end = l.iterate + STUB_SIZE;
@@ -121,14 +88,17 @@ void
 capsule_image_gnu_hash(uint32_t *gh, size_t n, uint32_t nbuckets, uint32_t bloom_words,
                        uint32_t (*hash_at)(const void *ctx, size_t k), const void *ctx)
 {
-    uint64_t *bloom = (uint64_t *)(gh + 4);
+    /* Bloom words are the ELF class's address size (ld.so reads them so). */
+    ElfW(Addr) *bloom = (ElfW(Addr) *)(gh + 4);
     uint32_t *buckets = (uint32_t *)(bloom + bloom_words);
     uint32_t *chain = buckets + nbuckets;
+    const unsigned bits = sizeof(ElfW(Addr)) * 8;
 
     gh[0] = nbuckets, gh[1] = 1, gh[2] = bloom_words, gh[3] = BLOOM_SHIFT;
     for (size_t k = 0; k < n; k++) {
         uint32_t h = hash_at(ctx, k), b = h % nbuckets;
-        bloom[(h / 64) % bloom_words] |= (1ull << (h % 64)) | (1ull << ((h >> BLOOM_SHIFT) % 64));
+        bloom[(h / bits) % bloom_words] |= ((ElfW(Addr))1 << (h % bits)) |
+                                           ((ElfW(Addr))1 << ((h >> BLOOM_SHIFT) % bits));
         if (!buckets[b])
             buckets[b] = (uint32_t)(k + 1);
         int last = k + 1 == n || hash_at(ctx, k + 1) % nbuckets != b;
@@ -165,7 +135,7 @@ write_symbols(unsigned char *img, const layout *l, const capsule_bridge_entry *e
 
         memcpy(str + s, e->name, len);
         y->st_name = (uint32_t)s;
-        y->st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC);
+        y->st_info = ELFW(ST_INFO)(STB_GLOBAL, STT_FUNC);
         y->st_shndx = 1;
         y->st_value = l->code + order[k] * STUB_SIZE;
         y->st_size = STUB_SIZE;
@@ -223,8 +193,8 @@ build_image(const capsule_bridge_entry *entries, size_t n, layout *out)
     capsule_image_headers(img, l.dyn, l.total, PF_R | PF_X);
     write_symbols(img, &l, entries, n, order);
     for (size_t i = 0; i < n; i++)
-        write_stub(img + l.code + i * STUB_SIZE, &entries[i]);
-    write_call_stub(img + l.iterate, (const void *)dl_iterate_phdr);
+        capsule_arch_jump_stub(img + l.code + i * STUB_SIZE, entries[i].target, entries[i].context);
+    capsule_arch_call_stub(img + l.iterate, (const void *)dl_iterate_phdr);
     capsule_image_dynamic(img, l.dyn, l.hash, l.str, l.sym, l.strsz);
     free(order);
     *out = l;

@@ -4,7 +4,8 @@
  * enters the namespace (libc included, and before any constructor runs)
  * binds the names it defines to it. Each of its functions is a jump to an
  * address in the default namespace, optionally loading a context pointer
- * into %r10 first (the only thing a callee may assume about the bridge). */
+ * into the architecture's context register first (%r10 on x86-64, %eax on
+ * i386: the only thing a callee may assume about the bridge). */
 #ifndef CAPSULE_BRIDGE_H
 #define CAPSULE_BRIDGE_H
 
@@ -16,12 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "elfarch.h"
 #include "error.h"
 
 typedef struct capsule_bridge_entry {
     const char *name;
     const void *target;   /* where the function jumps */
-    const void *context;  /* loaded into %r10 when non-NULL */
+    const void *context;  /* loaded into the context register when non-NULL */
 } capsule_bridge_entry;
 
 /* dl_iterate_phdr, called from inside the bridge: it lists the objects of
@@ -52,7 +54,6 @@ CAPSULE_HIDDEN void capsule_image_name(int fd, char *path, size_t size);
  * instead of adding the load base to its entries in place, so an image
  * costs no writable page, copied per namespace. Callers place dyn at
  * CAPSULE_IMAGE_DYN_ALIGN. */
-#define CAPSULE_IMAGE_PAGE 4096 /* x86_64 pages; a port to larger pages raises it */
 #define CAPSULE_IMAGE_PHDRS 3
 #define CAPSULE_IMAGE_DYN_ALIGN 8
 CAPSULE_HIDDEN void capsule_image_headers(unsigned char *img, size_t dyn, size_t total,
@@ -63,11 +64,22 @@ CAPSULE_HIDDEN void capsule_image_headers(unsigned char *img, size_t dyn, size_t
  * own. The image is zeroed beforehand, so unwritten entries are DT_NULL. */
 /* Writes at gh a GNU hash table for symbols 1..n of an image, whose hashes
  * hash_at(ctx, 0..n-1) are sorted by bucket; the table is
- * 16 + bloom_words * 8 + (nbuckets + n) * 4 bytes, zeroed beforehand. */
+ * 16 + bloom_words * sizeof(ElfW(Addr)) + (nbuckets + n) * 4 bytes, zeroed
+ * beforehand. */
 CAPSULE_HIDDEN void capsule_image_gnu_hash(uint32_t *gh, size_t n, uint32_t nbuckets,
                                            uint32_t bloom_words,
                                            uint32_t (*hash_at)(const void *ctx, size_t k),
                                            const void *ctx);
+/* The bridge's machine code, one function per architecture
+ * (arch/<arch>/bridge_code.c), each writing at most
+ * CAPSULE_BRIDGE_STUB_SIZE bytes: a jump to target, loading context (when
+ * not NULL) into the context register first; and a real call of target
+ * with the caller's two arguments (dl_iterate_phdr's), so the callee's return address lies in the
+ * bridge (dl_iterate_phdr tells the namespace to list from it). */
+#define CAPSULE_BRIDGE_STUB_SIZE 32
+CAPSULE_HIDDEN void capsule_arch_jump_stub(unsigned char *p, const void *target,
+                                           const void *context);
+CAPSULE_HIDDEN void capsule_arch_call_stub(unsigned char *p, const void *target);
 CAPSULE_HIDDEN ElfW(Dyn) *capsule_image_dynamic(unsigned char *img, size_t dyn, size_t hash,
                                                 size_t str, size_t sym, size_t strsz);
 

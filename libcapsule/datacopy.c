@@ -76,8 +76,8 @@ scan_program(void)
     if (!dyn || capsule_dynobj_init(&program, "(main program)", info.dlpi_addr, dyn,
                                     info.dlpi_phdr, info.dlpi_phnum) != 0)
         return;
-    for (size_t i = 0; i < program.n_rela; i++) {
-        const capsule_rel *r = &program.rela[i];
+    for (size_t i = 0; i < program.n_rel; i++) {
+        const capsule_rel *r = &program.rel[i];
         size_t sym = CAPSULE_REL_SYM(r->r_info);
         if (CAPSULE_REL_TYPE(r->r_info) != CAPSULE_R_COPY || sym == 0 ||
             (program.n_symbols && sym >= program.n_symbols) ||
@@ -91,7 +91,7 @@ scan_program(void)
             capsule_dynobj_symbol_version(&program, sym),
             program.base + r->r_offset,
             program.symtab[sym].st_size,
-            ELF64_ST_BIND(program.symtab[sym].st_info) == STB_WEAK,
+            ELFW(ST_BIND)(program.symtab[sym].st_info) == STB_WEAK,
         };
     }
 }
@@ -165,8 +165,10 @@ copy_lookup(void *data, const capsule_slot *slot, ElfW(Addr) *value)
     if (slot->type == CAPSULE_R_JUMP_SLOT)
         return 0;
     for (size_t i = 0; i < ctx->n; i++) {
-        if (ctx->list[i].real == slot->current && strcmp(ctx->list[i].name, slot->name) == 0) {
-            *value = ctx->list[i].copy;
+        ElfW(Addr) offset;
+        if (capsule_slot_bound_to(slot, ctx->list[i].real, ctx->list[i].size, &offset) &&
+            strcmp(ctx->list[i].name, slot->name) == 0) {
+            *value = ctx->list[i].copy + offset;
             return 1;
         }
     }

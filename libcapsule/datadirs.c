@@ -1,9 +1,10 @@
 /* The loaders' data files from the prefix (see datadirs.h).
  *
- * Which namespace calls: the bridge loads the namespace's context into %r10
- * (bridge.h), as for the dl* wrappers; a two-instruction entry moves it to
- * the integer argument register after the function's own arguments, so the
- * C wrapper takes it as one more parameter (no lookup by caller address).
+ * Which namespace calls: the bridge loads the namespace's context into the
+ * context register (bridge.h), as for the dl* wrappers; the architecture's
+ * entry (arch/<arch>/datadirs_entry.c) passes it as the argument after the
+ * function's own, so the C wrapper takes it as one more parameter (no
+ * lookup by caller address).
  *
  * Which libc answers: the program's, the one libc of the process, as the
  * program itself binds each name (an interposer's included), asked once.
@@ -27,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datadirs_list.h"
 #include "debug.h"
 
 #define MAX_DIRS 32
@@ -41,38 +43,7 @@ static char dirs_text[4096];
 
 typedef struct datadirs_ctx datadirs_ctx;
 
-/* One wrapper per name. The names are those the graphics stack's libraries
- * import (nm -D --undefined-only over glvnd, Mesa, its drivers, the Vulkan
- * loader, libdrm and their dependencies), with their glibc aliases.
- * X(id, libc name, libc version or NULL, wrapper suffix, register after
- * the function's own integer arguments). */
-#define DATADIRS_FUNCTIONS(X)                                                                      \
-    X(F_FOPEN, "fopen", NULL, fopen, rdx)                                                          \
-    X(F_FOPEN64, "fopen64", NULL, fopen64, rdx)                                                    \
-    X(F_OPEN, "open", NULL, open, rcx)                                                             \
-    X(F_OPEN64, "open64", NULL, open64, rcx)                                                       \
-    X(F_OPEN_2, "__open_2", NULL, open_2, rdx)                                                     \
-    X(F_OPEN64_2, "__open64_2", NULL, open64_2, rdx)                                               \
-    X(F_OPENAT, "openat", NULL, openat, r8)                                                        \
-    X(F_OPENAT64, "openat64", NULL, openat64, r8)                                                  \
-    X(F_OPENAT_2, "__openat_2", NULL, openat_2, rcx)                                               \
-    X(F_OPENAT64_2, "__openat64_2", NULL, openat64_2, rcx)                                         \
-    X(F_OPENDIR, "opendir", NULL, opendir, rsi)                                                    \
-    X(F_SCANDIR, "scandir", NULL, scandir, r8)                                                     \
-    X(F_SCANDIR64, "scandir64", NULL, scandir64, r8)                                               \
-    X(F_STAT, "stat", NULL, stat, rdx)                                                             \
-    X(F_STAT64, "stat64", NULL, stat64, rdx)                                                       \
-    X(F_LSTAT, "lstat", NULL, lstat, rdx)                                                          \
-    X(F_LSTAT64, "lstat64", NULL, lstat64, rdx)                                                    \
-    X(F_FSTATAT, "fstatat", NULL, fstatat, r8)                                                     \
-    X(F_FSTATAT64, "fstatat64", NULL, fstatat64, r8)                                               \
-    X(F_XSTAT, "__xstat", "GLIBC_2.2.5", xstat, rcx) /* compat only: by version */                 \
-    X(F_ACCESS, "access", NULL, access, rdx)                                                       \
-    X(F_REALPATH, "realpath", NULL, realpath, rdx)                                                 \
-    X(F_REALPATH_CHK, "__realpath_chk", NULL, realpath_chk, rcx)                                   \
-    X(F_READLINK, "readlink", NULL, readlink, rcx)
-
-#define AS_ID(id, name, version, fn, reg) id,
+#define AS_ID(id, name, version, fn, nargs) id,
 enum fn_id { DATADIRS_FUNCTIONS(AS_ID) N_FN };
 
 struct datadirs_ctx {
@@ -180,7 +151,7 @@ reroot(const datadirs_ctx *c, const char *path, char *buf)
 
 /* ---- the program's libc ---- */
 
-#define AS_NAME(id, name, version, fn, reg) [id] = { name, version },
+#define AS_NAME(id, name, version, fn, nargs) [id] = { name, version },
 static const struct {
     const char *name;
     const char *version;
@@ -331,28 +302,10 @@ capsule_dd_readlink(const char *path, char *out, size_t size, datadirs_ctx *c)
 }
 
 /* ---- the bridge entries ---- */
-#if !defined(__x86_64__) || defined(__ILP32__)
-#error "the data file entries are written for x86-64: port datadirs.c"
-#endif
 
-/* capsule_dd_entry_NAME: the context from %r10 to the register after
- * NAME's own arguments, then the C wrapper capsule_dd_NAME. */
-#define AS_ASM(id, name, version, fn, reg) "CAPSULE_DD_ENTRY " #fn ", " #reg "\n"
-__asm__(".macro CAPSULE_DD_ENTRY name, reg\n"
-        "  .globl capsule_dd_entry_\\name\n"
-        "  .hidden capsule_dd_entry_\\name\n"
-        "  .type capsule_dd_entry_\\name, @function\n"
-        "  .p2align 4\n"
-        "capsule_dd_entry_\\name:\n"
-        "  mov %r10, %\\reg\n"
-        "  jmp capsule_dd_\\name\n"
-        "  .size capsule_dd_entry_\\name, .-capsule_dd_entry_\\name\n"
-        ".endm\n"
-        ".text\n" DATADIRS_FUNCTIONS(AS_ASM));
-
-#define AS_DECL(id, name, version, fn, reg) CAPSULE_HIDDEN void capsule_dd_entry_##fn(void);
+#define AS_DECL(id, name, version, fn, nargs) CAPSULE_HIDDEN void capsule_dd_entry_##fn(void);
 DATADIRS_FUNCTIONS(AS_DECL)
-#define AS_ENTRY(id, name, version, fn, reg) [id] = (const void *)capsule_dd_entry_##fn,
+#define AS_ENTRY(id, name, version, fn, nargs) [id] = (const void *)capsule_dd_entry_##fn,
 static const void *const entries[N_FN] = { DATADIRS_FUNCTIONS(AS_ENTRY) };
 
 static void

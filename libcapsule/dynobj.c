@@ -139,16 +139,16 @@ relocated_symbols(const capsule_rel *table, size_t n)
 typedef struct {
     const ElfW(Verdef) *verdef;
     const ElfW(Verneed) *verneed;
-    size_t n_verdef, n_verneed, relasz, pltrelsz;
-    ElfW(Addr) syment, relaent, plt;
+    size_t n_verdef, n_verneed, relsz, pltrelsz;
+    ElfW(Addr) syment, relent, plt;
     ElfW(Sxword) pltrel;
 } dynamic_sizes;
 
 static void
 read_dynamic(capsule_dynobj *o, dynamic_sizes *z)
 {
-    *z = (dynamic_sizes){ .syment = sizeof(ElfW(Sym)), .relaent = sizeof(capsule_rel),
-                          .pltrel = CAPSULE_DT_PLTREL_WANTED };
+    *z = (dynamic_sizes){ .syment = sizeof(ElfW(Sym)), .relent = sizeof(capsule_rel),
+                          .pltrel = CAPSULE_DT_REL };
     for (const ElfW(Dyn) *d = o->dynamic; d && d->d_tag != DT_NULL; d++) {
         switch (d->d_tag) {
         case DT_SYMTAB: o->symtab = dyn_pointer(o, d->d_un.d_ptr); break;
@@ -162,9 +162,9 @@ read_dynamic(capsule_dynobj *o, dynamic_sizes *z)
         case DT_VERDEFNUM: z->n_verdef = d->d_un.d_val; break;
         case DT_VERNEED: z->verneed = dyn_pointer(o, d->d_un.d_ptr); break;
         case DT_VERNEEDNUM: z->n_verneed = d->d_un.d_val; break;
-        case DT_RELA: o->rela = dyn_pointer(o, d->d_un.d_ptr); break;
-        case DT_RELASZ: z->relasz = d->d_un.d_val; break;
-        case DT_RELAENT: z->relaent = d->d_un.d_val; break;
+        case CAPSULE_DT_REL: o->rel = dyn_pointer(o, d->d_un.d_ptr); break;
+        case CAPSULE_DT_RELSZ: z->relsz = d->d_un.d_val; break;
+        case CAPSULE_DT_RELENT: z->relent = d->d_un.d_val; break;
         case DT_JMPREL: o->jmprel = dyn_pointer(o, d->d_un.d_ptr); break;
         case DT_PLTRELSZ: z->pltrelsz = d->d_un.d_val; break;
         case DT_PLTREL: z->pltrel = (ElfW(Sxword))d->d_un.d_val; break;
@@ -193,7 +193,7 @@ count_symbols(capsule_dynobj *o)
     /* A GNU hash covers only the defined symbols at the end of .dynsym: in an
      * executable that exports nothing it may claim a single symbol, while its
      * relocations use many more. Those indexes are what ld.so itself reads. */
-    o->n_symbols = max_size(o->n_symbols, relocated_symbols(o->rela, o->n_rela));
+    o->n_symbols = max_size(o->n_symbols, relocated_symbols(o->rel, o->n_rel));
     o->n_symbols = max_size(o->n_symbols, relocated_symbols(o->jmprel, o->n_jmprel));
 }
 
@@ -228,12 +228,12 @@ capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
     if (phdr)
         decode_phdrs(o);
     read_dynamic(o, &z);
-    if (z.syment != sizeof(ElfW(Sym)) || z.relaent != sizeof(capsule_rel) ||
-        z.pltrel != CAPSULE_DT_PLTREL_WANTED)
+    if (z.syment != sizeof(ElfW(Sym)) || z.relent != sizeof(capsule_rel) ||
+        z.pltrel != CAPSULE_DT_REL)
         return capsule_error_set("%s: unexpected dynamic entry sizes", o->name);
     if (!o->symtab || !o->strtab)
         return 0; /* nothing to look up or relocate */
-    o->n_rela = o->rela ? z.relasz / sizeof(capsule_rel) : 0;
+    o->n_rel = o->rel ? z.relsz / sizeof(capsule_rel) : 0;
     o->n_jmprel = o->jmprel ? z.pltrelsz / sizeof(capsule_rel) : 0;
     decode_plt(o, z.plt);
     count_symbols(o);
@@ -322,7 +322,7 @@ static int
 symbol_matches(const capsule_dynobj *o, size_t index, const char *name, const char *version)
 {
     const ElfW(Sym) *s = &o->symtab[index];
-    unsigned type = ELF64_ST_TYPE(s->st_info);
+    unsigned type = ELFW(ST_TYPE)(s->st_info);
 
     if (s->st_shndx == SHN_UNDEF || s->st_name >= o->strsz ||
         strcmp(o->strtab + s->st_name, name) != 0)
@@ -330,7 +330,7 @@ symbol_matches(const capsule_dynobj *o, size_t index, const char *name, const ch
     if (type != STT_FUNC && type != STT_OBJECT && type != STT_NOTYPE && type != STT_GNU_IFUNC &&
         type != STT_COMMON && type != STT_TLS)
         return 0;
-    if (ELF64_ST_BIND(s->st_info) == STB_LOCAL)
+    if (ELFW(ST_BIND)(s->st_info) == STB_LOCAL)
         return 0;
     if (!o->versym)
         return 1;
@@ -437,7 +437,7 @@ capsule_dynobj_address(const capsule_dynobj *o, long index)
     const ElfW(Sym) *s = &o->symtab[index];
     ElfW(Addr) addr = (s->st_shndx == SHN_ABS ? 0 : o->base) + s->st_value;
 
-    if (ELF64_ST_TYPE(s->st_info) == STT_GNU_IFUNC)
+    if (ELFW(ST_TYPE)(s->st_info) == STT_GNU_IFUNC)
         return ((void *(*)(void))addr)();
     return (void *)addr;
 }

@@ -27,8 +27,8 @@ typedef struct capsule_dynobj {
     size_t n_versions;
     const ElfW(Verdef) *verdef;    /* the version definitions, or NULL */
     size_t n_verdef;
-    const capsule_rel *rela;
-    size_t n_rela;
+    const capsule_rel *rel;        /* DT_RELA or DT_REL, as elfarch.h says */
+    size_t n_rel;
     const capsule_rel *jmprel;
     size_t n_jmprel;
     ElfW(Addr) relro_start, relro_end; /* page range ld.so made read-only, or 0 */

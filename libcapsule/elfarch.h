@@ -1,36 +1,23 @@
-/* Architecture preamble: every ELF type and relocation name the runtime uses.
- * Porting libcapsule starts (and should end) here. */
+/* Architecture preamble: every ELF type and relocation name the runtime
+ * uses. The values come from libcapsule/arch/<arch>/arch.h (the build puts
+ * that directory on the include path). Porting libcapsule is adding such a
+ * directory, as libcapsule/arch/x86_64 and i386 are: arch.h, the machine
+ * code beside it and a meson.build listing it. */
 #ifndef CAPSULE_ELFARCH_H
 #define CAPSULE_ELFARCH_H
 
 #include <elf.h>
 #include <link.h>
 
-#if defined(__x86_64__) && !defined(__ILP32__)
-#define CAPSULE_ELFCLASS ELFCLASS64
-#define CAPSULE_ELFDATA ELFDATA2LSB
-#define CAPSULE_MACHINE EM_X86_64
-#define CAPSULE_MACHINE_NAME "x86_64"
-#define CAPSULE_LIB_DIR "lib/x86_64-linux-gnu" /* what $LIB expands to */
-#define CAPSULE_R_JUMP_SLOT R_X86_64_JUMP_SLOT
-#define CAPSULE_R_GLOB_DAT R_X86_64_GLOB_DAT
-#define CAPSULE_R_ABS R_X86_64_64
-#define CAPSULE_R_COPY R_X86_64_COPY
-#define CAPSULE_DT_PLTREL_WANTED DT_RELA
-/* ld.so.cache entry flags for this architecture (FLAG_ELF_LIBC6 | FLAG_X8664_LIB64). */
-#define CAPSULE_LDCACHE_FLAGS 0x0303
-typedef ElfW(Rela) capsule_rel;
-#define CAPSULE_REL_SYM(info) ELF64_R_SYM(info)
-#define CAPSULE_REL_TYPE(info) ELF64_R_TYPE(info)
-/* PLT entries ld.so may rewrite into direct branches (glibc 2.40+,
- * glibc.cpu.plt_rewrite; pltrewrite_x86_64.c): the dynamic tags of an object
- * linked -z mark-plt (DT_X86_64_PLT, DT_X86_64_PLTSZ, DT_X86_64_PLTENT). An
- * architecture without such a rewrite defines none of them. */
-#define CAPSULE_DT_PLT 0x70000000
-#define CAPSULE_DT_PLTSZ 0x70000001
-#define CAPSULE_DT_PLTENT 0x70000003
-#else
-#error "libcapsule is implemented for x86_64 only: add this architecture to elfarch.h"
+#include "arch.h"
+
+/* ELFW(ST_TYPE) and friends: the st_info macros of the native class. */
+#ifndef ELFW
+#define ELFW(type) _ElfW(ELF, __ELF_NATIVE_CLASS, type)
+#endif
+
+#ifndef CAPSULE_REL_ADDEND_IN_SLOT
+#error "arch.h must say where relocation addends live (CAPSULE_REL_ADDEND_IN_SLOT)"
 #endif
 
 #endif

@@ -11,7 +11,7 @@
 #include "mapfile.h"
 
 /* Large enough for any real library (libLLVM is ~100 MiB). */
-#define MAX_SIZE ((size_t)1 << 32)
+#define MAX_SIZE ((size_t)UINT32_MAX)
 /* The ELF header and, in every real library, the program headers; in a
  * small library also its strings and version needs, which the first read
  * then brings along (no further pread for them). A file of at most twice

@@ -160,7 +160,7 @@ capsule_ldcache_foreach(const capsule_ldcache *cache, const char *soname, capsul
         const char *key = string_at(cache, read_u32(e + 4));
         const char *value = string_at(cache, read_u32(e + 8));
 
-        if (!key || !value || (flags & 0xffffu) != CAPSULE_LDCACHE_FLAGS)
+        if (!key || !value || !CAPSULE_LDCACHE_FLAGS_OK(flags & 0xffffu))
             continue;
         /* Entries for glibc-hwcaps subdirectories are only valid on CPUs that
          * support that level: take the baseline entries only. */

@@ -172,7 +172,7 @@ bound_value(const interposers *v, const capsule_dynobj *real, const char *name, 
         if (v->objs[i].base == real->base && v->objs[i].dynamic == real->dynamic)
             return own;
         long idx = capsule_dynobj_lookup_hashed(&v->objs[i], name, hash, version);
-        if (idx >= 0 && ELF64_ST_TYPE(v->objs[i].symtab[idx].st_info) != STT_TLS)
+        if (idx >= 0 && ELFW(ST_TYPE)(v->objs[i].symtab[idx].st_info) != STT_TLS)
             return (ElfW(Addr))capsule_dynobj_address(&v->objs[i], idx);
     }
     return own;
@@ -228,7 +228,7 @@ copy_verdefs(const capsule_dynobj *o, table *t)
 static int
 exported(const capsule_dynobj *o, const ElfW(Sym) *s)
 {
-    unsigned type = ELF64_ST_TYPE(s->st_info), bind = ELF64_ST_BIND(s->st_info);
+    unsigned type = ELFW(ST_TYPE)(s->st_info), bind = ELFW(ST_BIND)(s->st_info);
 
     return s->st_shndx != SHN_UNDEF && s->st_shndx != SHN_ABS && bind != STB_LOCAL &&
            type != STT_TLS && type != STT_SECTION && type != STT_FILE && s->st_name < o->strsz;
@@ -239,7 +239,7 @@ add_symbol(const interposers *v, int is_libc, table *t, size_t i)
 {
     const capsule_dynobj *o = t->real;
     const ElfW(Sym) *s = &o->symtab[i];
-    unsigned type = ELF64_ST_TYPE(s->st_info);
+    unsigned type = ELFW(ST_TYPE)(s->st_info);
     alias a = { .sym = (uint32_t)i, .version = 1 };
     const char *name = o->strtab + s->st_name, *vname = NULL;
 
@@ -252,7 +252,7 @@ add_symbol(const interposers *v, int is_libc, table *t, size_t i)
             return 0;
         early_init = 1;
     }
-    a.info = ELF64_ST_INFO(ELF64_ST_BIND(s->st_info), type == STT_GNU_IFUNC ? STT_FUNC : type);
+    a.info = ELFW(ST_INFO)(ELFW(ST_BIND)(s->st_info), type == STT_GNU_IFUNC ? STT_FUNC : type);
     if (real >= 2 && (vname = capsule_dynobj_symbol_version(o, i))) {
         if (real < t->n_by_real && t->by_real[real]) {
             a.version = t->by_real[real];
@@ -388,14 +388,14 @@ plan(const table *t, const char *soname)
         strsz += strlen(t->versions[i]) + 1;
     l.strsz = strsz;
     l.bloom_words = 1;
-    while (l.bloom_words * 64 < n && l.bloom_words < 4096)
+    while (l.bloom_words * sizeof(ElfW(Addr)) * 8 < n && l.bloom_words < 4096)
         l.bloom_words *= 2;
     l.sym = align_up(sizeof(ElfW(Ehdr)) + CAPSULE_IMAGE_PHDRS * sizeof(ElfW(Phdr)), 8);
     l.versym = l.sym + (n + 1) * sizeof(ElfW(Sym));
     l.verdef = align_up(l.versym + (n + 1) * sizeof(ElfW(Half)), 8);
     l.hash = l.verdef + (t->n_versions + 1) * (sizeof(ElfW(Verdef)) + sizeof(ElfW(Verdaux)));
     l.hash = align_up(l.hash, 8);
-    l.str = l.hash + 16 + l.bloom_words * 8 + (l.nbuckets + n) * 4;
+    l.str = l.hash + 16 + l.bloom_words * sizeof(ElfW(Addr)) + (l.nbuckets + n) * 4;
     l.text_end = l.str + strsz;
     l.dyn = align_up(l.text_end, CAPSULE_IMAGE_DYN_ALIGN);
     l.total = l.dyn + N_DYN * sizeof(ElfW(Dyn));

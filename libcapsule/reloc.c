@@ -65,7 +65,7 @@ binds_own_definition(const capsule_dynobj *o, const ElfW(Sym) *sym, ElfW(Addr) c
 {
     /* An IFUNC's bound value is its resolver's choice, unknown here: such a
      * slot counts as lazy, and the policy asks the default scope instead. */
-    if (sym->st_shndx == SHN_UNDEF || ELF64_ST_TYPE(sym->st_info) == STT_GNU_IFUNC)
+    if (sym->st_shndx == SHN_UNDEF || ELFW(ST_TYPE)(sym->st_info) == STT_GNU_IFUNC)
         return 0;
     return current == (sym->st_shndx == SHN_ABS ? 0 : o->base) + sym->st_value;
 }
@@ -95,14 +95,15 @@ consider(const capsule_dynobj *o, const capsule_rel *r, const capsule_policy *po
     if (!capsule_dynobj_contains(o, slot.where))
         return 0;
     slot.current = *(const ElfW(Addr) *)slot.where;
+    slot.addend_in_slot = type == CAPSULE_R_ABS && CAPSULE_REL_ADDEND_IN_SLOT;
     if (type == CAPSULE_R_ABS)
-        slot.current -= (ElfW(Addr))r->r_addend;
+        slot.current -= CAPSULE_REL_ADDEND(r);
     slot.lazy = type == CAPSULE_R_JUMP_SLOT && capsule_dynobj_contains(o, slot.current) &&
                 !binds_own_definition(o, slot.symbol, slot.current);
     if (!policy->lookup(policy->ctx, &slot, &value))
         return 0;
     if (type == CAPSULE_R_ABS)
-        value += (ElfW(Addr))r->r_addend;
+        value += CAPSULE_REL_ADDEND(r);
     if (in_relro(o, slot.where)) {
         out->relro = 1;
     } else if (!(capsule_dynobj_segment_flags(o, slot.where) & PF_W)) {
@@ -113,7 +114,7 @@ consider(const capsule_dynobj *o, const capsule_rel *r, const capsule_policy *po
     capsule_debug(CAPSULE_DEBUG_RELOC, "%s: %s%s%s %s slot %#lx -> %#lx", o->name, slot.name,
                   slot.version ? "@" : "", slot.version ? slot.version : "",
                   type == CAPSULE_R_JUMP_SLOT ? (slot.lazy ? "JUMP_SLOT(lazy)" : "JUMP_SLOT")
-                  : type == CAPSULE_R_GLOB_DAT ? "GLOB_DAT" : "64",
+                  : type == CAPSULE_R_GLOB_DAT ? "GLOB_DAT" : CAPSULE_R_ABS_NAME,
                   (unsigned long)slot.where, (unsigned long)value);
     ElfW(Addr) branch = type == CAPSULE_R_JUMP_SLOT ? capsule_plt_branch(o, r) : 0;
     if (branch && add_plt(out, &slot, branch, value) != 0)
@@ -232,8 +233,8 @@ capsule_reloc_object_ex(const capsule_dynobj *o, const capsule_policy *policy, s
     *n_written = 0;
     if (!o->symtab || !o->strtab)
         return 0;
-    for (size_t i = 0; rc == 0 && i < o->n_rela; i++)
-        rc = consider(o, &o->rela[i], policy, &l);
+    for (size_t i = 0; rc == 0 && i < o->n_rel; i++)
+        rc = consider(o, &o->rel[i], policy, &l);
     for (size_t i = 0; rc == 0 && i < o->n_jmprel; i++)
         rc = consider(o, &o->jmprel[i], policy, &l);
     if (rc == 0 && l.n)

@@ -16,13 +16,37 @@ typedef struct capsule_slot {
     const ElfW(Sym) *symbol;      /* the referencing symbol table entry */
     unsigned type;                /* CAPSULE_R_* */
     ElfW(Addr) where;             /* slot address */
-    ElfW(Addr) current;           /* the symbol value it holds now (addend removed) */
+    ElfW(Addr) current;           /* the symbol value it holds now (addend removed),
+                                     or with addend_in_slot, symbol value + addend */
+    int addend_in_slot;           /* an absolute slot of a REL architecture (i386):
+                                     its addend is known only as current's distance
+                                     from the definition it is bound to */
     int lazy;                     /* a JUMP_SLOT still pointing into its own PLT
                                      (never one bound to the object's own definition) */
 } capsule_slot;
 
-/* Returns 1 and sets *value (the symbol address; addends are added by the
- * pass) to rewrite the slot, 0 to leave it. */
+/* Whether slot is bound to the definition at `start` (`size` bytes): for
+ * an addend_in_slot slot, current lies in [start, start + size] (a pointer
+ * one past the end included); *offset is then what to add to the new
+ * definition's address (0 for other slots, whose addend the pass adds). */
+static inline int
+capsule_slot_bound_to(const capsule_slot *slot, ElfW(Addr) start, size_t size,
+                      ElfW(Addr) *offset)
+{
+    if (!slot->addend_in_slot) {
+        *offset = 0;
+        return slot->current == start;
+    }
+    if (slot->current < start || slot->current - start > size)
+        return 0;
+    *offset = slot->current - start;
+    return 1;
+}
+
+/* Returns 1 and sets *value to rewrite the slot, 0 to leave it. *value is
+ * the new definition's address, plus, for an addend_in_slot slot, its
+ * offset from the old one (capsule_slot_bound_to); other addends are added
+ * by the pass. */
 typedef int (*capsule_lookup_fn)(void *ctx, const capsule_slot *slot, ElfW(Addr) *value);
 
 typedef struct capsule_policy {

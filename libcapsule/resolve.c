@@ -28,12 +28,12 @@ static const char *const glibc_family[] = {
     "libc.so.6", "libdl.so.2", "libpthread.so.0", "libm.so.6", "librt.so.1",
     "libresolv.so.2", "libutil.so.1", "libanl.so.1", "libnsl.so.1", "libmvec.so.1",
     "libBrokenLocale.so.1", "libc_malloc_debug.so.0", "libthread_db.so.1",
-    "ld-linux-x86-64.so.2", NULL,
+    CAPSULE_LDSO_SONAME, NULL,
 };
 
 static const char *const standard_dirs[] = {
-    "/lib/" CAPSULE_MACHINE_NAME "-linux-gnu", "/usr/lib/" CAPSULE_MACHINE_NAME "-linux-gnu",
-    "/lib64", "/usr/lib64", "/lib", "/usr/lib", NULL,
+    "/lib/" CAPSULE_TRIPLET, "/usr/lib/" CAPSULE_TRIPLET, CAPSULE_WORD_DIRS, "/lib", "/usr/lib",
+    NULL,
 };
 
 int
@@ -485,7 +485,7 @@ capsule_expand_search_entry(const char *entry, size_t len, const char *origin, c
                             size_t size)
 {
     const char *names[] = { "ORIGIN", "LIB", "PLATFORM" };
-    const char *vals[] = { origin, CAPSULE_LIB_DIR, CAPSULE_MACHINE_NAME };
+    const char *vals[] = { origin, CAPSULE_LIB_DIR, CAPSULE_PLATFORM };
     size_t o = 0;
 
     for (size_t i = 0; i < len;) {

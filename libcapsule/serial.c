@@ -60,7 +60,7 @@ runner_image(size_t *size)
     const char soname[] = "libcapsule-runner.so";
     size_t sym = align_up(sizeof(ElfW(Ehdr)) + CAPSULE_IMAGE_PHDRS * sizeof(ElfW(Phdr)), 8);
     size_t hash = sym + sizeof(ElfW(Sym));       /* the null symbol only */
-    size_t str = hash + 16 + 8 + 4;              /* one bloom word, one bucket */
+    size_t str = hash + 16 + sizeof(ElfW(Addr)) + 4; /* one bloom word, one bucket */
     size_t text_end = str + 1 + sizeof soname;
     size_t dyn = align_up(text_end, CAPSULE_IMAGE_DYN_ALIGN);
     size_t array = dyn + N_DYN * sizeof(ElfW(Dyn));

@@ -363,7 +363,7 @@ shim_index(const shim_state *s, const char *name, const char *version)
     if (idx < 0 || (size_t)idx >= s->self.n_symbols)
         return (size_t)-1;
     const ElfW(Sym) *sym = &s->self.symtab[idx];
-    if (ELF64_ST_TYPE(sym->st_info) == STT_TLS)
+    if (ELFW(ST_TYPE)(sym->st_info) == STT_TLS)
         return find_value(s->tls, s->n_tls, sym->st_value);
     if (sym->st_shndx == SHN_ABS)
         return (size_t)-1;
@@ -443,23 +443,44 @@ missing_message(const shim_state *s, const char *object, size_t i, char *why, si
  * stub, which aborts naming the symbol if it is ever called, as lazy
  * binding fails at the call. TLS symbols are never redirected. */
 static int
-missing_target(const shim_state *s, const capsule_slot *slot, size_t i, ElfW(Addr) *value)
+missing_target(const shim_state *s, const capsule_slot *slot, size_t i, ElfW(Addr) *value,
+               ElfW(Addr) offset)
 {
     const ElfW(Sym) *ref = slot->symbol;
-    unsigned type = ELF64_ST_TYPE(ref->st_info);
+    unsigned type = ELFW(ST_TYPE)(ref->st_info);
 
     if (slot->type == CAPSULE_R_JUMP_SLOT || s->shim->symbols[i].kind == CAPSULE_SYMBOL_TLS)
         return 0;
     if (ref->st_shndx != SHN_UNDEF && type != STT_GNU_IFUNC && type != STT_TLS) {
-        *value = (ref->st_shndx == SHN_ABS ? 0 : slot->object->base) + ref->st_value;
+        *value = (ref->st_shndx == SHN_ABS ? 0 : slot->object->base) + ref->st_value + offset;
         return 1;
     }
-    if (ELF64_ST_BIND(ref->st_info) == STB_WEAK) {
-        *value = 0;
+    if (ELFW(ST_BIND)(ref->st_info) == STB_WEAK) {
+        *value = offset;
         return 1;
     }
     char why[1024];
     fail(s->shim, s->prefix, missing_message(s, slot->object->name, i, why, sizeof why));
+}
+
+/* An addend_in_slot slot (i386's R_386_32) bound to the shim's own
+ * definition of symbol i, its stub or its variable: then *offset is the
+ * addend (&array[k] of an exported array). */
+static int
+bound_to_own(const shim_state *s, const capsule_slot *slot, size_t i, ElfW(Addr) *offset)
+{
+    const capsule_symbol *sym = &s->shim->symbols[i];
+
+    if (sym->kind == CAPSULE_SYMBOL_FUNC)
+        return capsule_slot_bound_to(slot, s->stubs + i * CAPSULE_STUB_STRIDE, 0, offset);
+    if (sym->kind != CAPSULE_SYMBOL_DATA)
+        return 0;
+    long idx = capsule_dynobj_lookup(&s->self, symbol_name(s->shim, sym),
+                                     symbol_version(s->shim, sym));
+    if (idx < 0)
+        return 0;
+    ElfW(Addr) own = (ElfW(Addr))capsule_dynobj_address(&s->self, idx);
+    return capsule_slot_bound_to(slot, own, sym->size, offset);
 }
 
 /* Per slot of every object: resolved slots are decided by their address
@@ -469,9 +490,16 @@ static int
 shim_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
 {
     shim_state *s = ctx;
+    ElfW(Addr) offset = 0;
     size_t i;
 
-    if (!slot->lazy) {
+    if (slot->addend_in_slot) {
+        if (!capsule_dynobj_contains(&s->self, slot->current))
+            return 0;
+        i = shim_index(s, slot->name, slot->version);
+        if (i == (size_t)-1 || !bound_to_own(s, slot, i, &offset))
+            return 0;
+    } else if (!slot->lazy) {
         if (!capsule_dynobj_contains(&s->self, slot->current))
             return 0;
         i = index_at(s, slot->current);
@@ -486,8 +514,8 @@ shim_lookup(void *ctx, const capsule_slot *slot, ElfW(Addr) *value)
         return 0;
     void *target = target_of(s, i);
     if (!target)
-        return slot->lazy ? 0 : missing_target(s, slot, i, value);
-    *value = (ElfW(Addr))target;
+        return slot->lazy ? 0 : missing_target(s, slot, i, value, offset);
+    *value = (ElfW(Addr))target + offset;
     return 1;
 }
 
@@ -569,7 +597,7 @@ real_definition(const shim_state *s, size_t i, const char *name, const char *ver
     for (size_t p = 0; p < s->n_providers; p++) {
         const capsule_dynobj *o = &s->providers[p]->dyn;
         long idx = capsule_dynobj_lookup(o, name, NULL);
-        if (idx >= 0 && ELF64_ST_TYPE(o->symtab[idx].st_info) != STT_TLS)
+        if (idx >= 0 && ELFW(ST_TYPE)(o->symtab[idx].st_info) != STT_TLS)
             return capsule_dynobj_address(o, idx);
     }
     return NULL;

@@ -34,8 +34,9 @@ CAPSULE_HIDDEN void *capsule_outside_dlmopen_prepare(void);
 CAPSULE_HIDDEN extern void *capsule_real_dlsym;
 CAPSULE_HIDDEN extern void *capsule_real_dlvsym;
 
-/* Entries (addresses only; never called from C). Inside entries are reached
- * from the bridge with the namespace in %r10. */
+/* Entries (addresses only; never called from C; arch/<arch>/trampoline.c).
+ * Inside entries are reached from the bridge with the namespace in the
+ * context register (bridge.h). */
 CAPSULE_HIDDEN void capsule_entry_inside_dlopen(void);
 CAPSULE_HIDDEN void capsule_entry_inside_dlsym(void);
 CAPSULE_HIDDEN void capsule_entry_inside_dlvsym(void);

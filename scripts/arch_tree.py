@@ -69,6 +69,25 @@ def _architecture(name: str) -> arches.Arch:
         raise TreeError(str(exc)) from None
 
 
+def _ldconfig(arch: arches.Arch, base: Path) -> list[str]:
+    """The ldconfig that knows arch's ld.so.cache flags: this machine's, or
+    for an architecture it cannot run (aarch64: this ldconfig writes no entry
+    for its libraries), the architecture's own (statically linked, from its
+    libc-bin package) under its emulator."""
+    if arch.emulator is None:
+        return ["ldconfig"]
+    if shutil.which(arch.emulator) is None:
+        raise TreeError(f"{arch.emulator} is not installed (Debian: apt-get install qemu-user): "
+                        f"it runs the {arch.name} ldconfig")
+    tools = base / "ldconfig"
+    binary = tools / "sbin/ldconfig"
+    if not binary.is_file():
+        (deb,) = gt.download(base / "apt-ldconfig", system_release(), ("libc-bin",),
+                             gt.system_mirror(), arch.debian_arch)
+        gt._run(["dpkg-deb", "-x", str(deb), str(tools)])
+    return [arch.emulator, str(binary)]
+
+
 def ensure_tree(arch_name: str, packages: tuple[str, ...], out: Path = DEFAULT_OUT,
                 refresh: bool = False) -> Path:
     """The root of the unpacked tree of `packages` for the architecture."""
@@ -88,7 +107,7 @@ def ensure_tree(arch_name: str, packages: tuple[str, ...], out: Path = DEFAULT_O
     (partial / "etc").mkdir(exist_ok=True)
     (partial / "etc/ld.so.conf").write_text(
         f"/lib/{arch.triplet}\n/usr/lib/{arch.triplet}\n")
-    gt._run(["ldconfig", "-r", str(partial)])
+    gt._run([*_ldconfig(arch, base), "-r", str(partial)])
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)
     stamp.write_text("\n".join(sorted(packages)) + "\n")

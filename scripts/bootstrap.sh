@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
     gcc g++ libc6-dev pkg-config ninja-build binutils   # g++: the C++ fixtures (vtables, typeinfo)
     gcc-multilib   # gcc -m32 for cross/i386-linux-gnu.ini (amd64 packages only; no i386 architecture)
+    # CAPSULE_TEST_ARCH=i386 (scripts/test.sh's i386 phase): g++ -m32 for the C++
+    # fixtures; the 32-bit ASan and UBSan runtimes (gcc-multilib pulls them in too)
+    g++-multilib lib32asan8 lib32ubsan1
+    # cross/aarch64-linux-gnu.ini: clang (below) targets aarch64 (Debian 12's
+    # gcc-aarch64-linux-gnu conflicts with gcc-multilib), binutils links, the
+    # cross libc is the sysroot, qemu-user runs the programs.
+    binutils-aarch64-linux-gnu libc6-dev-arm64-cross libgcc-12-dev-arm64-cross qemu-user
     zlib1g-dev libexpat1-dev   # the real libraries the tests shim
     meson python3-pyelftools   # Debian's own Meson 1.0.1 and what the module needs there
     python3 python3-venv       # Debian's interpreter, which that Meson runs on

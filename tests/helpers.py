@@ -13,9 +13,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import testarch
+
 REPO = Path(__file__).resolve().parent.parent
+# This machine's own libraries (x86_64), for the suites that read them.
 SYSTEM_LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
-MULTIARCH = "usr/lib/x86_64-linux-gnu"
+# Prefix trees' library directory, and what compile_c builds: the
+# architecture under test (CAPSULE_TEST_ARCH, tests/testarch.py; only
+# tests/runtime and tests/e2e run for another one).
+MULTIARCH = testarch.MULTIARCH
 
 
 def run(
@@ -26,10 +32,14 @@ def run(
     check: bool = True,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command, capturing text output; on an unexpected failure show it all."""
+    """Run a command, capturing text output; on an unexpected failure show it all.
+    For another architecture than the machine's (CAPSULE_TEST_ARCH), its
+    system libraries' directories follow LD_LIBRARY_PATH (testarch.run_libdirs)."""
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
+    if testarch.CROSS:
+        full_env["LD_LIBRARY_PATH"] = testarch.with_run_libdirs(full_env.get("LD_LIBRARY_PATH"))
     proc = subprocess.run(
         [str(c) for c in cmd],
         env=full_env,
@@ -137,17 +147,21 @@ def compile_c(
     flags: Sequence[str] = (),
     libs: Sequence[str] = (),
 ) -> Path:
-    """Compile a fixture with gcc; shared when given a soname."""
-    cmd: list[str] = ["gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-o", str(output)]
+    """Compile a fixture with gcc for the architecture under test (gcc -m32
+    for i386, its system libraries linkable by -lNAME); shared when given a
+    soname."""
+    cmd: list[str] = [*testarch.GCC, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-o",
+                      str(output)]
     if shared_soname:
         cmd += ["-shared", "-fPIC", f"-Wl,-soname,{shared_soname}"]
-    cmd += list(flags) + [str(s) for s in sources] + list(libs)
+    cmd += list(flags) + [str(s) for s in sources] + testarch.link_flags() + list(libs)
     run(cmd)
     return output
 
 
 
-I386_PACKAGES = ("zlib1g", "libexpat1")
+HOST_TREE_PACKAGES = ("zlib1g", "libexpat1")
+I386_PACKAGES = HOST_TREE_PACKAGES
 
 
 def _arch_tree() -> ModuleType:
@@ -162,15 +176,21 @@ def _arch_tree() -> ModuleType:
     return module
 
 
-def i386_host_tree() -> Path:
-    """A host tree of i386 zlib and expat, unpacked from Debian's packages
-    by scripts/arch_tree.py (a private apt state: the system's apt and dpkg
-    are not touched), kept in build-arch/ and reused; its ld.so.cache is
-    ldconfig's. The test is skipped, with the reason, when the packages
-    cannot be fetched (no network, no Debian archive in apt's sources)."""
+def arch_host_tree(arch_name: str) -> Path:
+    """A host tree of arch_name's zlib and expat, unpacked from Debian's
+    packages by scripts/arch_tree.py (a private apt state: the system's apt
+    and dpkg are not touched), kept in build-arch/ and reused; its
+    ld.so.cache is the architecture's ldconfig's. The test is skipped, with
+    the reason, when the packages cannot be fetched (no network, no Debian
+    archive in apt's sources)."""
     import pytest
     module = _arch_tree()
     try:
-        return Path(module.ensure_tree("i386", I386_PACKAGES))
+        return Path(module.ensure_tree(arch_name, HOST_TREE_PACKAGES))
     except module.TreeError as exc:
-        pytest.skip(f"no i386 host tree: {exc}")
+        pytest.skip(f"no {arch_name} host tree: {exc}")
+
+
+def i386_host_tree() -> Path:
+    """arch_host_tree("i386")."""
+    return arch_host_tree("i386")

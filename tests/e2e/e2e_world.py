@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MULTIARCH, SYSTEM_LIBDIR, compile_c, make_prefix_tree, meson_command, run
+from helpers import MULTIARCH, REPO, compile_c, make_prefix_tree, meson_command, run
+from testarch import ARCH, CROSS, system_library
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
@@ -39,7 +40,9 @@ def build_segregation_libs(host_libdir: Path, runtime: Path) -> None:
 
 
 def build_shims(host: Path, build: Path) -> Path:
-    run([*meson_command(), "setup", str(build), str(HERE / "project"), f"-Dhost={host}"])
+    # For another architecture than the machine's, the repository's cross file.
+    cross = ["--cross-file", str(REPO / "cross" / f"{ARCH.triplet}.ini")] if CROSS else []
+    run([*meson_command(), "setup", *cross, str(build), str(HERE / "project"), f"-Dhost={host}"])
     run([*meson_command(), "compile", "-C", str(build)])
     return build
 
@@ -50,7 +53,8 @@ def make_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     host_libdir = host / MULTIARCH
     runtime = root / "runtime"
     runtime.mkdir()
-    make_prefix_tree(host, [SYSTEM_LIBDIR / "libz.so.1", SYSTEM_LIBDIR / "libexpat.so.1"], ldcache=False)
+    make_prefix_tree(host, [system_library("libz.so.1"), system_library("libexpat.so.1")],
+                     ldcache=False)
     build_segregation_libs(host_libdir, runtime)
     make_prefix_tree(host, [])  # writes the tree's ld.so.cache over everything above
     shims = build_shims(host, root / "shims")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from e2e_world import World, program
 from elforacle import readelf
-from helpers import SYSTEM_LIBDIR, run
+from helpers import run
+from testarch import system_library
 
 
 def lines_of(stdout: str) -> dict[str, str]:
@@ -56,7 +57,7 @@ def comparable(path: Path) -> tuple[set[tuple[object, ...]], list[tuple[str, tup
 def test_shim_exports_equal_the_targets(world: World) -> None:
     for soname in ("libz.so.1", "libexpat.so.1"):
         shim = comparable(world.shims / soname)
-        real = comparable(SYSTEM_LIBDIR / soname)
+        real = comparable(system_library(soname))
         assert shim[0] == real[0], soname
         assert shim[1] == real[1], soname
         assert readelf(world.shims / soname).soname == soname

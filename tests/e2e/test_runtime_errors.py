@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 from e2e_world import World, program, segregation_program
-from helpers import MULTIARCH, SYSTEM_LIBDIR, make_prefix_tree, run
+from helpers import MULTIARCH, make_prefix_tree, run
+from testarch import system_library
 
 
 def capsule_failure(world: World, exe: Path, env: dict[str, str]) -> str:
@@ -27,7 +28,7 @@ def test_missing_prefix(world: World, tmp_path: Path) -> None:
 
 def test_target_missing_from_prefix(world: World, tmp_path: Path) -> None:
     exe = program(world, "zround", ["zround.c"], libs=["-lz"])
-    tree = make_prefix_tree(tmp_path / "tree", [SYSTEM_LIBDIR / "libexpat.so.1"])
+    tree = make_prefix_tree(tmp_path / "tree", [system_library("libexpat.so.1")])
     line = capsule_failure(world, exe, {"CAPSULE_LIBZ_SO_1_PREFIX": str(tree)})
     assert "libz.so.1" in line and str(tree) in line
     assert line.endswith(": libz.so.1 not found under the prefix"), line

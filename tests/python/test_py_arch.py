@@ -4,6 +4,7 @@ Debian i386 packages (zlib1g, libexpat1), beside x86_64 copies."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -85,10 +86,11 @@ def test_of_this_machine() -> None:
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: arch.get("sparc"), r"^unknown architecture 'sparc' \(known: i386, x86_64\)$"),
+    (lambda: arch.get("sparc"), r"^unknown architecture 'sparc' \(known: aarch64, i386, x86_64\)$"),
     (lambda: arch.of_machine("riscv64"), r"this machine's architecture 'riscv64' is not one"),
     (lambda: arch.of_meson_cpu_family("arm"),
-     r"^the host machine's CPU family 'arm' is not one capsule supports \(x86, x86_64\)$"),
+     r"^the host machine's CPU family 'arm' is not one capsule supports "
+     r"\(aarch64, x86, x86_64\)$"),
 ])
 def test_unknown_architectures_are_one_error(call, message: str) -> None:
     with pytest.raises(CapsuleError, match=message):
@@ -210,11 +212,21 @@ def test_cache_flags_per_architecture(flags: int, i386: bool, x86_64: bool) -> N
 
 # ---- rendering ----
 
-def test_rendering_for_i386_is_the_one_clear_error(i386_root: Path) -> None:
+def test_rendering_for_i386_uses_its_stubs(i386_root: Path) -> None:
     lib = read_library(i386_root / I386_DIR / "libz.so.1")
+    source = render.render_shim([lib], soname="libz.so.1", prefix="/host", exclude=[],
+                                exports=[], arch=I386).c_source
+    assert '#error "this shim was rendered for i386' in source
+    assert "  mov $\\\\idx, %eax\\n" in source and "%rip" not in source
+    assert "CAPSULE_STUB 0\\n" in source
+
+
+def test_an_architecture_without_its_runtime_is_the_one_clear_error(i386_root: Path) -> None:
+    lib = read_library(i386_root / I386_DIR / "libz.so.1")
+    future = dataclasses.replace(I386, shim_runtime=False)
     with pytest.raises(CapsuleError) as info:
         render.render_shim([lib], soname="libz.so.1", prefix="/host", exclude=[], exports=[],
-                           arch=I386)
+                           arch=future)
     assert str(info.value) == (
         "shims for i386 (ELF32, EM_386) cannot be built yet: the i386 runtime (libcapsule "
         "and the shim template) is not available; reading its libraries and symbols files "
@@ -284,9 +296,10 @@ def test_init_arch_i386_writes_the_project_and_says_i386(mixed: Path, tmp_path: 
              "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert r.stdout.endswith(f"in {out}: i386 (ELF32, EM_386), as --arch asked\n")
-    assert r.stderr == ("capsule-shim: note: shims for i386 (ELF32, EM_386) cannot be built "
-                        "yet: the i386 runtime (libcapsule and the shim template) is not "
-                        "available; reading its libraries and symbols files works\n")
+    assert r.stderr == ""
+    # The project builds for i386 as its README says: with capsule's cross file.
+    assert (out / "i386-linux-gnu.ini").read_text() == (REPO / "cross/i386-linux-gnu.ini").read_text()
+    assert " setup --cross-file i386-linux-gnu.ini build\n" in (out / "README.md").read_text()
     lib = symbolsfile.load(out / "libexpat.so.1.symbols.json")
     assert lib == read_library(mixed / I386_DIR / "libexpat.so.1")
 

@@ -19,18 +19,60 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "tests") not in sys.path:  # testarch, when imported from bench/
+    sys.path.insert(0, str(REPO / "tests"))
+
+from testarch import (  # noqa: E402
+    ARCH,
+    CROSS,
+    EMULATED,
+    GCC,
+    LDCACHE_FLAGS,
+    MULTIARCH,
+    NATIVE,
+    RUNNER,
+    ldconfig,
+    load_checkout_package,
+)
+
 LIBCAPSULE = REPO / "libcapsule"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-MULTIARCH = "usr/lib/x86_64-linux-gnu"
+# CAPSULE_TEST_ARCH (tests/testarch.py) chooses the architecture: libcapsule
+# and every library, shim and program are built with GCC (gcc -m32 for
+# i386), prefix trees use its MULTIARCH directory, shims are rendered for it.
 # CAPSULE_TEST_SANITIZE=asan builds libcapsule, every fixture library, shim
 # and program with ASan + UBSan; =valgrind runs every program under memcheck
 # (see sanitize_prefix); =coverage builds libcapsule with gcov counters.
 SANITIZE = os.environ.get("CAPSULE_TEST_SANITIZE", "")
 if SANITIZE not in ("", "asan", "valgrind", "coverage"):
     raise SystemExit(f"CAPSULE_TEST_SANITIZE={SANITIZE!r}: expected asan, valgrind or coverage")
+# Valgrind needs the symbols of the architecture's ld.so (Debian's
+# libc6-dbg:i386 for i386), which cannot be installed without adding the
+# architecture to dpkg: not done on this machine.
+CROSS_VALGRIND = (f"valgrind cannot run {ARCH.name} programs here: it needs the {ARCH.name} "
+                  f"ld.so's symbols (libc6-dbg:{ARCH.debian_arch}), which cannot be installed "
+                  f"without adding the {ARCH.debian_arch} architecture to dpkg")
+if SANITIZE == "valgrind" and CROSS:
+    raise SystemExit(f"CAPSULE_TEST_SANITIZE=valgrind with CAPSULE_TEST_ARCH={ARCH.name}: "
+                     f"{CROSS_VALGRIND}")
+
+
+def valgrind_unusable() -> str | None:
+    """Why the tests that run their own valgrind tool cannot, or None."""
+    if not shutil.which("valgrind"):
+        return "needs valgrind (scripts/bootstrap.sh installs it)"
+    if SANITIZE == "asan":
+        return "needs valgrind, which cannot run ASan builds"
+    return CROSS_VALGRIND if CROSS else None
+if SANITIZE == "asan" and EMULATED:
+    # The aarch64 code is clang's, and Debian 12 packages clang's ASan
+    # runtime (compiler-rt) for x86 only: libclang_rt.asan-aarch64.a is not
+    # there to link.
+    raise SystemExit(f"CAPSULE_TEST_SANITIZE=asan: not with CAPSULE_TEST_ARCH={ARCH.name} "
+                     f"(clang's {ARCH.name} ASan runtime is not packaged in Debian 12)")
 SAN_FLAGS = (["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
               "-fno-omit-frame-pointer"] if SANITIZE == "asan" else [])
-CC = ["gcc", *SAN_FLAGS]
+CC = [*GCC, *SAN_FLAGS]
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"]
 # libcapsule's own sources (and the drivers built from them) under coverage.
 COVERAGE_FLAGS = (["--coverage", "-fprofile-update=atomic", "-DCAPSULE_COVERAGE"]
@@ -60,6 +102,9 @@ def _load_glibc_tree() -> ModuleType:
 # and unpacks Debian's packages once, into build-glibc/). See glibc_prefix.
 GLIBC = os.environ.get("CAPSULE_TEST_GLIBC", "")
 GLIBC_TREE = None
+if GLIBC and CROSS:
+    raise SystemExit(f"CAPSULE_TEST_GLIBC={GLIBC!r}: the glibc trees are {NATIVE.name}'s: "
+                     f"not with CAPSULE_TEST_ARCH={ARCH.name}")
 if GLIBC:
     _glibc_tree = _load_glibc_tree()
     try:
@@ -101,7 +146,9 @@ def glibc_link_flags() -> list[str]:
 
 
 def program_prefix(env: Mapping[str, str] | Mapping[str | bytes, str | bytes]) -> list[str]:
-    """sanitize_prefix() then glibc_prefix(env): before a test program."""
+    """sanitize_prefix() then glibc_prefix(env): before a test program. (A
+    program of an emulated architecture gets its emulator from
+    testarch.emulate_exec.)"""
     return [*sanitize_prefix(), *glibc_prefix(env)]
 
 
@@ -114,17 +161,80 @@ def sh(cmd: list[str | os.PathLike[str]], **kw: object) -> subprocess.CompletedP
     return proc
 
 
+def libcapsule_arch_dir() -> Path | None:
+    """libcapsule/arch/<ARCH>: the architecture's own sources, where the
+    source tree has them (compiled with it on the include path)."""
+    arch_dir = LIBCAPSULE / "arch" / ARCH.name
+    return arch_dir if arch_dir.is_dir() else None
+
+
+def libcapsule_sources() -> list[Path]:
+    """libcapsule's sources for ARCH: libcapsule/*.c, then the *.c and *.S
+    of libcapsule/arch/<ARCH> when it exists."""
+    sources = sorted(LIBCAPSULE.glob("*.c"))
+    arch_dir = libcapsule_arch_dir()
+    if arch_dir is not None:
+        sources += sorted([*arch_dir.glob("*.c"), *arch_dir.glob("*.S")])
+    return sources
+
+
+def libcapsule_cflags() -> list[str]:
+    """The include path libcapsule's own sources (and drivers built from
+    them) need: libcapsule/ itself, libcapsule/include and the arch directory."""
+    arch_dir = libcapsule_arch_dir()
+    return [f"-I{LIBCAPSULE}", f"-I{LIBCAPSULE / 'include'}",
+            *([f"-I{arch_dir}"] if arch_dir is not None else [])]
+
+
+def libcapsule_arch_archive(out: Path, flags: list[str]) -> list[Path]:
+    """For a driver linking some of libcapsule/*.c: the arch directory's
+    sources, built with `flags` into a static archive (only what those
+    sources call is linked), as a list to append to its command line;
+    [] when there is no arch directory."""
+    arch_dir = libcapsule_arch_dir()
+    if arch_dir is None:
+        return []
+    objdir = out / "arch-obj"
+    objdir.mkdir(parents=True, exist_ok=True)
+    objects = []
+    for source in sorted([*arch_dir.glob("*.c"), *arch_dir.glob("*.S")]):
+        obj = objdir / f"{source.stem}.o"
+        sh([*GCC, *flags, "-c", *libcapsule_cflags(), source, "-o", obj])
+        objects.append(obj)
+    archive = out / "libcapsule-arch.a"
+    archive.unlink(missing_ok=True)
+    sh(["ar", "rcs", archive, *objects])
+    return [archive]
+
+
+def build_driver(exe: Path, source: Path, private: list[str]) -> Path:
+    """A test driver (fixtures/*_driver.c) linked with some of libcapsule's
+    own sources, under ASan + UBSan: the named ones the top of the tree
+    holds, and the arch directory's through an archive. An emulated
+    architecture's driver has UBSan alone, trapping: clang's sanitizer
+    runtimes are not there for it (see CAPSULE_TEST_SANITIZE above)."""
+    sanitize = (["-fsanitize=undefined", "-fsanitize-trap=undefined"] if EMULATED
+                else ["-fsanitize=address,undefined"])
+    flags = [*CFLAGS, *COVERAGE_FLAGS, *sanitize]
+    top = [LIBCAPSULE / f for f in private if (LIBCAPSULE / f).exists()]
+    archive = libcapsule_arch_archive(exe.parent / f"{exe.name}.arch", flags)
+    sh([*GCC, *flags, *libcapsule_cflags(), source, *top, *archive, "-o", exe, "-lpthread"])
+    return exe
+
+
 def build_libcapsule(out: Path) -> Path:
     """libcapsule.so.0 built directly with gcc, as meson.build builds it."""
     out.mkdir(parents=True, exist_ok=True)
     lib = out / "libcapsule.so.0"
     objects = []
-    for source in sorted(LIBCAPSULE.glob("*.c")):
-        # One object per source, so gcov counters land in out/obj/NAME.gcda.
-        obj = out / "obj" / f"{source.stem}.o"
-        obj.parent.mkdir(exist_ok=True)
+    for source in libcapsule_sources():
+        # One object per source, so gcov counters land in out/obj/NAME.gcda
+        # (an arch directory's as out/obj/arch/NAME.gcda).
+        rel = source.relative_to(LIBCAPSULE)
+        obj = out / "obj" / ("arch" if len(rel.parts) > 1 else "") / f"{source.stem}.o"
+        obj.parent.mkdir(parents=True, exist_ok=True)
         sh([*CC, *CFLAGS, *COVERAGE_FLAGS, "-c", "-fPIC", "-fvisibility=hidden",
-            f"-I{LIBCAPSULE / 'include'}", source, "-o", obj])
+            *libcapsule_cflags(), source, "-o", obj])
         objects.append(obj)
     sh([*CC, *COVERAGE_FLAGS, "-shared", *objects, "-o", lib, "-Wl,-soname,libcapsule.so.0",
         f"-Wl,--version-script,{LIBCAPSULE / 'libcapsule.map'}", "-ldl", "-lpthread"])
@@ -141,7 +251,7 @@ def build_lib(out: Path, soname: str, sources: list[Path], *, version_script: Pa
     inside the capsule, which resolution (rightly) never takes from outside."""
     out.mkdir(parents=True, exist_ok=True)
     target = out / soname
-    cc = CC if sanitize else ["gcc"]
+    cc = CC if sanitize else GCC
     cmd: list[str | os.PathLike[str]] = [*cc, *CFLAGS, "-shared", "-fPIC", *(flags or []),
                                          f"-I{FIXTURES}", *sources, "-o", target,
                                          f"-Wl,-soname,{soname}"]
@@ -175,20 +285,9 @@ DEMO_VERSIONS = [("DEMO_1", None), ("DEMO_2", "DEMO_1")]
 
 
 def _load_checkout_package() -> ModuleType:
-    """This checkout's capsule_module, whatever copy the interpreter has
-    installed: the tests render shims with the product's own renderer and
-    templates (loaded under another name, so an installed copy is untouched)."""
-    name = "capsule_checkout"
-    if name in sys.modules:
-        return sys.modules[name]
-    init = REPO / "capsule_module" / "__init__.py"
-    spec = importlib.util.spec_from_file_location(
-        name, init, submodule_search_locations=[str(init.parent)])
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """This checkout's capsule_module (testarch.load_checkout_package): the
+    tests render shims with the product's own renderer and templates."""
+    return load_checkout_package()
 
 
 def _library(soname: str, symbols: list[Sym],
@@ -198,7 +297,7 @@ def _library(soname: str, symbols: list[Sym],
     elf = importlib.import_module("capsule_checkout.elfreader")
     kinds = {"func": "func", "object": "object", "tls": "tls"}
     return elf.LibrarySymbols(
-        soname=soname, elf_class=64, machine="EM_X86_64", needed=[],
+        soname=soname, elf_class=ARCH.elf_class, machine=ARCH.machine, needed=[],
         versions=[elf.VersionDef(n, [p] if p else []) for n, p in versions],
         symbols=[elf.Symbol(s.name, kinds[s.kind], s.size, "global", s.version, not s.hidden)
                  for s in symbols])
@@ -213,7 +312,7 @@ def render_shim(soname: str, prefix: str, symbols: list[Sym], *, exclude: list[s
     lib = _library(soname, symbols, list(versions))
     return render.render_shim([lib], soname=soname, prefix=prefix, exclude=list(exclude),
                               exports=list(exports),
-                              share=None if share is None else list(share)).c_source
+                              share=None if share is None else list(share), arch=ARCH).c_source
 
 
 def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
@@ -227,7 +326,7 @@ def build_shim(out: Path, libcapsule_dir: Path, soname: str, prefix: str,
     rendered = render.render_shim(
         [_library(soname, symbols, versions)], soname=soname, prefix=prefix,
         exclude=list(kw.get("exclude", [])), exports=list(kw.get("exports", [])),
-        share=None if kw.get("share", ()) is None else list(kw.get("share", ())))
+        share=None if kw.get("share", ()) is None else list(kw.get("share", ())), arch=ARCH)
     src.write_text(rendered.c_source)
     vmap = None  # only when the target has version definitions, as render does
     if rendered.version_script is not None:
@@ -252,7 +351,7 @@ def write_ldcache(root: Path, fmt: str = "new") -> Path:
     (root / "etc").mkdir(parents=True, exist_ok=True)
     (root / "var/cache/ldconfig").mkdir(parents=True, exist_ok=True)
     (root / "etc/ld.so.conf").write_text(f"/{MULTIARCH}\n")
-    sh(["/sbin/ldconfig", "-X", "-c", fmt, "-r", root])
+    sh([*ldconfig(), "-X", "-c", fmt, "-r", root])
     return root / "etc/ld.so.cache"
 
 
@@ -267,7 +366,7 @@ def write_raw_ldcache(path: Path, entries: list[tuple[bytes, bytes]]) -> Path:
         strings += key + b"\0"
         v = base + len(strings)
         strings += value + b"\0"
-        table += struct.pack("<iIIIQ", 0x0303, k, v, 0, 0)
+        table += struct.pack("<iIIIQ", LDCACHE_FLAGS, k, v, 0, 0)
     header = b"glibc-ld.so.cache1.1" + struct.pack("<IIB3xI12x", len(entries), len(strings), 0, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(header + table + strings)
@@ -343,4 +442,6 @@ def as_other_user() -> list[str]:
         other.mkdir(exist_ok=True)
         other.chmod(0o1777)
         drop += ["env", f"GCOV_PREFIX={other}"]
-    return drop
+    # setpriv execs the program itself: an emulated one needs its emulator
+    # named (testarch.emulate_exec sees only setpriv).
+    return [*drop, *RUNNER]

@@ -4,20 +4,19 @@ data, one heap, threads. Real programs against a real target under a prefix."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from boundary import MODES, Boundary
-from build import CC, SANITIZE, Built, glibc_prefix
+from build import CC, MULTIARCH, SANITIZE, Built, glibc_prefix, valgrind_unusable
 
 # The boundary tests run their own memcheck variants below; under ASan
 # (CAPSULE_TEST_SANITIZE=asan) those two tools cannot be combined, so the
-# memcheck variants are skipped there.
-needs_memcheck = pytest.mark.skipif(not shutil.which("valgrind") or SANITIZE == "asan",
-                                    reason="needs valgrind, which cannot run ASan builds")
+# memcheck variants are skipped there (and for i386: no i386 libc6-dbg).
+needs_memcheck = pytest.mark.skipif(valgrind_unusable() is not None,
+                                    reason=valgrind_unusable() or "")
 MEMCHECK = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
             "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "-q"]
 
@@ -47,14 +46,14 @@ def values(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
 def test_inside_dlopen_resolves_under_the_prefix(boundary: Boundary) -> None:
     got = values(run([boundary.programs["inside"],
                       "libplugin.so", "now",
-                      "/usr/lib/x86_64-linux-gnu/libplugdeps.so", "lazy",
+                      f"/{MULTIARCH}/libplugdeps.so", "lazy",
                       "/opt/capsule-test/libplugin2.so", "now",
                       str(boundary.prefix / "opt/capsule-test/libplugin2.so"), "now",
                       "libbound.so.1", "now",
                       "libnope.so.3", "now",
                       "libinrunpath.so", "now"], boundary.env()))
     assert got["open libplugin.so"] == f"77 {boundary.in_prefix('libplugin.so')}"
-    assert got["open /usr/lib/x86_64-linux-gnu/libplugdeps.so"] == \
+    assert got[f"open /{MULTIARCH}/libplugdeps.so"] == \
         f"100 {boundary.in_prefix('libplugdeps.so')}"
     plugin2 = str(boundary.prefix / "opt/capsule-test/libplugin2.so")
     assert got["open /opt/capsule-test/libplugin2.so"] == f"78 {plugin2}"

@@ -21,7 +21,7 @@ import pytest
 from programs import parse, run
 
 from boundary import Boundary
-from build import CC, FIXTURES, SANITIZE, Built, build_lib, program_prefix, sh
+from build import ARCH, CC, FIXTURES, GCC, SANITIZE, Built, build_lib, program_prefix, sh
 
 VARIANTS = {
     "rpath": ["-Wl,--disable-new-dtags,-rpath,$ORIGIN/program-libs"],
@@ -51,7 +51,7 @@ def _expansions(root: Path) -> tuple[str, str | None]:
     src.write_text('#include <dlfcn.h>\n'
                    'int main(void) { return dlopen("libexact-probe-none.so", RTLD_NOW) != 0; }\n')
     probe = root / "probe"
-    sh(["gcc", src, "-o", probe, "-Wl,--disable-new-dtags,-rpath,/@L/$LIB:/@P/$PLATFORM"])
+    sh([*GCC, src, "-o", probe, "-Wl,--disable-new-dtags,-rpath,/@L/$LIB:/@P/$PLATFORM"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     env["LD_DEBUG"] = "libs"
     proc = subprocess.run([*program_prefix(env), str(probe)], env=env, capture_output=True,
@@ -82,7 +82,7 @@ def exact(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Exact:
     lib("bin/program-libs/libE.so")             # only the executable's RPATH finds it
     lib("bin/tok/libT.so")
     lib(f"bin/tok/{lib_token}/libTlib.so")
-    lib(f"bin/tok/{platform_token or 'x86_64'}/libTplat.so")
+    lib(f"bin/tok/{platform_token or ARCH.platform}/libTplat.so")
     n3 = lib("chain/private-libs/libN3.so", next_=True)
     # (Paths with a $ORIGIN are at least 17 bytes long: ld.so's strncmp
     # reads 8 bytes at offset 9 of a DT_RPATH copy, which memcheck reports

@@ -22,6 +22,7 @@ from programs import parse, run
 from test_rodata import CXX, KINDS, NO_LSAN, RELRO_NOW, exported_symbols, libstdcxx_files
 
 from build import FIXTURES, MULTIARCH, SAN_FLAGS, Built, build_shim, make_prefix, patched_copy, sh
+from testarch import GCC
 
 
 @dataclass
@@ -123,7 +124,7 @@ def test_a_plugin_the_capsule_opens_later_gets_the_programs_unwinder(exc: Exc,
     root = built.root / "excc"
     real = root / "real" / "libexcc.so.1"
     real.parent.mkdir(parents=True)
-    sh(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1", "-shared", "-fPIC",
+    sh([*GCC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1", "-shared", "-fPIC",
         FIXTURES / "excc.c", "-o", real, "-Wl,-soname,libexcc.so.1", "-ldl"])
     plugin = root / "real" / "libexcplug.so"
     sh([*CXX, "-shared", "-fPIC", FIXTURES / "exc.cc", "-o", plugin])

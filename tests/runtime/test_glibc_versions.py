@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from build import CC, Built, Sym, build_shim, make_prefix, program_prefix, sh
+from build import CC, GCC, MULTIARCH, Built, Sym, build_shim, make_prefix, program_prefix, sh
+from testarch import require_unemulated
 
 STUB = "int newer_glibc_function(void) { return 1; }\nint other_function(void) { return 2; }\n"
 STUB_MAP = ("GLIBC_2.98 { global: other_function; local: *; };\n"
@@ -28,7 +29,7 @@ def _lib(out: Path, soname: str, source: str, *args: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{soname}.c").write_text(source)
     target = out / soname
-    sh(["gcc", "-shared", "-fPIC", "-nostdlib", out / f"{soname}.c", "-o", target,
+    sh([*GCC, "-shared", "-fPIC", "-nostdlib", out / f"{soname}.c", "-o", target,
         f"-Wl,-soname,{soname}", *args])
     return target
 
@@ -55,7 +56,7 @@ def test_one_line_names_every_missing_glibc_version(built: Built, tmp_path: Path
     # line's text (test_dlopen_failure.py), which the program prints.
     assert proc.returncode == 0 and proc.stderr == "", proc
     lines = proc.stdout.splitlines()
-    in_prefix = prefix / "usr/lib/x86_64-linux-gnu/libnewer.so.1"
+    in_prefix = prefix / MULTIARCH / "libnewer.so.1"
     assert len(lines) == 1, proc.stdout
     # The version is the process's (under the glibc matrix, that glibc's).
     line = re.sub(r"\(glibc \d+\.\d+\)", "(glibc N)", lines[0])
@@ -70,6 +71,7 @@ def test_ldd_prints_the_capsule_line_of_a_failed_run(built: Built, tmp_path: Pat
     """capsule-shim ldd of a run that failed before any capsule was set up
     says why, with libcapsule's own line, rather than guessing: here the
     program's dlopen of the shim failed, and the program went on."""
+    require_unemulated("capsule-shim ldd starts the program itself, with no emulator")
     prog = tmp_path / "prog"
     (tmp_path / "prog.c").write_text(PROG)
     sh([*CC, tmp_path / "prog.c", "-o", prog, "-ldl"])

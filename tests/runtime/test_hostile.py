@@ -26,6 +26,7 @@ from build import (
     sanitize_prefix,
     write_raw_ldcache,
 )
+from testarch import ARCH, LATER_LIB_DIR, OTHER_CLASS
 
 SLOWDOWN = 4 if SANITIZE == "valgrind" else 1
 
@@ -147,7 +148,7 @@ def test_symlink_loops(built: Built, program: Path, tmp_path: Path) -> None:
     (libdir / "libdemo.so.1").unlink()
     (libdir / "libdemo.so.1").symlink_to("a")
     (libdir / "a").symlink_to("b")
-    (libdir / "b").symlink_to("../x86_64-linux-gnu/a")
+    (libdir / "b").symlink_to(f"../{ARCH.triplet}/a")
     assert_fails(run_prefix(built, program, prefix), "libdemo.so.1 not found under the prefix")
     # A directory loop and a cache that is a loop are no worse.
     (prefix / "etc/ld.so.cache").unlink()
@@ -180,10 +181,10 @@ def test_dependency_of_the_wrong_class(built: Built, program: Path, tmp_path: Pa
     prefix = copy_prefix(built, tmp_path / "p")
     dep = prefix / MULTIARCH / "libdemodep.so.1"
     data = bytearray(dep.read_bytes())
-    data[4] = 1  # ELFCLASS32
+    data[4] = OTHER_CLASS
     dep.write_bytes(bytes(data))
     assert_fails(run_prefix(built, program, prefix), "libdemodep.so.1 (needed by ",
-                 "wrong ELF class (32-bit)")
+                 f"wrong ELF class ({32 if OTHER_CLASS == 1 else 64}-bit)")
 
 
 @pytest.mark.parametrize(("offset", "value", "cause"), [
@@ -316,13 +317,13 @@ def test_unreadable_files(world: World, tmp_path: Path) -> None:
                  "Permission denied")
     # An unreadable directory hides what is in it; another copy is found.
     (prefix / MULTIARCH / "libdemodep.so.1").chmod(0o644)
-    (prefix / "usr/lib64").mkdir()
-    shutil.copy2(world.demodep, prefix / "usr/lib64")
-    shutil.copy2(world.demo, prefix / "usr/lib64")
+    (prefix / LATER_LIB_DIR).mkdir()
+    shutil.copy2(world.demodep, prefix / LATER_LIB_DIR)
+    shutil.copy2(world.demo, prefix / LATER_LIB_DIR)
     (prefix / MULTIARCH).chmod(0o000)
     proc = run([world.program], env, user=drop)
     assert proc.returncode == 0, proc
-    assert parse(proc.stdout)["user_counter_object"] == str(prefix / "usr/lib64/libdemo.so.1")
+    assert parse(proc.stdout)["user_counter_object"] == str(prefix / LATER_LIB_DIR / "libdemo.so.1")
     (prefix / MULTIARCH).chmod(0o755)
 
 

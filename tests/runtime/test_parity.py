@@ -21,23 +21,33 @@ from pathlib import Path
 import pytest
 
 from build import (
-    CFLAGS,
-    COVERAGE_FLAGS,
     FIXTURES,
-    LIBCAPSULE,
     MULTIARCH,
     Built,
+    build_driver,
     make_prefix,
     sh,
     write_ldcache,
     write_raw_ldcache,
 )
+from capsule_module import arch as arches
 from capsule_module import ldcache
 from capsule_module.errors import CapsuleError
 from capsule_module.locate import lookup_library
+from testarch import (
+    ARCH,
+    EHDR,
+    LATER_LIB_DIR,
+    OTHER_CLASS,
+    OTHER_MACHINE,
+    ldconfig,
+    system_ldcache,
+)
 
 PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c", "forklock.c"]
 TARGET = "libdemodep.so.1"
+# capsule_module's entry for the architecture under test (CAPSULE_TEST_ARCH).
+PY_ARCH = arches.get(ARCH.name)
 Tree = Callable[[Built, Path], Path]  # makes a prefix tree under the given directory
 
 
@@ -45,9 +55,7 @@ Tree = Callable[[Built, Path], Path]  # makes a prefix tree under the given dire
 def drivers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("parity-drivers")
     for name in ("ldcache_driver", "resolve_driver"):
-        sh(["gcc", *CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
-            FIXTURES / f"{name}.c",
-            *(LIBCAPSULE / f for f in PRIVATE), "-o", out / name, "-lpthread"])
+        build_driver(out / name, FIXTURES / f"{name}.c", PRIVATE)
     return {name: out / name for name in ("ldcache_driver", "resolve_driver")}
 
 
@@ -69,7 +77,7 @@ def c_lookup(drivers: dict[str, Path], prefix: Path, soname: str = TARGET) -> st
 
 
 def py_lookup(prefix: Path, soname: str = TARGET) -> str | None:
-    found = lookup_library(soname, prefix).path
+    found = lookup_library(soname, prefix, PY_ARCH).path
     return None if found is None else str(found)
 
 
@@ -96,7 +104,7 @@ def _cache_only(b: Built, d: Path) -> Path:
     (d / "etc").mkdir()
     (d / "etc/ld.so.conf").write_text("/opt/vendor/lib\n")
     (d / "var/cache/ldconfig").mkdir(parents=True)
-    sh(["/sbin/ldconfig", "-X", "-r", d])
+    sh([*ldconfig(), "-X", "-r", d])
     return d
 
 
@@ -110,14 +118,15 @@ def _cache_outside(b: Built, d: Path) -> Path:
 
 
 def _in_lib64_behind(bad: Callable[[bytearray], None]) -> Tree:
-    """A spoiled candidate in the multiarch directory, a good one in usr/lib64."""
+    """A spoiled candidate in the multiarch directory, a good one in usr/lib64
+    (i386: usr/lib32)."""
     def tree(b: Built, d: Path) -> Path:
         make_prefix(d, [b.demodep], ldcache=False)
         spoiled = bytearray(b.demodep.read_bytes())
         bad(spoiled)
         (d / MULTIARCH / TARGET).write_bytes(bytes(spoiled))
-        (d / "usr/lib64").mkdir(parents=True)
-        shutil.copy2(b.demodep, d / "usr/lib64" / TARGET)
+        (d / LATER_LIB_DIR).mkdir(parents=True)
+        shutil.copy2(b.demodep, d / LATER_LIB_DIR / TARGET)
         return d
     return tree
 
@@ -150,7 +159,7 @@ def _link(target: Callable[[Built, Path], str | Path]) -> Callable[[Built, Path,
 def _loop3(b: Built, d: Path, lib: Path) -> None:
     lib.symlink_to("a")
     (lib.parent / "a").symlink_to("b")
-    (lib.parent / "b").symlink_to("../x86_64-linux-gnu/a")
+    (lib.parent / "b").symlink_to(f"../{ARCH.triplet}/a")
 
 
 def _dir_escape(up: bool) -> Callable[[Built, Path, Path], None]:
@@ -173,14 +182,14 @@ TREES: dict[str, Tree] = {
     "no-cache": _no_cache,
     "cache-only": _cache_only,
     "cache-outside": _cache_outside,
-    "wrong-class": _in_lib64_behind(_setitem(4, 1)),
+    "wrong-class": _in_lib64_behind(_setitem(4, OTHER_CLASS)),
     "big-endian": _in_lib64_behind(_setitem(5, 2)),
     "bad-class": _in_lib64_behind(_setitem(4, 7)),
     "bad-byte-order": _in_lib64_behind(_setitem(5, 9)),
-    "wrong-machine": _in_lib64_behind(_setitem(18, 3)),
+    "wrong-machine": _in_lib64_behind(_setitem(18, OTHER_MACHINE)),
     "executable": _in_lib64_behind(_setitem(16, 2)),  # e_type ET_EXEC
-    "bad-phentsize": _in_lib64_behind(_setitem(54, 0)),
-    "phoff-past-end": _in_lib64_behind(_setitem(39, 0x7f)),  # e_phoff's top byte
+    "bad-phentsize": _in_lib64_behind(_setitem(EHDR["e_phentsize"][0], 0)),
+    "phoff-past-end": _in_lib64_behind(_setitem(sum(EHDR["e_phoff"]) - 1, 0x7f)),  # its top byte
     "self-loop": _replaced(_link(lambda b, d: TARGET)),
     "loop-of-three": _replaced(_loop3),
     "escape-dotdot": _replaced(_link(lambda b, d: "../" * 20 + str(b.real_dir / TARGET))),
@@ -239,7 +248,7 @@ def test_corrupted_caches(built: Built, drivers: dict[str, Path], tmp_path: Path
 # ---- the cache readers alone ----
 
 def c_entries(drivers: dict[str, Path], cache: Path) -> list[tuple[str, str]] | None:
-    """libcapsule's x86_64 entries of a cache, in order; None if it refuses
+    """libcapsule's entries of a cache for its architecture, in order; None if it refuses
     the file or it is missing."""
     out = drive(drivers["ldcache_driver"], cache)
     if out[0].startswith(("error: ", "missing")):
@@ -252,7 +261,7 @@ def py_entries(cache: Path) -> list[tuple[str, str]] | None:
         entries = ldcache.read_cache(cache)
     except CapsuleError:  # anything else fails the test
         return None
-    return [(e.soname, e.path) for e in entries if ldcache.is_x86_64(e)]
+    return [(e.soname, e.path) for e in entries if ldcache.is_for(e, PY_ARCH)]
 
 
 @pytest.mark.parametrize("fmt", ["new", "compat", "old"])
@@ -267,8 +276,8 @@ def test_cache_layouts_read_alike(built: Built, drivers: dict[str, Path], tmp_pa
 
 
 def test_system_cache_read_alike(drivers: dict[str, Path]) -> None:
-    entries = py_entries(Path("/etc/ld.so.cache"))
-    assert entries and c_entries(drivers, Path("/etc/ld.so.cache")) == entries
+    entries = py_entries(system_ldcache())
+    assert entries and c_entries(drivers, system_ldcache()) == entries
 
 
 def test_garbage_caches_read_alike(drivers: dict[str, Path], tmp_path: Path) -> None:

@@ -8,14 +8,13 @@ before its target is known waits for the set-up instead of aborting."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from boundary import Boundary
-from build import CC, FIXTURES, SANITIZE, Built, build_lib, program_prefix, sh
+from build import CC, FIXTURES, SANITIZE, Built, build_lib, program_prefix, sh, valgrind_unusable
 
 RUNS = 5 if SANITIZE == "valgrind" else 40
 
@@ -51,8 +50,7 @@ def test_a_thread_racing_the_first_set_up(built: Built, boundary: Boundary,
         assert proc.stdout == "main=3 second=ok add=42\n", (run, proc)
 
 
-@pytest.mark.skipif(SANITIZE == "asan" or not shutil.which("valgrind"),
-                    reason="needs valgrind, which cannot run ASan builds")
+@pytest.mark.skipif(valgrind_unusable() is not None, reason=valgrind_unusable() or "")
 def test_lock_order_under_helgrind(built: Built, boundary: Boundary,
                                    race: tuple[Path, Path]) -> None:
     """helgrind sees every lock, ld.so's and libcapsule's: no order between

@@ -10,18 +10,17 @@ from pathlib import Path
 import pytest
 
 from build import (
-    CFLAGS,
-    COVERAGE_FLAGS,
     FIXTURES,
-    LIBCAPSULE,
     MULTIARCH,
     Built,
+    build_driver,
     build_lib,
     glibc_prefix,
-    sh,
     write_ldcache,
 )
+from testarch import ARCH, EMULATED, LATER_LIB_DIR, OTHER_MACHINE, ldconfig, system_ldcache
 
+LDCONFIG_KIND = {"x86_64": "(libc6,x86-64)", "i386": "(libc6)", "aarch64": "(libc6,AArch64)"}
 PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c", "forklock.c"]
 
 
@@ -31,8 +30,7 @@ def drivers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     result = {}
     for name in ("ldcache_driver", "resolve_driver"):
         exe = out / name
-        sh(["gcc", *CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined", f"-I{LIBCAPSULE}",
-            FIXTURES / f"{name}.c", *(LIBCAPSULE / f for f in PRIVATE), "-o", exe, "-lpthread"])
+        build_driver(exe, FIXTURES / f"{name}.c", PRIVATE)
         result[name] = exe
     return result
 
@@ -59,13 +57,17 @@ def test_ldcache_formats(built: Built, drivers: dict[str, Path], tmp_path: Path,
 
 
 def test_system_ldcache_matches_ldconfig(drivers: dict[str, Path]) -> None:
-    out = drive(drivers["ldcache_driver"], "/etc/ld.so.cache", "libc.so.6")
-    listed = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True).stdout
+    cache = system_ldcache()
+    soname = "libz.so.1" if EMULATED else "libc.so.6"  # the unpacked tree has no libc
+    out = drive(drivers["ldcache_driver"], cache, soname)
+    listed = subprocess.run([*ldconfig(), "-p", "-C", str(cache)], capture_output=True,
+                            text=True).stdout
+    kind = LDCONFIG_KIND[ARCH.name]  # how ldconfig -p tags the architecture's libraries
     expected = [ln.split(" => ")[1] for ln in listed.splitlines()
-                if ln.strip().startswith("libc.so.6 ") and "x86-64" in ln]
-    assert [ln.split(" ", 1)[1] for ln in out[1:]] == expected
-    everything = drive(drivers["ldcache_driver"], "/etc/ld.so.cache")
-    assert len(everything) > 10
+                if ln.strip().startswith(f"{soname} {kind} ")]
+    assert expected and [ln.split(" ", 1)[1] for ln in out[1:]] == expected
+    everything = drive(drivers["ldcache_driver"], cache)
+    assert len(everything) > (2 if EMULATED else 10)
 
 
 def test_ldcache_garbage_is_refused(drivers: dict[str, Path], tmp_path: Path) -> None:
@@ -144,14 +146,14 @@ def test_symlinks_never_escape(built: Built, drivers: dict[str, Path], tmp_path:
 def test_wrong_class_candidate_skipped(built: Built, drivers: dict[str, Path],
                                        tmp_path: Path) -> None:
     prefix = tmp_path / "p"
-    put(prefix, "usr/lib64/libdemodep.so.1", built.demodep)
+    put(prefix, f"{LATER_LIB_DIR}/libdemodep.so.1", built.demodep)
     bad = put(prefix, f"{MULTIARCH}/libdemodep.so.1", built.demodep)
     data = bytearray(bad.read_bytes())
-    data[18] = 3  # e_machine = EM_386
+    data[18] = OTHER_MACHINE  # e_machine = EM_386 (i386: EM_X86_64)
     bad.write_bytes(bytes(data))
     out = drive(drivers["resolve_driver"], prefix, "libdemodep.so.1")
-    assert out == [f"libdemodep.so.1 {prefix}/usr/lib64/libdemodep.so.1"]
-    (prefix / "usr/lib64/libdemodep.so.1").unlink()
+    assert out == [f"libdemodep.so.1 {prefix}/{LATER_LIB_DIR}/libdemodep.so.1"]
+    (prefix / LATER_LIB_DIR / "libdemodep.so.1").unlink()
     out = drive(drivers["resolve_driver"], prefix, "libdemodep.so.1")
     assert out[0].startswith("error: libdemodep.so.1 not found under the prefix (skipped ")
     assert "wrong machine" in out[0]

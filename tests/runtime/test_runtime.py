@@ -30,6 +30,7 @@ from build import (
     make_prefix,
     sh,
 )
+from testarch import ARCH, COPY_FLAGS, CROSS, FIRST_LIB_DIR, OTHER_CLASS, RELOC, REPO
 
 MODES = {
     "lazy": ["-Wl,-z,lazy", "-Wl,-z,relro"],
@@ -169,9 +170,9 @@ def test_target_mapped_away_from_its_load_base(built: Built, program: Path,
                    '  demo_bump();\n  printf("counter=%d\\nsame=%d\\n", demo_counter,\n'
                    '         &demo_counter == demo_counter_address());\n  return 0;\n}\n')
     prog = tmp_path / "copy_prog"
-    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-fPIE", "-pie", f"-I{FIXTURES}", src,
+    sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", *COPY_FLAGS, f"-I{FIXTURES}", src,
         "-o", prog, built.demo, f"-Wl,-rpath-link,{built.real_dir}"])
-    assert "R_X86_64_COPY" in sh(["readelf", "-rW", prog]).stdout
+    assert RELOC["COPY"] in sh(["readelf", "-rW", prog]).stdout
     proc = run([prog], shim_env(built, CAPSULE_PREFIX=str(prefix)))
     assert parse(proc.stdout) == {"counter": "8", "same": "1"}, proc
 
@@ -206,10 +207,10 @@ def test_stubs_forward_to_the_real_definitions(built: Built, tmp_path: Path) -> 
 
 def test_wrong_class_target_is_skipped(built: Built, program: Path, tmp_path: Path) -> None:
     prefix = make_prefix(tmp_path / "p", [built.demo, built.demodep], ldcache=False)
-    bad = prefix / "lib/x86_64-linux-gnu/libdemo.so.1"  # searched first
+    bad = prefix / FIRST_LIB_DIR / "libdemo.so.1"  # searched first
     bad.parent.mkdir(parents=True)
     data = bytearray(built.demo.read_bytes())
-    data[4] = 1  # EI_CLASS = ELFCLASS32
+    data[4] = OTHER_CLASS  # EI_CLASS of the other class
     bad.write_bytes(bytes(data))
     proc = run([program], shim_env(built, CAPSULE_PREFIX=str(prefix), CAPSULE_DEBUG="search"))
     assert proc.returncode == 0, proc
@@ -244,7 +245,9 @@ def test_meson_builds_libcapsule(tmp_path: Path) -> None:
     (src / "meson.build").write_text(
         "project('scratch', 'c')\nsubdir('libcapsule')\n"
         "assert(dependency('capsule').found())\n")
-    sh([cmd, "setup", tmp_path / "b", src, "-Dwerror=true", "-Dwarning_level=2"])
+    # For another architecture, the repository's cross file for it.
+    cross = ["--cross-file", REPO / "cross" / f"{ARCH.triplet}.ini"] if CROSS else []
+    sh([cmd, "setup", *cross, tmp_path / "b", src, "-Dwerror=true", "-Dwarning_level=2"])
     proc = sh(["ninja", "-C", tmp_path / "b"])
     assert "warning" not in proc.stdout.lower()
     lib = tmp_path / "b/libcapsule/libcapsule.so.0"

@@ -25,6 +25,7 @@ from build import (
     sh,
 )
 from capsule_module import ldd
+from testarch import link_flags, system_library, with_run_libdirs
 
 SUSER_SYMBOLS = [Sym("suser_bump", None), Sym("suser_counter_address", None),
                  Sym("suser_state_address", None), Sym("suser_kind", None),
@@ -163,9 +164,9 @@ def x11(built: Built,
         tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
     root = tmp_path_factory.mktemp("share-default")
     real = root / "real"
-    xuser = build_lib(real, "libxuser.so.1", [FIXTURES / "xuser.c"], libs=["-lX11"])
-    system = Path("/usr/lib/x86_64-linux-gnu")
-    prefix = make_prefix(root / "prefix", [xuser, *(system / n for n in X11_CLOSURE)])
+    xuser = build_lib(real, "libxuser.so.1", [FIXTURES / "xuser.c"],
+                      libs=[*link_flags(), "-lX11"])
+    prefix = make_prefix(root / "prefix", [xuser, *(system_library(n) for n in X11_CLOSURE)])
     shim = root / "shim"
     build_shim(shim, built.libcapsule_dir, "libxuser.so.1", str(prefix),
                [Sym("xuser_xopen", None)], [], share=None)
@@ -173,14 +174,14 @@ def x11(built: Built,
     for name, flags in (("with_x11", ["-DWITH_X11", "-lX11"]), ("without_x11", [])):
         prog = root / name
         sh([*CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", FIXTURES / "xuser_prog.c",
-            "-o", prog, xuser, *flags, "-ldl"])
+            "-o", prog, xuser, *link_flags(), *flags, "-ldl"])
         progs.append(prog)
     return prefix, shim, *progs
 
 
 def _x11_run(prog: Path, shim: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
-    env["LD_LIBRARY_PATH"] = str(shim)
+    env["LD_LIBRARY_PATH"] = with_run_libdirs(str(shim))  # then the system's libX11
     proc = subprocess.run([*program_prefix(env), str(prog)], env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -1,19 +1,10 @@
-/* x86-64 trampolines for the dl* wrappers (see trampoline.h). The C
- * functions they jump to are entered with the caller's return address still
- * on the stack, so `caller` is exact and a decided call returns directly;
- * glibc's functions are entered by a jump, with that return address, so
- * glibc sees the real caller. */
+/* x86-64 trampolines for the dl* wrappers (see trampoline.h); the context
+ * register is %r10. The C functions they jump to are entered with the
+ * caller's return address still on the stack, so `caller` is exact and a
+ * decided call returns directly; glibc's functions are entered by a jump,
+ * with that return address, so glibc sees the real caller. */
 #define _GNU_SOURCE
 #include "trampoline.h"
-
-#include <dlfcn.h>
-
-#if !defined(__x86_64__) || defined(__ILP32__)
-#error "libcapsule's dl* trampolines are written for x86-64: port trampoline.c"
-#endif
-
-void *capsule_real_dlsym = (void *)dlsym;
-void *capsule_real_dlvsym = (void *)dlvsym;
 
 /* Decide-or-pass: save rdi, rsi, rdx and r10 as a capsule_dl_call, call the
  * decide function, then return its result or restore and jump to glibc. */
