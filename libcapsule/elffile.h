@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "mapfile.h"
 
 /* One version the file needs from one of its DT_NEEDED (DT_VERNEED). */
 typedef struct capsule_verneed {
@@ -21,6 +22,7 @@ typedef struct capsule_elffile {
     size_t n_needed;
     capsule_verneed *verneed;
     size_t n_verneed;
+    capsule_stamp stamp; /* of the file read */
 } capsule_elffile;
 
 enum {

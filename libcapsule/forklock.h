@@ -22,6 +22,7 @@ enum capsule_lock_rank {
     CAPSULE_LOCK_OBJECTS,    /* objects.c: the records */
     CAPSULE_LOCK_IMAGES,     /* placeholder.c: the images */
     CAPSULE_LOCK_REUSE,      /* reuse.c: remembered resolutions */
+    CAPSULE_LOCK_LDCACHE,    /* resolve.c: the prefixes' ld.so.cache */
 };
 
 /* Registers lock (which lives as long as the process) at rank. */

@@ -31,8 +31,38 @@ map_fd(int fd, size_t size)
 #endif
 }
 
+void
+capsule_stamp_of(const struct stat *st, capsule_stamp *out)
+{
+    memset(out, 0, sizeof *out);
+    out->dev = (unsigned long long)st->st_dev;
+    out->ino = (unsigned long long)st->st_ino;
+    out->size = (long long)st->st_size;
+    out->mtime_sec = (long long)st->st_mtim.tv_sec;
+    out->mtime_nsec = (long long)st->st_mtim.tv_nsec;
+    out->present = 1;
+}
+
+void
+capsule_stamp_path(const char *path, capsule_stamp *out)
+{
+    struct stat st;
+
+    memset(out, 0, sizeof *out);
+    if (stat(path, &st) == 0)
+        capsule_stamp_of(&st, out);
+}
+
 int
-capsule_open_file(const char *path, size_t max_size, int *fd_out, size_t *size)
+capsule_stamp_same(const capsule_stamp *a, const capsule_stamp *b)
+{
+    return a->present == b->present && a->dev == b->dev && a->ino == b->ino &&
+           a->size == b->size && a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
+}
+
+int
+capsule_open_file(const char *path, size_t max_size, int *fd_out, size_t *size,
+                  capsule_stamp *stamp)
 {
     int fd;
 
@@ -47,14 +77,15 @@ capsule_open_file(const char *path, size_t max_size, int *fd_out, size_t *size)
             return 1;
         return capsule_error_set("%s: %s", path, strerror(err));
     }
-    if (capsule_check_open_file(fd, path, max_size, size) != 0)
+    if (capsule_check_open_file(fd, path, max_size, size, stamp) != 0)
         return -1;
     *fd_out = fd;
     return 0;
 }
 
 int
-capsule_check_open_file(int fd, const char *path, size_t max_size, size_t *size)
+capsule_check_open_file(int fd, const char *path, size_t max_size, size_t *size,
+                        capsule_stamp *stamp)
 {
     struct stat st;
 
@@ -67,13 +98,15 @@ capsule_check_open_file(int fd, const char *path, size_t max_size, size_t *size)
         return capsule_error_set("%s: %s", path, st.st_size <= 0 ? "empty file" : "file too large");
     }
     *size = (size_t)st.st_size;
+    if (stamp)
+        capsule_stamp_of(&st, stamp);
     return 0;
 }
 
 int
 capsule_map_file(const char *path, size_t max_size, const unsigned char **data, size_t *size)
 {
-    int fd, rc = capsule_open_file(path, max_size, &fd, size);
+    int fd, rc = capsule_open_file(path, max_size, &fd, size, NULL);
 
     *data = NULL;
     if (rc != 0)

@@ -2,6 +2,7 @@
 #include "namespace.h"
 
 #include <gnu/libc-version.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -199,7 +200,7 @@ add_shares(capsule_ns *ns, const char *const *share, int loaded_only)
         pthread_mutex_unlock(&ns->lock);
         if (known)
             continue;
-        int rc = capsule_share_load(ns->lmid, share[i], loaded_only);
+        int rc = capsule_share_load(ns, share[i], loaded_only);
         if (rc < 0)
             return -1;
         if (rc > 0)
@@ -304,11 +305,10 @@ share_unwinder(capsule_ns *ns, const capsule_depset *set, int *rc)
 
     if (d == CAPSULE_NO_PARENT || capsule_objects_by_path(ns->lmid, set->deps[d].path))
         return CAPSULE_NO_PARENT;
-    if ((prior = dlmopen(ns->lmid, CAPSULE_UNWINDER_SONAME, RTLD_LAZY | RTLD_NOLOAD))) {
+    if ((prior = capsule_ns_noload(ns, CAPSULE_UNWINDER_SONAME, RTLD_LAZY))) {
         dlclose(prior); /* the prefix's, or the placeholder another thread is placing */
         return CAPSULE_NO_PARENT;
     }
-    (void)dlerror();
     int shared = capsule_unwinder_share(ns->lmid, ns->prefix, set);
     if (shared <= 0) {
         *rc = shared;
@@ -520,7 +520,7 @@ glibc_placed(capsule_ns *ns, const char *soname)
 static void *
 program_glibc(const char *soname)
 {
-    void *h = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD);
+    void *h = capsule_program_noload(soname, RTLD_LAZY);
 
     if (!h && (h = dlopen(soname, RTLD_LAZY | RTLD_LOCAL)))
         capsule_debug(CAPSULE_DEBUG_NS, "%s: loaded into the program for the capsule", soname);
@@ -577,6 +577,31 @@ match_loaded(struct dl_phdr_info *info, size_t size, void *data)
     q->dynamic = capsule_phdr_dynamic(info);
     q->base = info->dlpi_addr;
     return 1;
+}
+
+/* dlopen(soname, RTLD_NOLOAD), without the file search ld.so makes when no
+ * object answers to the name: ld.so matches a soname against the DT_SONAME
+ * of every loaded object first, so only an object found that way is asked
+ * for. NULL when the program has none (dlerror() is left alone). */
+void *
+capsule_program_noload(const char *soname, int flags)
+{
+    loaded_query q = { soname, NULL, 0 };
+
+    if (dl_iterate_phdr(match_loaded, &q) != 1)
+        return NULL;
+    return dlopen(soname, flags | RTLD_NOLOAD);
+}
+
+/* The same in the namespace: dlmopen(lmid, soname, RTLD_NOLOAD). */
+void *
+capsule_ns_noload(capsule_ns *ns, const char *soname, int flags)
+{
+    char path[PATH_MAX];
+
+    if (capsule_ns_find_soname(ns, soname, path, sizeof path) != 0)
+        return NULL;
+    return dlmopen(ns->lmid, soname, flags | RTLD_NOLOAD);
 }
 
 /* The program's copy of glibc library soname for the version check: 1 and

@@ -107,6 +107,12 @@ CAPSULE_HIDDEN int capsule_ns_foreach(capsule_ns *ns, int (*fn)(struct dl_phdr_i
 /* The file name of the object in the namespace whose DT_SONAME is soname
  * (what ld.so matches a bare name against before searching): 0 and out
  * filled when there is one. */
+/* dlopen(soname, flags | RTLD_NOLOAD) in the program, and dlmopen of the
+ * namespace's, asked only when a loaded object has that DT_SONAME: ld.so
+ * would otherwise search the whole path and open the file it finds just to
+ * compare it with the loaded objects. NULL when none. */
+CAPSULE_HIDDEN void *capsule_program_noload(const char *soname, int flags);
+CAPSULE_HIDDEN void *capsule_ns_noload(capsule_ns *ns, const char *soname, int flags);
 CAPSULE_HIDDEN int capsule_ns_find_soname(capsule_ns *ns, const char *soname, char *out,
                                           size_t size);
 

@@ -655,7 +655,10 @@ open_image(const image *i, Lmid_t lmid)
 
     for (int tries = 0; tries < 64 && !h; tries++) {
         capsule_image_name(fd, path, sizeof path);
-        void *old = dlmopen(lmid, path, RTLD_LAZY | RTLD_NOLOAD);
+        /* Only a name libcapsule gave an object there can be taken (ld.so
+         * would otherwise open the image just to compare it). */
+        void *old = capsule_objects_by_path(lmid, path)
+                        ? dlmopen(lmid, path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
         if (!old) {
             (void)dlerror();
             h = dlmopen(lmid, path, RTLD_NOW | RTLD_LOCAL);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <link.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "debug.h"
 #include "elfarch.h"
+#include "forklock.h"
 #include "ldcache.h"
 
 #define MAX_SYMLINKS 40
@@ -190,6 +192,139 @@ capsule_path_in_prefix(const char *prefix, const char *path, char *out, size_t o
                        char *in_prefix, size_t in_size)
 {
     return path_in_prefix(prefix, path, out, out_size, in_prefix, in_size, NULL);
+}
+
+/* ---- the prefixes' ld.so.cache, parsed once per process ----
+ *
+ * Every resolution under a prefix searches its ld.so.cache; the parse is
+ * kept and used again while stat() of prefix/etc/ld.so.cache gives the
+ * same device, inode, size and modification time (ldconfig writes a new
+ * file and renames it over the old one). A cache that is absent or cannot
+ * be used is not kept: it is looked for, and reported, every time. */
+typedef struct shared_ldcache {
+    struct shared_ldcache *next;
+    char *prefix;
+    capsule_stamp stamp;
+    capsule_ldcache *cache;
+    unsigned users;    /* resolutions using it now */
+    int replaced;      /* out of the list: freed by its last user */
+} shared_ldcache;
+
+static pthread_mutex_t ldcache_lock = PTHREAD_MUTEX_INITIALIZER;
+static shared_ldcache *ldcaches;
+/* Set by libcapsule's constructors: before they ran (a preflight inside
+ * the dlopen that loads libcapsule), nothing is kept, since a dlopen that
+ * fails unloads libcapsule without running its destructors. */
+static int may_keep;
+
+__attribute__((constructor)) static void
+register_ldcache_lock(void)
+{
+    capsule_forklock_add(&ldcache_lock, CAPSULE_LOCK_LDCACHE);
+    __atomic_store_n(&may_keep, 1, __ATOMIC_RELEASE);
+}
+
+static void
+shared_ldcache_free(shared_ldcache *e)
+{
+    capsule_ldcache_close(e->cache);
+    free(e->prefix);
+    free(e);
+}
+
+/* The cache of prefix and its stamp (for capsule_depset.ldcache); NULL for
+ * none. Released with release_ldcache(*held). */
+static capsule_ldcache *
+acquire_ldcache(const char *prefix, capsule_stamp *stamp, shared_ldcache **held)
+{
+    char path[PATH_MAX * 2], cache_path[PATH_MAX * 2];
+    capsule_ldcache *cache = NULL;
+    size_t plen = prefix_len(prefix);
+
+    *held = NULL;
+    memset(stamp, 0, sizeof *stamp);
+    if (snprintf(path, sizeof path, "%.*s/etc/ld.so.cache", (int)plen, prefix) <
+        (int)sizeof path)
+        capsule_stamp_path(path, stamp);
+    if (stamp->present) {
+        pthread_mutex_lock(&ldcache_lock);
+        for (shared_ldcache *e = ldcaches; e; e = e->next) {
+            if (strcmp(e->prefix, prefix) == 0 && capsule_stamp_same(&e->stamp, stamp)) {
+                e->users++;
+                *held = e;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&ldcache_lock);
+        if (*held)
+            return (*held)->cache;
+    }
+    /* A cache that cannot be used (a symlink loop, unreadable, corrupt) is
+     * ignored, as ld.so ignores a bad one: the directories still work. */
+    if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", cache_path, sizeof cache_path, NULL,
+                               0) != 0 ||
+        capsule_ldcache_open(cache_path, &cache) < 0)
+        capsule_debug(CAPSULE_DEBUG_LDCACHE, "ignoring %s", capsule_error());
+    shared_ldcache *fresh = cache && stamp->present && __atomic_load_n(&may_keep, __ATOMIC_ACQUIRE)
+                                ? calloc(1, sizeof *fresh)
+                                : NULL;
+    if (fresh && !(fresh->prefix = strdup(prefix))) {
+        free(fresh);
+        fresh = NULL;
+    }
+    if (!fresh)
+        return cache; /* the caller's alone: closed by release_ldcache(NULL, cache) */
+    fresh->stamp = *stamp;
+    fresh->cache = cache;
+    fresh->users = 1;
+    pthread_mutex_lock(&ldcache_lock);
+    for (shared_ldcache **p = &ldcaches; *p;) {
+        shared_ldcache *e = *p;
+        if (strcmp(e->prefix, prefix) != 0) {
+            p = &e->next;
+            continue;
+        }
+        *p = e->next; /* replaced: the file changed */
+        e->replaced = 1;
+        if (e->users == 0)
+            shared_ldcache_free(e);
+    }
+    fresh->next = ldcaches;
+    ldcaches = fresh;
+    pthread_mutex_unlock(&ldcache_lock);
+    *held = fresh;
+    return cache;
+}
+
+/* libcapsule unloaded (a dlopen the preflight failed takes it along) or
+ * the process exiting: what no resolution uses is freed, the rest by its
+ * last user. */
+__attribute__((destructor)) static void
+drop_ldcaches(void)
+{
+    pthread_mutex_lock(&ldcache_lock);
+    while (ldcaches) {
+        shared_ldcache *e = ldcaches;
+        ldcaches = e->next;
+        e->replaced = 1;
+        if (e->users == 0)
+            shared_ldcache_free(e);
+    }
+    pthread_mutex_unlock(&ldcache_lock);
+}
+
+static void
+release_ldcache(shared_ldcache *held, capsule_ldcache *cache)
+{
+    if (!held) {
+        capsule_ldcache_close(cache);
+        return;
+    }
+    pthread_mutex_lock(&ldcache_lock);
+    int gone = --held->users == 0 && held->replaced;
+    pthread_mutex_unlock(&ldcache_lock);
+    if (gone)
+        shared_ldcache_free(held);
 }
 
 /* ---- searching one soname ---- */
@@ -642,16 +777,41 @@ visit(resolver *r, const char *soname, size_t parent, int depth)
 }
 
 /* The object that asks (DT_RPATH/DT_RUNPATH, $ORIGIN) enters the set first,
- * outside the load order. */
+ * outside the load order: read from its file, or as `loaded` describes it. */
 static size_t
-add_requester(resolver *r, const char *requester)
+add_requester(resolver *r, const char *requester, const capsule_requester *loaded)
 {
     candidate c;
+    int ok = 1;
 
     memset(&c, 0, sizeof c);
-    if (!requester || try_candidate(r, requester, &c) != 0)
-        return CAPSULE_NO_PARENT;
-    if (add_dep(r->set, c.elf.soname ? c.elf.soname : requester, &c, CAPSULE_NO_PARENT) != 0)
+    if (loaded) {
+        ok = snprintf(c.path, sizeof c.path, "%s", loaded->path) < (int)sizeof c.path &&
+             snprintf(c.in_prefix, sizeof c.in_prefix, "%s", loaded->in_prefix) <
+                 (int)sizeof c.in_prefix;
+        c.elf.soname = ok && loaded->soname ? strdup(loaded->soname) : NULL;
+        c.elf.rpath = ok && loaded->rpath ? strdup(loaded->rpath) : NULL;
+        c.elf.runpath = ok && loaded->runpath ? strdup(loaded->runpath) : NULL;
+        ok = ok && (!loaded->soname || c.elf.soname) && (!loaded->rpath || c.elf.rpath) &&
+             (!loaded->runpath || c.elf.runpath);
+        /* Its DT_NEEDED too: the glibc libraries it needs are placed with
+         * the set, as when its file was read. */
+        if (ok && !(c.elf.needed = calloc(loaded->n_needed + 1, sizeof *c.elf.needed)))
+            ok = 0;
+        for (size_t i = 0; ok && i < loaded->n_needed; i++) {
+            if ((c.elf.needed[i] = strdup(loaded->needed[i])))
+                c.elf.n_needed++;
+            else
+                ok = 0;
+        }
+        if (!ok)
+            capsule_elffile_free(&c.elf);
+        requester = loaded->in_prefix;
+    } else {
+        ok = requester && try_candidate(r, requester, &c) == 0;
+    }
+    if (!ok || add_dep(r->set, c.elf.soname ? c.elf.soname : requester, &c,
+                       CAPSULE_NO_PARENT) != 0)
         return CAPSULE_NO_PARENT;
     /* Already loaded: what it is needed by (a plugin needing its loader) is
      * no cycle, and it is never loaded again. */
@@ -661,9 +821,10 @@ add_requester(resolver *r, const char *requester)
 
 static int
 resolve(const char *prefix, const char *const *roots, size_t n_roots, const char *requester,
-        const char *const *exclude, capsule_loaded_fn loaded, void *ctx, capsule_depset *out)
+        const capsule_requester *loaded_requester, const char *const *exclude,
+        capsule_loaded_fn loaded, void *ctx, capsule_depset *out)
 {
-    char cache_path[PATH_MAX * 2];
+    shared_ldcache *held;
     resolver r = { .prefix = prefix, .exclude = exclude, .loaded = loaded, .loaded_ctx = ctx,
                    .set = out };
     r.root_fd = openat2_usable() ? open(prefix, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
@@ -671,13 +832,9 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
     int rc = 0;
 
     memset(out, 0, sizeof *out);
-    /* A cache that cannot be used (a symlink loop, unreadable, corrupt) is
-     * ignored, as ld.so ignores a bad one: the directories still work. */
-    if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", cache_path, sizeof cache_path, NULL,
-                               0) != 0 ||
-        capsule_ldcache_open(cache_path, &r.cache) < 0)
-        capsule_debug(CAPSULE_DEBUG_LDCACHE, "ignoring %s", capsule_error());
-    parent = add_requester(&r, requester);
+    r.cache = acquire_ldcache(prefix, &out->ldcache, &held);
+    parent = requester || loaded_requester ? add_requester(&r, requester, loaded_requester)
+                                           : CAPSULE_NO_PARENT;
     for (size_t i = 0; i < n_roots && rc == 0; i++) {
         if (excluded(&r, roots[i]))
             rc = capsule_error_set("%s is part of glibc or excluded: it cannot be capsuled",
@@ -685,7 +842,7 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
         else
             rc = visit(&r, roots[i], parent, 0);
     }
-    capsule_ldcache_close(r.cache);
+    release_ldcache(held, r.cache);
     memo_free(&r.dirs);
     if (r.root_fd >= 0)
         close(r.root_fd);
@@ -702,7 +859,7 @@ int
 capsule_resolve(const char *prefix, const char *const *roots, size_t n_roots,
                 const char *const *exclude, capsule_depset *out)
 {
-    return resolve(prefix, roots, n_roots, NULL, exclude, NULL, NULL, out);
+    return resolve(prefix, roots, n_roots, NULL, NULL, exclude, NULL, NULL, out);
 }
 
 int
@@ -710,7 +867,15 @@ capsule_resolve_from(const char *prefix, const char *root, const char *requester
                      const char *const *exclude, capsule_loaded_fn loaded, void *ctx,
                      capsule_depset *out)
 {
-    return resolve(prefix, &root, 1, requester, exclude, loaded, ctx, out);
+    return resolve(prefix, &root, 1, requester, NULL, exclude, loaded, ctx, out);
+}
+
+int
+capsule_resolve_loaded_from(const char *prefix, const char *root,
+                            const capsule_requester *requester, const char *const *exclude,
+                            capsule_loaded_fn loaded, void *ctx, capsule_depset *out)
+{
+    return resolve(prefix, &root, 1, NULL, requester, exclude, loaded, ctx, out);
 }
 
 void

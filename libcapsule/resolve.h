@@ -26,6 +26,7 @@ typedef struct capsule_depset {
     size_t n, cap;
     size_t *order;      /* leaves first: every object after its dependencies */
     size_t n_order;
+    capsule_stamp ldcache; /* stat() of prefix/etc/ld.so.cache when resolved */
 } capsule_depset;
 
 /* 1 for the glibc family (and ld.so), which is never taken from a prefix. */
@@ -55,6 +56,21 @@ CAPSULE_HIDDEN int capsule_resolve_from(const char *prefix, const char *root,
                                         const char *requester, const char *const *exclude,
                                         capsule_loaded_fn loaded, void *ctx,
                                         capsule_depset *out);
+/* An object already loaded from the prefix that asks for a library: what
+ * the resolver reads of the requester's file, taken from memory instead. */
+typedef struct capsule_requester {
+    const char *path;      /* its host path, symlinks resolved (prefix + in_prefix) */
+    const char *in_prefix; /* the same inside the prefix */
+    const char *soname, *rpath, *runpath; /* its DT_SONAME ..., or NULL */
+    const char *const *needed; /* its DT_NEEDED, n_needed of them */
+    size_t n_needed;
+} capsule_requester;
+/* capsule_resolve_from for a requester described by `requester`. */
+CAPSULE_HIDDEN int capsule_resolve_loaded_from(const char *prefix, const char *root,
+                                               const capsule_requester *requester,
+                                               const char *const *exclude,
+                                               capsule_loaded_fn loaded, void *ctx,
+                                               capsule_depset *out);
 CAPSULE_HIDDEN void capsule_depset_free(capsule_depset *set);
 /* Expands $ORIGIN, $LIB and $PLATFORM in entry[0..len); -1 when it uses an
  * unknown token or does not fit. */

@@ -6,8 +6,10 @@
  * requested name and requester, and reused while nothing it depends on
  * visibly changed: the prefix's ld.so.cache, every object's file and the
  * directory each was found in (same device, inode, size, mtime, or still
- * absent), the namespace's exclude list, and no other object of a
- * dependency's soname loaded in the namespace meanwhile. A load that fails
+ * absent), the namespace's exclude list, no other object of a
+ * dependency's soname loaded in the namespace meanwhile, and every object
+ * the resolution took as already loaded (not read: ld.so matches it by
+ * soname) still loaded at the same path. A load that fails
  * drops the entry and resolves afresh; a miss is never remembered.
  *
  * Staleness accepted: a library added to a directory searched before the
@@ -30,13 +32,7 @@
 
 #define MAX_CACHED 256
 
-typedef struct {
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
-    int present;
-} stamp;
+typedef capsule_stamp stamp;
 
 typedef struct cached {
     struct cached *next;
@@ -46,7 +42,8 @@ typedef struct cached {
     stamp ldcache;
     size_t n;                /* objects, load order, the root last */
     char **paths;            /* host paths */
-    char **sonames;          /* DT_SONAME or NULL */
+    char **sonames;          /* DT_SONAME or NULL; for a loaded one, the name asked */
+    int *loaded;             /* taken as loaded in the namespace, not read */
     char **dirs;             /* host directory each was found in */
     stamp *files, *dir_stamps;
 } cached;
@@ -61,26 +58,13 @@ register_lock(void)
     capsule_forklock_add(&cache_lock, CAPSULE_LOCK_REUSE);
 }
 
-static void
-take_stamp(const char *path, stamp *out)
-{
-    struct stat st;
-
-    memset(out, 0, sizeof *out);
-    if (stat(path, &st) != 0)
-        return;
-    *out = (stamp){ st.st_dev, st.st_ino, st.st_size, st.st_mtim, 1 };
-}
-
 static int
 same_stamp(const char *path, const stamp *then)
 {
     stamp now;
 
-    take_stamp(path, &now);
-    return now.present == then->present && now.dev == then->dev && now.ino == then->ino &&
-           now.size == then->size && now.mtime.tv_sec == then->mtime.tv_sec &&
-           now.mtime.tv_nsec == then->mtime.tv_nsec;
+    capsule_stamp_path(path, &now);
+    return capsule_stamp_same(&now, then);
 }
 
 /* The index of an earlier entry found in the same directory, or i: a plan's
@@ -95,10 +79,16 @@ first_in_dir(const cached *e, size_t i)
     return i;
 }
 
+/* The path whose stat() stamps the prefix's ld.so.cache, as the resolver
+ * stamps it (capsule_depset.ldcache). */
 static void
 ldcache_path(const char *prefix, char *out, size_t size)
 {
-    if (capsule_path_in_prefix(prefix, "/etc/ld.so.cache", out, size, NULL, 0) != 0)
+    size_t len = strlen(prefix);
+
+    while (len > 0 && prefix[len - 1] == '/')
+        len--;
+    if (snprintf(out, size, "%.*s/etc/ld.so.cache", (int)len, prefix) >= (int)size)
         snprintf(out, size, "%s", "/nonexistent/ld.so.cache"); /* a stable "absent" */
 }
 
@@ -115,6 +105,7 @@ free_cached(cached *e)
     }
     free(e->paths);
     free(e->sonames);
+    free(e->loaded);
     free(e->dirs);
     free(e->files);
     free(e->dir_stamps);
@@ -156,6 +147,14 @@ still_valid(capsule_ns *ns, const cached *e, size_t n_exclude)
     if (!same_stamp(path, &e->ldcache))
         return 0;
     for (size_t i = 0; i < e->n; i++) {
+        if (e->loaded[i]) {
+            /* The resolution took it as loaded: it must still be, at that
+             * path, for a fresh one to take it again. */
+            if (capsule_ns_find_soname(ns, e->sonames[i], path, sizeof path) != 0 ||
+                strcmp(path, e->paths[i]) != 0)
+                return 0;
+            continue;
+        }
         if (!same_stamp(e->paths[i], &e->files[i]) ||
             (first_in_dir(e, i) == i && !same_stamp(e->dirs[i], &e->dir_stamps[i])))
             return 0;
@@ -229,8 +228,8 @@ capsule_reuse_forget(const capsule_ns *ns, const char *name, const char *request
 }
 
 /* Remembers a resolution whose load succeeded; `plan` (n objects, the root
- * last) is taken over. Sets with objects taken as already loaded are not
- * remembered: their resolution depended on what was loaded then. */
+ * last) is taken over. Objects the resolution took as already loaded are
+ * remembered as such: the plan is valid only while they still are. */
 void
 capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, size_t n_exclude,
          const capsule_depset *set, char **plan, size_t n, const size_t *index)
@@ -239,8 +238,6 @@ capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, 
     cached *e = calloc(1, sizeof *e);
     int ok = e != NULL;
 
-    for (size_t i = 0; ok && i < n; i++)
-        ok = !set->deps[index[i]].loaded;
     if (ok) {
         e->ns = ns;
         e->n_exclude = n_exclude;
@@ -250,14 +247,21 @@ capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, 
         e->name = strdup(name);
         e->requester = requester ? strdup(requester) : NULL;
         e->sonames = calloc(n, sizeof *e->sonames);
+        e->loaded = calloc(n, sizeof *e->loaded);
         e->dirs = calloc(n, sizeof *e->dirs);
         e->files = calloc(n, sizeof *e->files);
         e->dir_stamps = calloc(n, sizeof *e->dir_stamps);
-        ok = e->name && (!requester || e->requester) && e->sonames && e->dirs && e->files &&
-             e->dir_stamps;
+        ok = e->name && (!requester || e->requester) && e->sonames && e->loaded && e->dirs &&
+             e->files && e->dir_stamps;
     }
     for (size_t i = 0; ok && i < n; i++) {
         const capsule_dep *d = &set->deps[index[i]];
+        if (d->loaded) {
+            e->loaded[i] = 1;
+            ok = (e->sonames[i] = strdup(d->soname)) != NULL &&
+                 (e->dirs[i] = strdup("")) != NULL;
+            continue;
+        }
         const char *slash = strrchr(d->found_as, '/');
         int dlen = slash == d->found_as ? 1 : (int)(slash - d->found_as);
         if (!slash || snprintf(path, sizeof path, "%s%.*s", capsule_ns_prefix(ns), dlen,
@@ -268,17 +272,19 @@ capsule_reuse_remember(capsule_ns *ns, const char *name, const char *requester, 
         e->dirs[i] = strdup(path);
         e->sonames[i] = d->elf.soname ? strdup(d->elf.soname) : NULL;
         ok = e->dirs[i] && (!d->elf.soname || e->sonames[i]);
-        take_stamp(e->paths[i], &e->files[i]);
+        /* The file as the resolver read it (fstat of what it opened). */
+        if (d->elf.stamp.present)
+            e->files[i] = d->elf.stamp;
+        else
+            capsule_stamp_path(e->paths[i], &e->files[i]);
         size_t first = ok ? first_in_dir(e, i) : i;
         if (first == i)
-            take_stamp(e->dirs[i], &e->dir_stamps[i]);
+            capsule_stamp_path(e->dirs[i], &e->dir_stamps[i]);
         else
             e->dir_stamps[i] = e->dir_stamps[first];
     }
-    if (ok) {
-        ldcache_path(capsule_ns_prefix(ns), path, sizeof path);
-        take_stamp(path, &e->ldcache);
-    }
+    if (ok)
+        e->ldcache = set->ldcache;
     pthread_mutex_lock(&cache_lock);
     if (ok && n_cached < MAX_CACHED) {
         cached *old = unlink_cached(ns, name, requester);

@@ -18,8 +18,8 @@ CAPSULE_HIDDEN char **capsule_reuse_plan(capsule_ns *ns, const char *name, const
                                          size_t n_exclude, size_t *n);
 
 /* Remembers the plan of a resolution whose load succeeded, taking `plan`
- * over; index[i] is plan[i]'s entry in set. A set that used objects already
- * loaded is not remembered: it depended on what was loaded then. */
+ * over; index[i] is plan[i]'s entry in set. Objects the resolution took as
+ * already loaded keep the plan valid only while they stay loaded there. */
 CAPSULE_HIDDEN void capsule_reuse_remember(capsule_ns *ns, const char *name,
                                            const char *requester, size_t n_exclude,
                                            const capsule_depset *set, char **plan, size_t n,

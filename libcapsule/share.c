@@ -6,13 +6,14 @@
 #include <dlfcn.h>
 
 #include "debug.h"
+#include "namespace.h"
 #include "placeholder.h"
 
 /* The program's copy: already loaded, or loaded now into the default namespace. */
 static void *
 program_copy(const char *soname, int loaded_only)
 {
-    void *h = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD);
+    void *h = capsule_program_noload(soname, RTLD_LAZY);
 
     if (h) {
         capsule_debug(CAPSULE_DEBUG_NS, "share %s: the program's copy is loaded", soname);
@@ -34,9 +35,10 @@ program_copy(const char *soname, int loaded_only)
 }
 
 int
-capsule_share_load(Lmid_t lmid, const char *soname, int loaded_only)
+capsule_share_load(capsule_ns *ns, const char *soname, int loaded_only)
 {
-    void *prior = dlmopen(lmid, soname, RTLD_LAZY | RTLD_NOLOAD);
+    Lmid_t lmid = capsule_ns_lmid(ns);
+    void *prior = capsule_ns_noload(ns, soname, RTLD_LAZY);
     if (prior) {
         dlclose(prior);
         capsule_debug(CAPSULE_DEBUG_NS, "share %s: namespace %ld already has a copy: not "

@@ -10,6 +10,7 @@
 
 #include "debug.h"
 #include "dynobj.h"
+#include "namespace.h"
 #include "placeholder.h"
 
 /* The program's copy: loaded already, or loaded now (RTLD_LOCAL: nothing
@@ -18,7 +19,7 @@
 static void *
 program_copy(void)
 {
-    void *h = dlopen(CAPSULE_UNWINDER_SONAME, RTLD_LAZY | RTLD_NOLOAD);
+    void *h = capsule_program_noload(CAPSULE_UNWINDER_SONAME, RTLD_LAZY);
 
     if (!h && (h = dlopen(CAPSULE_UNWINDER_SONAME, RTLD_LAZY | RTLD_LOCAL)))
         capsule_debug(CAPSULE_DEBUG_NS, "%s: loaded into the program for the capsule",
@@ -88,7 +89,7 @@ keep_own(const char *prefix, const char *why)
 {
     capsule_debug(CAPSULE_DEBUG_NS, "%s: the capsule keeps the prefix's: %s",
                   CAPSULE_UNWINDER_SONAME, why);
-    void *cxx = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *cxx = capsule_program_noload("libstdc++.so.6", RTLD_LAZY);
     if (!cxx)
         return;
     dlclose(cxx);
@@ -134,7 +135,7 @@ size_t
 capsule_unwinder_bridge_entries(capsule_bridge_entry *out, size_t max)
 {
     static const char *const names[] = { "__cxa_get_globals", "__cxa_get_globals_fast" };
-    void *cxx = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *cxx = capsule_program_noload("libstdc++.so.6", RTLD_LAZY);
     size_t n = 0;
 
     if (!cxx) {

@@ -30,6 +30,7 @@
 
 #include "datacopy.h"
 #include "debug.h"
+#include "dynobj.h"
 #include "forklock.h"
 #include "nsmap.h"
 #include "reloc.h"
@@ -58,20 +59,85 @@ capsule_wrap_bridge_entries(capsule_ns *ns, capsule_bridge_entry *out, size_t ma
 
 /* ---- inside ---- */
 
+static int
+loaded_in_ns_fn(void *ns, const char *soname, char *out, size_t size)
+{
+    return capsule_ns_find_soname(ns, soname, out, size);
+}
+
 static const char *
-requester_in_prefix(const char *prefix, const void *caller)
+requester_in_prefix(const char *prefix, const void *caller, const struct link_map **map_out)
 {
     struct link_map *map = NULL;
     Dl_info info;
     size_t len = strlen(prefix);
 
+    *map_out = NULL;
     while (len > 1 && prefix[len - 1] == '/')
         len--;
     if (!dladdr1(caller, &info, (void **)&map, RTLD_DL_LINKMAP) || !map || !map->l_name)
         return NULL;
     if (strncmp(map->l_name, prefix, len) != 0 || map->l_name[len] != '/')
         return NULL;
+    *map_out = map;
     return map->l_name + len;
+}
+
+#define MAX_NEEDED 128
+
+/* The DT_NEEDED strings of a loaded object, in order, into out[0..max);
+ * returns how many it has (more than max: out holds the first max). */
+static size_t
+needed_of(const struct link_map *map, const char **out, size_t max)
+{
+    const char *strtab = NULL;
+    size_t strsz = 0, n = 0;
+
+    for (const ElfW(Dyn) *d = map->l_ld; d && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_STRTAB)
+            strtab = (const char *)(d->d_un.d_ptr < map->l_addr ? d->d_un.d_ptr + map->l_addr
+                                                                : d->d_un.d_ptr);
+        else if (d->d_tag == DT_STRSZ)
+            strsz = d->d_un.d_val;
+    }
+    for (const ElfW(Dyn) *d = map->l_ld; strtab && d && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag != DT_NEEDED || d->d_un.d_val >= strsz ||
+            !memchr(strtab + d->d_un.d_val, '\0', strsz - d->d_un.d_val))
+            continue;
+        if (n < max)
+            out[n] = strtab + d->d_un.d_val;
+        n++;
+    }
+    return n;
+}
+
+/* Resolves root as the loaded requester (its map; NULL: none) would find
+ * it. The requester is described from memory (its path, and the strings of
+ * its dynamic section ld.so mapped), not read from its file again; only
+ * objects libcapsule loaded from the prefix by their resolved paths are
+ * requesters. */
+static int
+resolve_for(const char *prefix, const char *root, const char *requester,
+            const struct link_map *map, char **exclude, capsule_ns *ns, capsule_depset *set)
+{
+    if (!requester || !map)
+        return capsule_resolve_from(prefix, root, NULL, (const char *const *)exclude,
+                                    loaded_in_ns_fn, ns, set);
+    capsule_requester req = {
+        .path = map->l_name,
+        .in_prefix = requester,
+        .soname = capsule_dyn_string(map->l_ld, map->l_addr, DT_SONAME),
+        .rpath = capsule_dyn_string(map->l_ld, map->l_addr, DT_RPATH),
+        .runpath = capsule_dyn_string(map->l_ld, map->l_addr, DT_RUNPATH),
+    };
+    const char *needed[MAX_NEEDED];
+    req.needed = needed;
+    req.n_needed = needed_of(map, needed, MAX_NEEDED);
+    if (req.n_needed > MAX_NEEDED) /* more than kept here: read from its file */
+        return capsule_resolve_from(prefix, root, requester, (const char *const *)exclude,
+                                    loaded_in_ns_fn, ns, set);
+    return capsule_resolve_loaded_from(prefix, root, &req, (const char *const *)exclude,
+                                       loaded_in_ns_fn, ns, set);
 }
 
 /* Opens paths[n - 1] after paths[0..n-1) (its dependencies, leaves
@@ -115,6 +181,21 @@ not_found(Lmid_t lmid, const char *prefix, const char *file, const char *why)
  * Vulkan loader opens every ICD over and over). Only what is loaded counts;
  * a miss is never remembered, so a library put into the prefix after a
  * failed dlopen is found by the next one. NULL when not loaded. */
+static int
+match_name(struct dl_phdr_info *info, void *data)
+{
+    return info->dlpi_name && strcmp(info->dlpi_name, data) == 0;
+}
+
+/* 1 when an object of the namespace is named path: only then does
+ * dlmopen(path, RTLD_NOLOAD) find it without opening the file to compare
+ * it with every loaded object (what ld.so does for a name it does not know). */
+static int
+named_in_ns(capsule_ns *ns, const char *path)
+{
+    return capsule_ns_foreach(ns, match_name, (void *)path) == 1;
+}
+
 static void *
 reopen_loaded(capsule_ns *ns, const char *root, int flags)
 {
@@ -122,7 +203,16 @@ reopen_loaded(capsule_ns *ns, const char *root, int flags)
     void *h;
 
     if (root[0] == '/') {
-        if (capsule_path_in_prefix(capsule_ns_prefix(ns), root, path, sizeof path, NULL, 0) != 0)
+        /* Objects from the prefix are loaded by their resolved paths: a
+         * path naming one is that object, with no walk of its components. */
+        const char *prefix = capsule_ns_prefix(ns);
+        size_t plen = strlen(prefix);
+        while (plen > 1 && prefix[plen - 1] == '/')
+            plen--;
+        if ((snprintf(path, sizeof path, "%.*s%s", (int)plen, prefix, root) >= (int)sizeof path ||
+             !named_in_ns(ns, path)) &&
+            (capsule_path_in_prefix(prefix, root, path, sizeof path, NULL, 0) != 0 ||
+             !named_in_ns(ns, path)))
             return NULL;
     } else if (capsule_ns_find_soname(ns, root, path, sizeof path) != 0) {
         return NULL;
@@ -134,12 +224,6 @@ reopen_loaded(capsule_ns *ns, const char *root, int flags)
     }
     capsule_debug(CAPSULE_DEBUG_PATH, "inside dlopen %s -> %s (loaded)", root, path);
     return h;
-}
-
-static int
-loaded_in_ns(void *ns, const char *soname, char *out, size_t size)
-{
-    return capsule_ns_find_soname(ns, soname, out, size);
 }
 
 /* The load plan of a resolved set: its objects leaves first (but `skip`),
@@ -208,13 +292,14 @@ open_reused(capsule_ns *ns, const char *file, const char *root, const char *requ
 }
 
 static void *open_resolved_again(capsule_ns *ns, const char *file, const char *root,
-                                 const char *requester, int flags);
+                                 const char *requester, const struct link_map *requester_map,
+                                 int flags);
 
 /* Resolves root under the prefix, loads it leaves first and remembers the
  * plan when it loaded. */
 static void *
 open_resolved(capsule_ns *ns, const char *file, const char *root, const char *requester,
-              char **exclude, size_t n_exclude, int flags)
+              const struct link_map *requester_map, char **exclude, size_t n_exclude, int flags)
 {
     const char *prefix = capsule_ns_prefix(ns);
     double t0 = capsule_debug_now_us();
@@ -222,8 +307,7 @@ open_resolved(capsule_ns *ns, const char *file, const char *root, const char *re
     size_t *index, n;
     char **plan;
 
-    if (capsule_resolve_from(prefix, root, requester, (const char *const *)exclude,
-                             loaded_in_ns, ns, &set) != 0)
+    if (resolve_for(prefix, root, requester, requester_map, exclude, ns, &set) != 0)
         return not_found(capsule_ns_lmid(ns), prefix, file, capsule_error());
     size_t d = capsule_depset_find(&set, root);
     if (d == CAPSULE_NO_PARENT) {
@@ -245,7 +329,7 @@ open_resolved(capsule_ns *ns, const char *file, const char *root, const char *re
         if (skip == d || !now) {
             free(now);
             capsule_depset_free(&set);
-            return open_resolved_again(ns, file, root, requester, flags);
+            return open_resolved_again(ns, file, root, requester, requester_map, flags);
         }
         n_exclude = count(now);
         free(now);
@@ -276,13 +360,14 @@ open_resolved(capsule_ns *ns, const char *file, const char *root, const char *re
 /* Once more, without the sonames the namespace shares since (libgcc_s). */
 static void *
 open_resolved_again(capsule_ns *ns, const char *file, const char *root, const char *requester,
-                    int flags)
+                    const struct link_map *requester_map, int flags)
 {
     char **exclude = capsule_ns_exclude_list(ns);
 
     if (!exclude)
         return not_found(capsule_ns_lmid(ns), capsule_ns_prefix(ns), file, "out of memory");
-    void *h = open_resolved(ns, file, root, requester, exclude, count(exclude), flags);
+    void *h = open_resolved(ns, file, root, requester, requester_map, exclude, count(exclude),
+                            flags);
     free(exclude);
     return h;
 }
@@ -302,13 +387,14 @@ open_in_prefix(capsule_ns *ns, const char *file, int flags, const void *caller)
         root = file + plen; /* already a path inside the prefix */
     if ((h = reopen_loaded(ns, root, flags)))
         return h;
-    const char *requester = requester_in_prefix(prefix, caller);
+    const struct link_map *requester_map;
+    const char *requester = requester_in_prefix(prefix, caller, &requester_map);
     char **exclude = capsule_ns_exclude_list(ns);
     size_t n_exclude = count(exclude);
     if (!(flags & RTLD_NOLOAD))
         h = open_reused(ns, file, root, requester, n_exclude, flags);
     if (!h)
-        h = open_resolved(ns, file, root, requester, exclude, n_exclude, flags);
+        h = open_resolved(ns, file, root, requester, requester_map, exclude, n_exclude, flags);
     free(exclude);
     return h;
 }
