@@ -132,6 +132,11 @@ next_visit(struct dl_phdr_info *info, size_t size, void *data)
                                     info->dlpi_phnum) != 0)
         return 0;
     long idx = capsule_dynobj_lookup(&o, st->name, st->version);
+    /* A definition without a version (.gnu.version index 0 or 1) satisfies
+     * a versioned relocation, but not dlvsym(), which glibc looks up as a
+     * hidden reference. */
+    if (idx >= 0 && st->version && o.versym && !capsule_dynobj_symbol_version(&o, (size_t)idx))
+        idx = -1;
     if (idx >= 0) {
         /* Defined before any shim: glibc gives the same answer. */
         st->decided = ELFW(ST_TYPE)(o.symtab[idx].st_info) != STT_TLS;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs (scripts/bootstrap.sh), runs
 # ruff and pytest, then libcapsule's runtime tests again under ASan+UBSan and
-# under valgrind memcheck, then the runtime tests (plain and ASan+UBSan) and
-# the end-to-end tests for i386 (CAPSULE_TEST_ARCH=i386: built gcc -m32).
+# under valgrind memcheck, then the runtime tests and the end-to-end tests for
+# i386 (CAPSULE_TEST_ARCH=i386: built gcc -m32; also under ASan+UBSan) and
+# aarch64 (CAPSULE_TEST_ARCH=aarch64: built by clang, run under qemu-aarch64).
 #
 #   bash scripts/test.sh                  # everything
 #   bash scripts/test.sh --coverage       # ... measuring C (gcov) and Python coverage
@@ -10,7 +11,7 @@
 #   bash scripts/test.sh --glibc-matrix   # ... and the runtime tests and the demo under
 #                                         # Debian 13's glibc 2.41 and unstable's 2.43
 #   bash scripts/test.sh --glibc-matrix-only   # only those (about 2 minutes)
-#   bash scripts/test.sh --i386-only      # only the i386 phase (about 4 minutes)
+#   bash scripts/test.sh --arches-only    # only the i386 and aarch64 phases (about 6 minutes)
 #   bash scripts/test.sh -k e2e           # extra arguments go to the main pytest run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,13 +19,13 @@ cd "$(dirname "$0")/.."
 coverage=0
 matrix=0
 main=1
-i386=1
+arches=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --coverage) coverage=1 ;;
         --glibc-matrix) matrix=1 ;;
-        --glibc-matrix-only) matrix=1; main=0; i386=0 ;;
-        --i386-only) main=0 ;;
+        --glibc-matrix-only) matrix=1; main=0; arches=0 ;;
+        --arches-only) main=0 ;;
         *) break ;;
     esac
     shift
@@ -73,34 +74,42 @@ if [ "$main" = 1 ]; then
     CAPSULE_TEST_SANITIZE=valgrind $py -m pytest -q -ra tests/runtime -k "not fuzz"
 fi
 
-if [ "$i386" = 1 ]; then
-    # The same runtime and end-to-end suites for i386 (tests/testarch.py):
-    # libcapsule, every library, shim and program built gcc -m32, prefix
-    # trees in usr/lib/i386-linux-gnu, shims rendered for i386; i386 libc,
-    # libstdc++ and the sanitizer runtimes from gcc-multilib (/usr/lib32), zlib,
-    # expat, libX11 and the allocators from Debian's i386 packages unpacked
-    # with a private apt state (scripts/arch_tree.py: nothing installed, no
-    # dpkg architecture added), fetched here so that an unreachable archive
-    # stops the run instead of leaving tests skipped. No valgrind run: memcheck
-    # needs libc6-dbg:i386, which needs the i386 architecture in dpkg.
-    if [ "$($py -c 'from capsule_module.arch import I386; print(int(I386.shim_runtime))')" = 1 ]; then
-        i386_packages=$($py -c 'import sys; sys.path.insert(0, "tests"); import testarch
-print(" ".join(testarch.CROSS_PACKAGES))')
-        echo "== i386: Debian's i386 packages for the tests ($i386_packages)"
+if [ "$arches" = 1 ]; then
+    # The same runtime and end-to-end suites for the other architectures
+    # (tests/testarch.py): libcapsule, every library, shim and program built
+    # for it, prefix trees in its multiarch directory, shims rendered for it.
+    # i386 is built gcc -m32, its libc, libstdc++ and sanitizer runtimes from
+    # gcc-multilib (/usr/lib32); aarch64 is built by clang for the aarch64
+    # target against the cross libc and runs under qemu-aarch64. zlib, expat,
+    # libX11 and the allocators come from Debian's packages of the
+    # architecture unpacked with a private apt state (scripts/arch_tree.py:
+    # nothing installed, no dpkg architecture added), fetched here so that an
+    # unreachable archive stops the run instead of leaving tests skipped.
+    # ASan runs for i386 only (clang's aarch64 sanitizer runtimes are not
+    # packaged in Debian 12); no valgrind run for either: memcheck needs the
+    # architecture's libc6-dbg, and does not run under qemu.
+    for arch in i386 aarch64; do
+        if [ "$($py -c "from capsule_module.arch import get; print(int(get('$arch').shim_runtime))")" != 1 ]; then
+            echo "== $arch: skipped: capsule_module/arch.py says its shim runtime (libcapsule" \
+                 "and the shim template for $arch) is not available yet (shim_runtime)"
+            continue
+        fi
+        packages=$(CAPSULE_TEST_ARCH=$arch $py -c 'import sys; sys.path.insert(0, "tests")
+import testarch; print(" ".join(testarch.CROSS_PACKAGES))')
+        echo "== $arch: Debian's $arch packages for the tests ($packages)"
         # (word splitting intended: one argument per package)
         # shellcheck disable=SC2086
-        $py scripts/arch_tree.py i386 $i386_packages >/dev/null
-        echo "== i386: libcapsule runtime tests, built -m32"
-        CAPSULE_TEST_ARCH=i386 $py -m pytest -q -ra tests/runtime -k "not fuzz"
-        echo "== i386: libcapsule runtime tests under ASan+UBSan, built -m32"
-        CAPSULE_TEST_ARCH=i386 CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime \
-            -k "not fuzz"
-        echo "== i386: end-to-end tests, built -m32"
-        CAPSULE_TEST_ARCH=i386 $py -m pytest -q -ra tests/e2e
-    else
-        echo "== i386: skipped: capsule_module/arch.py says the i386 shim runtime (libcapsule" \
-             "and the shim template for i386) is not available yet (I386.shim_runtime)"
-    fi
+        $py scripts/arch_tree.py "$arch" $packages >/dev/null
+        echo "== $arch: libcapsule runtime tests"
+        CAPSULE_TEST_ARCH=$arch $py -m pytest -q -ra tests/runtime -k "not fuzz"
+        if [ "$arch" = i386 ]; then
+            echo "== $arch: libcapsule runtime tests under ASan+UBSan"
+            CAPSULE_TEST_ARCH=$arch CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime \
+                -k "not fuzz"
+        fi
+        echo "== $arch: end-to-end tests"
+        CAPSULE_TEST_ARCH=$arch $py -m pytest -q -ra tests/e2e
+    done
 fi
 
 if [ "$matrix" = 1 ]; then

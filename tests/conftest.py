@@ -15,6 +15,9 @@ import testarch
 # test this machine's own architecture, or the configure-time side of every
 # architecture, and are skipped when it names another one.
 ARCH_SUITES = ("runtime", "e2e")
+# An emulated architecture's programs start under qemu-user, as binfmt_misc
+# would start them.
+testarch.emulate_exec()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -3,7 +3,8 @@
     CAPSULE_TEST_ARCH=i386 .venv/bin/python -m pytest -q tests/runtime tests/e2e
 
 CAPSULE_TEST_ARCH names one of capsule_module/arch.py's entries (x86_64,
-i386; default: this machine's). The runtime suite (tests/runtime/build.py)
+i386, aarch64; default: this machine's); aarch64 programs run under
+qemu-aarch64 (RUNNER). The runtime suite (tests/runtime/build.py)
 and the end-to-end helpers (tests/helpers.py) take from here everything that
 depends on it: the gcc options that make code for it on this machine (`-m32`
 with Debian's gcc-multilib and g++-multilib for i386 on x86_64), the
@@ -59,15 +60,27 @@ except Exception as exc:  # CapsuleError of the checkout's package
     raise SystemExit(f"CAPSULE_TEST_ARCH: {exc}") from exc
 CROSS = ARCH.name != NATIVE.name
 
-# gcc's options for code of another architecture than the machine's (the
-# multilib compilers of Debian's gcc-multilib and g++-multilib).
-_GCC_FLAGS = {("x86_64", "i386"): ["-m32"]}
-if CROSS and (NATIVE.name, ARCH.name) not in _GCC_FLAGS:
+# The C and C++ compilers for code of another architecture than the
+# machine's: the multilib compilers of Debian's gcc-multilib and
+# g++-multilib for i386; for aarch64 clang (Debian 12's aarch64 gcc cannot be
+# installed beside gcc-multilib) with binutils' aarch64 ld and the cross
+# libc (libc6-dev-arm64-cross), as cross/aarch64-linux-gnu.ini has them.
+_AARCH64 = ["--target=aarch64-linux-gnu", "-fuse-ld=bfd", "-mbranch-protection=standard",
+            "-Wno-unused-command-line-argument"]  # -fuse-ld while compiling
+_COMPILERS = {("x86_64", "i386"): (["gcc", "-m32"], ["g++", "-m32"]),
+              ("x86_64", "aarch64"): (["clang", *_AARCH64], ["clang++", *_AARCH64])}
+if CROSS and (NATIVE.name, ARCH.name) not in _COMPILERS:
     raise SystemExit(f"CAPSULE_TEST_ARCH={ARCH.name}: the tests cannot build {ARCH.name} code "
                      f"on this {NATIVE.name} machine")
-ARCH_FLAGS: list[str] = _GCC_FLAGS.get((NATIVE.name, ARCH.name), [])
-GCC = ["gcc", *ARCH_FLAGS]
-GXX = ["g++", *ARCH_FLAGS]
+GCC, GXX = _COMPILERS.get((NATIVE.name, ARCH.name), (["gcc"], ["g++"]))
+ARCH_FLAGS: list[str] = GCC[1:]
+# An architecture this machine cannot run natively runs under its emulator
+# (qemu-user), with the cross libc's directory as the root ld.so and libc
+# come from (binfmt_misc is not relied on: a program it execs runs natively
+# only if it is the machine's).
+EMULATED = CROSS and ARCH.emulator is not None
+SYSROOT = Path("/usr") / ARCH.triplet
+RUNNER: list[str] = [ARCH.emulator, "-L", str(SYSROOT)] if EMULATED else []
 
 # Where the suites put a prefix tree's libraries: the architecture's
 # usr/lib/<triplet>, one of the directories ld.so and libcapsule search.
@@ -89,6 +102,9 @@ _RELOCS = {
     "i386": {"COPY": "R_386_COPY", "GLOB_DAT": "R_386_GLOB_DAT",
              "JUMP_SLOT": "R_386_JMP_SLOT", "IRELATIVE": "R_386_IRELATIVE",
              "ADDRESS": "R_386_32", "dyn": ".rel.dyn", "plt": ".rel.plt"},
+    "aarch64": {"COPY": "R_AARCH64_COPY", "GLOB_DAT": "R_AARCH64_GLOB_DAT",
+                "JUMP_SLOT": "R_AARCH64_JUMP_SLOT", "IRELATIVE": "R_AARCH64_IRELATIVE",
+                "ADDRESS": "R_AARCH64_ABS64", "dyn": ".rela.dyn", "plt": ".rela.plt"},
 }
 RELOC = _RELOCS[ARCH.name]
 # Whether gcc gives a PIE program COPY relocations for a library's
@@ -141,13 +157,34 @@ def cross_tree() -> Path:
 
 @functools.cache
 def multilib_dir() -> Path:
-    """Where gcc's multilib for ARCH finds libc (Debian: /usr/lib32)."""
+    """Where ARCH's compiler finds libc (Debian: /usr/lib32 for i386's
+    multilib, /usr/aarch64-linux-gnu/lib for the cross libc)."""
+    if EMULATED:
+        return SYSROOT / "lib"
     out = subprocess.run([*GCC, "-print-file-name=libc.so.6"], capture_output=True, text=True,
                          check=True).stdout.strip()
     if "/" not in out:
         raise SystemExit(f"CAPSULE_TEST_ARCH={ARCH.name}: {' '.join(GCC)} knows no libc.so.6 "
                          "(Debian: apt-get install gcc-multilib g++-multilib)")
     return Path(out).resolve().parent
+
+
+@functools.cache
+def ldconfig() -> list[str]:
+    """The ldconfig that writes ARCH's ld.so.cache entries: this machine's,
+    or an emulated architecture's own (its libc-bin's static ldconfig under
+    the emulator, as scripts/arch_tree.py runs it): this machine's ldconfig
+    skips libraries it cannot run (aarch64)."""
+    if not EMULATED:
+        return ["/sbin/ldconfig"]
+    return list(_arch_tree()._ldconfig(ARCH, cross_tree().parent))
+
+
+def system_ldcache() -> Path:
+    """An ld.so.cache ldconfig wrote for this machine's ARCH libraries: the
+    machine's own, or for an emulated ARCH (which the machine's lists
+    nothing of) the unpacked tree's."""
+    return cross_tree() / "etc/ld.so.cache" if EMULATED else Path("/etc/ld.so.cache")
 
 
 def system_libdirs() -> list[Path]:
@@ -200,6 +237,13 @@ def link_flags() -> list[str]:
     return [f"-L{_link_dir()}", *(f"-Wl,-rpath-link,{d}" for d in run_libdirs())]
 
 
+def require_unemulated(why: str) -> None:
+    """Skip the calling test when ARCH runs under an emulator, saying why."""
+    if EMULATED:
+        import pytest
+        pytest.skip(f"not under {ARCH.emulator} ({why}); CAPSULE_TEST_ARCH={ARCH.name}")
+
+
 def require_native(why: str) -> None:
     """Skip the calling test unless ARCH is the machine's own, saying why."""
     if CROSS:
@@ -212,3 +256,38 @@ def skip_unless(arch_name: str, why: str) -> None:
     if ARCH.name != arch_name:
         import pytest
         pytest.skip(f"{arch_name} only ({why}); CAPSULE_TEST_ARCH={ARCH.name}")
+
+
+def _is_emulated_program(path: object) -> bool:
+    """Whether path names an ELF file of ARCH (which this machine runs only
+    under its emulator)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return False
+    return (head[:4] == b"\x7fELF" and len(head) == 20
+            and int.from_bytes(head[18:20], "little") == ARCH.e_machine)
+
+
+def emulate_exec() -> None:
+    """For an emulated ARCH, make every subprocess this test process starts
+    whose program is an ARCH executable start under RUNNER instead: what the
+    kernel's binfmt_misc would do with qemu-user's handler registered (it is
+    not, on this machine). Tests then run ARCH programs exactly as they run
+    the machine's; a test that needs a native tool (gdb, valgrind, strace)
+    on one is skipped with require_unemulated."""
+    if not EMULATED or getattr(subprocess.Popen, "_capsule_emulated", False):
+        return
+    original = subprocess.Popen.__init__
+
+    def init(self: subprocess.Popen, args: object, *a: object, **kw: object) -> None:
+        if isinstance(args, (list, tuple)) and args and kw.get("executable") is None \
+                and _is_emulated_program(args[0]):
+            args = [*RUNNER, *args]
+        original(self, args, *a, **kw)  # type: ignore[arg-type]
+
+    subprocess.Popen.__init__ = init  # type: ignore[method-assign]
+    subprocess.Popen._capsule_emulated = True  # type: ignore[attr-defined]

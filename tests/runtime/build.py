@@ -25,10 +25,13 @@ if str(REPO / "tests") not in sys.path:  # testarch, when imported from bench/
 from testarch import (  # noqa: E402
     ARCH,
     CROSS,
+    EMULATED,
     GCC,
     LDCACHE_FLAGS,
     MULTIARCH,
     NATIVE,
+    RUNNER,
+    ldconfig,
     load_checkout_package,
 )
 
@@ -61,6 +64,12 @@ def valgrind_unusable() -> str | None:
     if SANITIZE == "asan":
         return "needs valgrind, which cannot run ASan builds"
     return CROSS_VALGRIND if CROSS else None
+if SANITIZE == "asan" and EMULATED:
+    # The aarch64 code is clang's, and Debian 12 packages clang's ASan
+    # runtime (compiler-rt) for x86 only: libclang_rt.asan-aarch64.a is not
+    # there to link.
+    raise SystemExit(f"CAPSULE_TEST_SANITIZE=asan: not with CAPSULE_TEST_ARCH={ARCH.name} "
+                     f"(clang's {ARCH.name} ASan runtime is not packaged in Debian 12)")
 SAN_FLAGS = (["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
               "-fno-omit-frame-pointer"] if SANITIZE == "asan" else [])
 CC = [*GCC, *SAN_FLAGS]
@@ -137,7 +146,9 @@ def glibc_link_flags() -> list[str]:
 
 
 def program_prefix(env: Mapping[str, str] | Mapping[str | bytes, str | bytes]) -> list[str]:
-    """sanitize_prefix() then glibc_prefix(env): before a test program."""
+    """sanitize_prefix() then glibc_prefix(env): before a test program. (A
+    program of an emulated architecture gets its emulator from
+    testarch.emulate_exec.)"""
     return [*sanitize_prefix(), *glibc_prefix(env)]
 
 
@@ -198,9 +209,13 @@ def libcapsule_arch_archive(out: Path, flags: list[str]) -> list[Path]:
 
 def build_driver(exe: Path, source: Path, private: list[str]) -> Path:
     """A test driver (fixtures/*_driver.c) linked with some of libcapsule's
-    own sources, always under ASan + UBSan: the named ones the top of the
-    tree holds, and the arch directory's through an archive."""
-    flags = [*CFLAGS, *COVERAGE_FLAGS, "-fsanitize=address,undefined"]
+    own sources, under ASan + UBSan: the named ones the top of the tree
+    holds, and the arch directory's through an archive. An emulated
+    architecture's driver has UBSan alone, trapping: clang's sanitizer
+    runtimes are not there for it (see CAPSULE_TEST_SANITIZE above)."""
+    sanitize = (["-fsanitize=undefined", "-fsanitize-trap=undefined"] if EMULATED
+                else ["-fsanitize=address,undefined"])
+    flags = [*CFLAGS, *COVERAGE_FLAGS, *sanitize]
     top = [LIBCAPSULE / f for f in private if (LIBCAPSULE / f).exists()]
     archive = libcapsule_arch_archive(exe.parent / f"{exe.name}.arch", flags)
     sh([*GCC, *flags, *libcapsule_cflags(), source, *top, *archive, "-o", exe, "-lpthread"])
@@ -336,7 +351,7 @@ def write_ldcache(root: Path, fmt: str = "new") -> Path:
     (root / "etc").mkdir(parents=True, exist_ok=True)
     (root / "var/cache/ldconfig").mkdir(parents=True, exist_ok=True)
     (root / "etc/ld.so.conf").write_text(f"/{MULTIARCH}\n")
-    sh(["/sbin/ldconfig", "-X", "-c", fmt, "-r", root])
+    sh([*ldconfig(), "-X", "-c", fmt, "-r", root])
     return root / "etc/ld.so.cache"
 
 
@@ -427,4 +442,6 @@ def as_other_user() -> list[str]:
         other.mkdir(exist_ok=True)
         other.chmod(0o1777)
         drop += ["env", f"GCOV_PREFIX={other}"]
-    return drop
+    # setpriv execs the program itself: an emulated one needs its emulator
+    # named (testarch.emulate_exec sees only setpriv).
+    return [*drop, *RUNNER]

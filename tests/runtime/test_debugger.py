@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from build import CC, FIXTURES, MULTIARCH, SANITIZE, Built, Sym, build_lib, build_shim, make_prefix, sh
+from testarch import require_unemulated
 
 GDB_TIMEOUT = 20
 
@@ -31,6 +32,7 @@ class Dbg:
 
 @pytest.fixture(scope="module")
 def dbg(built: Built) -> Dbg:
+    require_unemulated("gdb cannot attach to, or read the cores of, a qemu-user guest")
     if not shutil.which("gdb"):
         pytest.skip("gdb is missing (scripts/bootstrap.sh installs it)")
     if SANITIZE == "valgrind":

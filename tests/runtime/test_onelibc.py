@@ -30,7 +30,7 @@ from build import (
     program_prefix,
     sh,
 )
-from testarch import GXX, system_library
+from testarch import ARCH, EMULATED, GXX, system_library
 
 FUNCTIONS = [
     "one_lower", "one_threads", "one_print", "one_atexit", "one_getenv", "one_locale",
@@ -184,7 +184,11 @@ def test_glibc_services_inside(one: One) -> None:
     the program's copy, not a second one."""
     proc = one.run(one.program, "services", env={"CAPSULE_DEBUG": "ns"})
     got = values(proc)
-    assert (got["pw"], got["gai"], got["iconv"], got["resolv"]) == ("root", "1", "café", "aGk=")
+    # The cross libc an emulated architecture runs on (Debian's
+    # libc6-arm64-cross) ships no gconv modules: iconv_open fails there,
+    # with or without capsules.
+    iconv = "" if EMULATED else "café"
+    assert (got["pw"], got["gai"], got["iconv"], got["resolv"]) == ("root", "1", iconv, "aGk=")
     assert got["alive"] == "9"
     assert "placeholder glibc: libresolv.so.2" in proc.stderr
     capsule = [line for line in proc.stderr.splitlines()
@@ -204,7 +208,12 @@ def test_every_version_glibc_defines_is_there(one: One) -> None:
     """libone.so.1 needs libc.so.6's GLIBC_ABI_DT_RELR, which no symbol
     carries: ld.so checks it against the placeholder's version definitions."""
     needs = sh(["readelf", "-V", one.lib]).stdout
-    assert "GLIBC_ABI_DT_RELR" in needs
+    if ARCH.name == "aarch64":
+        # binutils 2.40's aarch64 ld packs no relative relocations (its
+        # -z pack-relative-relocs is x86's): nothing needs the version.
+        assert "GLIBC_ABI_DT_RELR" not in needs
+    else:
+        assert "GLIBC_ABI_DT_RELR" in needs
     assert values(one.run(one.program, "ctype-thread"))["ctype"] == "10"
 
 

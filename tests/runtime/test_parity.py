@@ -34,7 +34,15 @@ from capsule_module import arch as arches
 from capsule_module import ldcache
 from capsule_module.errors import CapsuleError
 from capsule_module.locate import lookup_library
-from testarch import ARCH, EHDR, LATER_LIB_DIR, OTHER_CLASS, OTHER_MACHINE
+from testarch import (
+    ARCH,
+    EHDR,
+    LATER_LIB_DIR,
+    OTHER_CLASS,
+    OTHER_MACHINE,
+    ldconfig,
+    system_ldcache,
+)
 
 PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c"]
 TARGET = "libdemodep.so.1"
@@ -96,7 +104,7 @@ def _cache_only(b: Built, d: Path) -> Path:
     (d / "etc").mkdir()
     (d / "etc/ld.so.conf").write_text("/opt/vendor/lib\n")
     (d / "var/cache/ldconfig").mkdir(parents=True)
-    sh(["/sbin/ldconfig", "-X", "-r", d])
+    sh([*ldconfig(), "-X", "-r", d])
     return d
 
 
@@ -268,8 +276,8 @@ def test_cache_layouts_read_alike(built: Built, drivers: dict[str, Path], tmp_pa
 
 
 def test_system_cache_read_alike(drivers: dict[str, Path]) -> None:
-    entries = py_entries(Path("/etc/ld.so.cache"))
-    assert entries and c_entries(drivers, Path("/etc/ld.so.cache")) == entries
+    entries = py_entries(system_ldcache())
+    assert entries and c_entries(drivers, system_ldcache()) == entries
 
 
 def test_garbage_caches_read_alike(drivers: dict[str, Path], tmp_path: Path) -> None:
