@@ -63,7 +63,7 @@ if [ "$main" = 1 ]; then
     # run instead of leaving those tests skipped. Whether their shims and
     # programs can be built and run here, arch_tree.py --why-not says.
     for arch in i386 aarch64; do
-        echo "== $arch: Debian's $arch packages for the demo and graphics tests (scripts/arch_tree.py)"
+        echo "== $arch: Debian's packages of $arch for the demo and graphics tests (scripts/arch_tree.py)"
         $py scripts/arch_tree.py "$arch" zlib1g libexpat1 >/dev/null
         $py scripts/arch_tree.py "$arch" zlib1g libexpat1 zlib1g-dev libexpat1-dev >/dev/null
         $py examples/graphics/graphics_trees.py fetch --arch "$arch"
