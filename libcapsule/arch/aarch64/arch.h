@@ -39,7 +39,8 @@ typedef ElfW(Rela) capsule_rel;
 #define CAPSULE_REL_ADDEND(r) ((ElfW(Addr))(r)->r_addend)
 
 /* ld.so.cache entry flags ld.so accepts (FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64). */
-#define CAPSULE_LDCACHE_FLAGS_OK(f) ((f) == 0x0a03)
+#define CAPSULE_LDCACHE_FLAGS 0x0a03 /* what ldconfig gives a library linking libc */
+#define CAPSULE_LDCACHE_FLAGS_OK(f) ((f) == CAPSULE_LDCACHE_FLAGS)
 
 /* The largest page an aarch64 kernel may use: in-memory objects are laid
  * out so that they load under 4, 16 and 64 KiB pages. */

@@ -40,7 +40,8 @@ typedef ElfW(Rel) capsule_rel;
 /* ld.so.cache entry flags ld.so accepts: FLAG_ELF_LIBC6 (0x0003) for a
  * library linking libc, FLAG_ELF (0x0001) for one that does not; i386 has
  * no architecture bits. */
-#define CAPSULE_LDCACHE_FLAGS_OK(f) ((f) == 0x0003 || (f) == 0x0001)
+#define CAPSULE_LDCACHE_FLAGS 0x0003 /* what ldconfig gives a library linking libc */
+#define CAPSULE_LDCACHE_FLAGS_OK(f) ((f) == CAPSULE_LDCACHE_FLAGS || (f) == 0x0001)
 
 /* The smallest page the in-memory objects are laid out for. */
 #define CAPSULE_IMAGE_PAGE 4096

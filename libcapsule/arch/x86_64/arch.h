@@ -38,7 +38,8 @@ typedef ElfW(Rela) capsule_rel;
 #define CAPSULE_REL_ADDEND(r) ((ElfW(Addr))(r)->r_addend)
 
 /* ld.so.cache entry flags ld.so accepts (FLAG_ELF_LIBC6 | FLAG_X8664_LIB64). */
-#define CAPSULE_LDCACHE_FLAGS_OK(f) ((f) == 0x0303)
+#define CAPSULE_LDCACHE_FLAGS 0x0303 /* what ldconfig gives a library linking libc */
+#define CAPSULE_LDCACHE_FLAGS_OK(f) ((f) == CAPSULE_LDCACHE_FLAGS)
 
 /* The smallest page the in-memory objects are laid out for. */
 #define CAPSULE_IMAGE_PAGE 4096
