@@ -33,17 +33,33 @@ the tree's .pc files with the tree as its sysroot (a -dev package's headers
 and link-time libraries), and the linker finds the libraries those need in
 the tree (`-rpath-link`). Other Python code imports `write_machine_file()`.
 
+    python3 scripts/arch_tree.py aarch64 --ldconfig TREE
+
+writes TREE's etc/ld.so.cache with the ldconfig that knows the
+architecture's libraries (this machine's for i386; for aarch64, whose
+libraries x86's ldconfig skips, the arm64 one under qemu-aarch64).
+
+    python3 scripts/arch_tree.py aarch64 --runner
+
+prints what runs the architecture's programs here: its cross file's
+exe_wrapper (`qemu-aarch64 -L /usr/aarch64-linux-gnu`), nothing for i386.
+
     python3 scripts/arch_tree.py i386 --why-not
 
 prints why shims and programs for the architecture cannot be built and run
-on this machine (no shim runtime for it in capsule yet, no compiler for it),
-or nothing when they can: the demo and the graphics example skip their
-part for that architecture with this sentence.
+on this machine (no shim runtime for it in capsule yet; its cross file's
+compiler, cross/<triplet>.ini, cannot link a program; its emulator is
+missing or cannot run one), or nothing when they can: the demo and the
+graphics example skip their part for that architecture with this sentence.
+Other Python code imports `toolchain()` (the cross file's compiler and
+runner) and `why_not()`.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import configparser
 import importlib.util
 import os
 import shutil
@@ -52,6 +68,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "build-arch"
@@ -96,9 +113,63 @@ def system_release(os_release: Path = Path("/etc/os-release")) -> str:
     raise TreeError(f"{os_release} names no VERSION_CODENAME")
 
 
-# What gcc needs to build for the architecture on this (x86_64) machine, as
-# in its cross file (cross/<triplet>.ini).
-GCC_FLAGS = {"x86_64": (), "i386": ("-m32",)}
+# What to install (Debian) when an architecture's compiler cannot link a program.
+TOOLCHAIN_PACKAGES = {
+    "i386": "gcc-multilib",
+    "aarch64": "clang binutils-aarch64-linux-gnu libc6-dev-arm64-cross libgcc-12-dev-arm64-cross",
+}
+
+
+class Toolchain(NamedTuple):
+    """How this machine builds and runs programs of an architecture (a
+    NamedTuple: this file is also loaded by path)."""
+    cc: tuple[str, ...]       # the C compiler command, linker choice included
+    runner: tuple[str, ...]   # what runs its programs here (an emulator), or nothing
+    cross_file: Path | None   # the Meson cross file it comes from
+
+
+def cross_file(arch_name: str) -> Path | None:
+    """The repository's Meson cross file for the architecture
+    (cross/<triplet>.ini); None for this machine's own."""
+    arch = _architecture(arch_name)
+    if arch.name == arches.of_machine().name:
+        return None
+    return REPO / "cross" / f"{arch.triplet}.ini"
+
+
+def _machine_file(path: Path) -> dict[str, dict[str, object]]:
+    """A Meson machine file's sections and values (literals only, as ours are)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(path.read_text(), str(path))
+        return {name: {k: ast.literal_eval(v) for k, v in parser[name].items()}
+                for name in parser.sections()}
+    except (OSError, configparser.Error, ValueError, SyntaxError) as exc:
+        raise TreeError(f"{path}: not a machine file this script can read ({exc})") from None
+
+
+def toolchain(arch_name: str) -> Toolchain:
+    """The C compiler and the runner of the architecture's cross file (its
+    `c`, `c_ld` and `exe_wrapper`): -m32 gcc for i386, clang for aarch64
+    under qemu-aarch64; plain gcc for this machine's own."""
+    path = cross_file(arch_name)
+    if path is None:
+        return Toolchain(("gcc",), (), None)
+    if not path.is_file():
+        raise TreeError(f"this machine has no compiler set up for {arch_name} (no {path})")
+    binaries = _machine_file(path).get("binaries", {})
+
+    def words(value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return (value,)
+        return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+    cc = words(binaries.get("c"))
+    if not cc:
+        raise TreeError(f"{path} names no C compiler")
+    linker = binaries.get("c_ld")
+    return Toolchain(cc + ((f"-fuse-ld={linker}",) if linker else ()),
+                     words(binaries.get("exe_wrapper")), path)
 
 
 def why_not(arch_name: str) -> str:
@@ -110,17 +181,36 @@ def why_not(arch_name: str) -> str:
         arches.require_shim_runtime(arch)
     except CapsuleError as exc:
         reasons.append(str(exc))
-    if arch.name not in GCC_FLAGS:
-        reasons.append(f"this machine has no compiler set up for {arch.name}")
-        return "; ".join(reasons)
+    blocker = toolchain_blocker(arch.name)
+    return "; ".join(reasons + ([blocker] if blocker else []))
+
+
+def toolchain_blocker(arch_name: str) -> str:
+    """Why programs for the architecture cannot be built and run here (its
+    cross file's compiler cannot link one, its emulator is missing or cannot
+    run one), in one line; "" when they can."""
+    arch = _architecture(arch_name)
+    try:
+        tools = toolchain(arch.name)
+    except TreeError as exc:
+        return str(exc)
+    if tools.runner and shutil.which(tools.runner[0]) is None:
+        return (f"{tools.runner[0]} is not installed (Debian: apt-get install qemu-user): "
+                f"it runs the {arch.name} programs")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "t.c").write_text("int main(void) { return 0; }\n")
-        proc = subprocess.run(["gcc", *GCC_FLAGS[arch.name], "t.c", "-o", "t"], cwd=tmp,
-                              capture_output=True, check=False)
+        proc = subprocess.run([*tools.cc, "t.c", "-o", "t"], cwd=tmp, capture_output=True,
+                              check=False)
         if proc.returncode != 0:
-            reasons.append(f"gcc {' '.join(GCC_FLAGS[arch.name])} cannot link a program "
-                           "(Debian: apt-get install gcc-multilib)")
-    return "; ".join(reasons)
+            return (f"{' '.join(tools.cc)} cannot link a program (Debian: apt-get install "
+                    f"{TOOLCHAIN_PACKAGES.get(arch.name, 'gcc')})")
+        if tools.runner:
+            ran = subprocess.run([*tools.runner, "./t"], cwd=tmp, capture_output=True, text=True,
+                                 check=False)
+            if ran.returncode != 0:
+                return (f"{' '.join(tools.runner)} cannot run an {arch.name} program: "
+                        f"{(ran.stderr.strip() or f'exit status {ran.returncode}')[-200:]}")
+    return ""
 
 
 def _architecture(name: str) -> arches.Arch:
@@ -225,6 +315,19 @@ def ensure_tree(arch_name: str, packages: tuple[str, ...], out: Path = DEFAULT_O
     return root
 
 
+def write_ldcache(arch_name: str, root: Path, out: Path = DEFAULT_OUT) -> None:
+    """The tree's etc/ld.so.cache for its libraries of the architecture, as
+    ensure_tree() writes it (etc/ld.so.conf: the multiarch directories, unless
+    the tree has one already): the ldconfig of _ldconfig(), the emulated
+    architecture's own kept in out/<arch>/ldconfig."""
+    arch = _architecture(arch_name)
+    conf = root / "etc/ld.so.conf"
+    if not conf.is_file():
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(f"/lib/{arch.triplet}\n/usr/lib/{arch.triplet}\n")
+    gt._run([*_ldconfig(arch, out / arch.name), "-r", str(root)])
+
+
 def write_machine_file(arch_name: str, root: Path, path: Path) -> Path:
     """A Meson machine file (layered after the architecture's cross file)
     with which pkg-config and the linker use the tree's -dev files."""
@@ -253,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", help="the tree's directory name (default: the packages')")
     ap.add_argument("--machine-file", type=Path, metavar="PATH",
                     help="also write a Meson machine file that builds against the tree")
+    ap.add_argument("--ldconfig", type=Path, metavar="TREE",
+                    help="only write TREE's etc/ld.so.cache with the architecture's ldconfig "
+                         "(aarch64's under its emulator)")
+    ap.add_argument("--runner", action="store_true",
+                    help="only print the command that runs the architecture's programs here "
+                         "(its cross file's exe_wrapper: qemu-aarch64 -L ...; nothing: run them "
+                         "directly)")
     ap.add_argument("--why-not", action="store_true",
                     help="only say why the architecture's shims and programs cannot be built "
                          "and run here (nothing: they can)")
@@ -263,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
             print(reason)
         return 0
     try:
+        if args.runner:
+            print(" ".join(toolchain(args.arch).runner))
+            return 0
+        if args.ldconfig:
+            write_ldcache(args.arch, args.ldconfig.absolute(), args.out.resolve())
+            return 0
         root = ensure_tree(args.arch, tuple(args.packages), args.out.resolve(), args.refresh,
                            args.depends, args.name)
         if args.machine_file:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs (scripts/bootstrap.sh), runs
-# ruff and pytest, then libcapsule's runtime tests again under ASan+UBSan and
-# under valgrind memcheck, then the runtime tests and the end-to-end tests for
-# i386 (CAPSULE_TEST_ARCH=i386: built gcc -m32; also under ASan+UBSan) and
-# aarch64 (CAPSULE_TEST_ARCH=aarch64: built by clang, run under qemu-aarch64).
+# ruff and pytest (the demo and the graphics tests with their i386 and
+# aarch64 parts among them), then libcapsule's runtime tests again under
+# ASan+UBSan and under valgrind memcheck, then the runtime tests and the
+# end-to-end tests for i386 (CAPSULE_TEST_ARCH=i386: built gcc -m32; also
+# under ASan+UBSan) and aarch64 (CAPSULE_TEST_ARCH=aarch64: built by clang,
+# run under qemu-aarch64).
 #
 #   bash scripts/test.sh                  # everything
 #   bash scripts/test.sh --coverage       # ... measuring C (gcov) and Python coverage
@@ -53,17 +55,21 @@ if [ "$main" = 1 ]; then
         main_args=("--basetemp=$gcov_tmp/t")
     fi
 
-    # The 32-bit (i386) demo and graphics tests use Debian's i386 packages,
-    # unpacked with a private apt state (nothing installed, no dpkg
-    # architecture added; kept in build-arch/). Fetched here, so that an
-    # unreachable archive stops the run instead of leaving those tests
-    # skipped. Whether their shims can run yet, arch_tree.py --why-not says.
-    echo "== i386: Debian's i386 packages for the 32-bit tests (scripts/arch_tree.py)"
-    $py scripts/arch_tree.py i386 zlib1g libexpat1 >/dev/null
-    $py scripts/arch_tree.py i386 zlib1g libexpat1 zlib1g-dev libexpat1-dev >/dev/null
-    $py examples/graphics/graphics_trees.py fetch --arch i386
-    i386_blocker=$($py scripts/arch_tree.py i386 --why-not)
-    echo "   i386 shims: ${i386_blocker:-built and run}"
+    # The demo's, the graphics tests' and the Meson cross tests' parts for
+    # the other architectures (32-bit i386; aarch64, run under qemu-aarch64)
+    # use Debian's packages of that architecture, unpacked with a private
+    # apt state (nothing installed, no dpkg architecture added; kept in
+    # build-arch/). Fetched here, so that an unreachable archive stops the
+    # run instead of leaving those tests skipped. Whether their shims and
+    # programs can be built and run here, arch_tree.py --why-not says.
+    for arch in i386 aarch64; do
+        echo "== $arch: Debian's packages of $arch for the demo and graphics tests (scripts/arch_tree.py)"
+        $py scripts/arch_tree.py "$arch" zlib1g libexpat1 >/dev/null
+        $py scripts/arch_tree.py "$arch" zlib1g libexpat1 zlib1g-dev libexpat1-dev >/dev/null
+        $py examples/graphics/graphics_trees.py fetch --arch "$arch"
+        blocker=$($py scripts/arch_tree.py "$arch" --why-not)
+        echo "   $arch shims and programs: ${blocker:-built and run}"
+    done
 
     echo "== pytest: the whole suite"
     env ${main_env[@]+"${main_env[@]}"} $py -m pytest -ra ${main_args[@]+"${main_args[@]}"} "$@" tests

@@ -13,20 +13,23 @@ runtime DIR   a program "runtime" directory holding an incompatible
               Python program still starts on it while Mesa cannot load.
 
 --arch i386 (default x86_64, this machine's stack) makes them for 32-bit
-programs instead. The host tree is Debian's i386 packages of that stack
-(I386_PACKAGES and what they depend on, glibc aside), unpacked by
-scripts/arch_tree.py without installing anything (kept in build-arch/ and
-hard-linked into TREE), with their -dev files, which the example's programs
-are built against (`--machine-file PATH` writes the Meson machine file for
-that, given after cross/i386-linux-gnu.ini; `fetch --arch i386` only
-fetches and unpacks the packages). The runtime's libexpat.so.1 is
-built -m32 from the i386 libexpat's function list, and the runtime also
-holds the program's own 32-bit libraries that are not graphics (RUNTIME_OWN:
-libX11, libz and what they need, from the host tree), which this machine
-does not have for i386.
+programs instead, --arch aarch64 for aarch64 programs (run under
+qemu-aarch64). The host tree is Debian's packages of that stack for the
+architecture (PACKAGES and what they depend on, glibc aside: arm64 Mesa
+brings its libLLVM-15 for llvmpipe), unpacked by scripts/arch_tree.py
+without installing anything (kept in build-arch/ and hard-linked into
+TREE), with their -dev files, which the example's programs are built
+against (`--machine-file PATH` writes the Meson machine file for that,
+given after cross/<triplet>.ini; `fetch --arch ARCH` only fetches and
+unpacks the packages). The runtime's libexpat.so.1 is built by the
+architecture's compiler (its cross file's: gcc -m32, clang for aarch64)
+from that libexpat's function list, and the runtime also holds the
+program's own libraries that are not graphics (RUNTIME_OWN: libX11, libz
+and what they need, from the host tree), which this machine does not have
+for those architectures.
 
-Only the standard library and pyelftools are needed (and, for i386, apt-get
-and dpkg-deb).
+Only the standard library and pyelftools are needed (and, for the other
+architectures, apt-get and dpkg-deb).
 """
 
 from __future__ import annotations
@@ -73,17 +76,18 @@ GLIBC = ("libc.so.", "libm.so.", "libdl.so.", "libpthread.so.", "librt.so.", "li
          "libutil.so.", "libanl.so.", "ld-linux")
 FAKE_MISSING = "XML_ParserCreate"
 REPO = Path(__file__).resolve().parents[2]
-# Debian's i386 packages of the stack the 32-bit programs use (scripts/arch_tree.py
-# adds what they depend on): glvnd, Mesa's GLX and EGL vendor libraries, DRI
-# drivers (llvmpipe: libLLVM-15), libgbm and libglapi, the Vulkan loader (the
-# example shims it), and the -dev packages the programs are built against.
-I386_PACKAGES = (
+# Debian's packages (i386, arm64) of the stack the other architectures'
+# programs use (scripts/arch_tree.py adds what they depend on): glvnd, Mesa's
+# GLX and EGL vendor libraries, DRI drivers (llvmpipe: libLLVM-15), libgbm
+# and libglapi, the Vulkan loader (the example shims it), and the -dev
+# packages the programs are built against.
+PACKAGES = (
     "libglvnd0", "libgl1", "libglx0", "libegl1", "libgles1", "libgles2", "libopengl0",
     "libglx-mesa0", "libegl-mesa0", "libgl1-mesa-dri", "libglapi-mesa", "libgbm1", "libvulkan1",
     "libgl-dev", "libegl-dev", "libgles-dev", "libx11-dev", "zlib1g-dev",
 )
-# The 32-bit programs' own libraries besides the graphics stack (a 32-bit
-# runtime brings them): glx_frames links libX11, egl_png zlib.
+# The other architectures' programs' own libraries besides the graphics
+# stack (their runtime brings them): glx_frames links libX11, egl_png zlib.
 RUNTIME_OWN = ("libX11.so.6", "libz.so.1")
 
 
@@ -92,7 +96,6 @@ class Target(NamedTuple):
     NamedTuple: this file is also loaded by path, outside sys.modules)."""
     arch: str
     multiarch: str                # the tree's library directory
-    cflags: tuple[str, ...]       # for gcc, building the runtime's libexpat
 
     @property
     def lib_dirs(self) -> tuple[str, ...]:
@@ -100,8 +103,9 @@ class Target(NamedTuple):
 
 
 TARGETS = {
-    "x86_64": Target("x86_64", MULTIARCH, ()),
-    "i386": Target("i386", "usr/lib/i386-linux-gnu", ("-m32",)),
+    "x86_64": Target("x86_64", MULTIARCH),
+    "i386": Target("i386", "usr/lib/i386-linux-gnu"),
+    "aarch64": Target("aarch64", "usr/lib/aarch64-linux-gnu"),
 }
 
 
@@ -253,7 +257,7 @@ def make_host(tree: Path, arch: str = "x86_64") -> Path:
 
 
 def _unpacked_host(tree: Path, arch: str) -> Path:
-    """The unpacked packages of I386_PACKAGES' closure, hard-linked into tree."""
+    """The unpacked packages of PACKAGES' closure, hard-linked into tree."""
     unpacked = _unpacked(arch)
     if not tree.exists():
         shutil.copytree(unpacked, tree, symlinks=True, copy_function=_link_or_copy)
@@ -261,10 +265,10 @@ def _unpacked_host(tree: Path, arch: str) -> Path:
 
 
 def _unpacked(arch: str) -> Path:
-    """The unpacked packages of I386_PACKAGES' closure (scripts/arch_tree.py)."""
+    """The unpacked packages of PACKAGES' closure (scripts/arch_tree.py)."""
     module = _arch_tree()
     try:
-        return Path(module.ensure_tree(arch, I386_PACKAGES, depends=True, name="graphics"))
+        return Path(module.ensure_tree(arch, PACKAGES, depends=True, name="graphics"))
     except module.TreeError as exc:
         raise TreeError(f"no {arch} host tree: {exc}") from exc
 
@@ -323,15 +327,21 @@ def make_runtime(directory: Path, arch: str = "x86_64", host: Path | None = None
         find = finder(host, t)
     directory.mkdir(parents=True, exist_ok=True)
     source = fake_expat_source(exported_functions(find("libexpat.so.1")))
+    # The architecture's compiler: its cross file's (gcc for this machine's).
+    module = _arch_tree()
+    try:
+        cc = list(module.toolchain(t.arch).cc)
+    except module.TreeError as exc:
+        raise TreeError(f"no compiler for {arch}: {exc}") from exc
     with tempfile.TemporaryDirectory() as tmp:
         c_file = Path(tmp) / "fakeexpat.c"
         c_file.write_text(source)
         out = directory / "libexpat.so.1"
         proc = subprocess.run(
-            ["gcc", *t.cflags, "-shared", "-fPIC", "-O1", "-Wl,-soname,libexpat.so.1", "-o",
+            [*cc, "-shared", "-fPIC", "-O1", "-Wl,-soname,libexpat.so.1", "-o",
              str(out), str(c_file)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise TreeError(f"{out}: gcc failed: {proc.stderr.strip()}")
+            raise TreeError(f"{out}: {cc[0]} failed: {proc.stderr.strip()}")
     if t.arch != "x86_64":
         for lib in closure([find(s) for s in RUNTIME_OWN], find):
             if lib.name != "libexpat.so.1":

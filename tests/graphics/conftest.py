@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -15,22 +14,31 @@ def gfx(tmp_path_factory: pytest.TempPathFactory) -> Graphics:
     return make_graphics(tmp_path_factory.mktemp("graphics"))
 
 
-@pytest.fixture(scope="session")
-def gfx_i386(tmp_path_factory: pytest.TempPathFactory) -> Graphics:
-    """The world for 32-bit programs: i386 Mesa from Debian's packages
-    (skipped, with the reason, when gcc -m32 cannot link or the packages
-    cannot be fetched); its shims only once the i386 runtime exists."""
-    root = tmp_path_factory.mktemp("graphics-i386")
-    (root / "m32.c").write_text("int main(void) { return 0; }\n")
-    m32 = subprocess.run(["gcc", "-m32", str(root / "m32.c"), "-o", str(root / "m32")],
-                         capture_output=True, check=False)
-    if m32.returncode != 0:
-        pytest.skip("gcc -m32 cannot link: gcc-multilib is not installed "
-                    "(scripts/bootstrap.sh installs it)")
+def other_world(tmp_path_factory: pytest.TempPathFactory, arch: str) -> Graphics:
+    """The world for another architecture's programs: its Mesa from Debian's
+    packages, its programs and shims built with its cross file (skipped,
+    with the reason, when its compiler cannot link or its emulator cannot
+    run a program, or the packages cannot be fetched); its shims only once
+    its runtime exists."""
+    blocker = graphics_trees._arch_tree().toolchain_blocker(arch)
+    if blocker:
+        pytest.skip(blocker)
     try:
-        return make_graphics(root, "i386")
+        return make_graphics(tmp_path_factory.mktemp(f"graphics-{arch}"), arch)
     except graphics_trees.TreeError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def gfx_i386(tmp_path_factory: pytest.TempPathFactory) -> Graphics:
+    """32-bit programs: built -m32, on i386 Mesa."""
+    return other_world(tmp_path_factory, "i386")
+
+
+@pytest.fixture(scope="session")
+def gfx_aarch64(tmp_path_factory: pytest.TempPathFactory) -> Graphics:
+    """aarch64 programs: built by clang, on arm64 Mesa, under qemu-aarch64."""
+    return other_world(tmp_path_factory, "aarch64")
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
 """The graphics tests' world: a host tree made from this machine's graphics
 stack, a runtime directory with an incompatible libexpat.so.1, the example
 project's shims and programs built by Meson, and an Xvfb server. The same
-world for 32-bit programs (make_graphics(..., "i386")): the host tree is
-Debian's i386 Mesa stack unpacked, the programs are built -m32 through the
-cross file, and the runtime also holds their own non-graphics libraries."""
+world for 32-bit programs (make_graphics(..., "i386")) and aarch64 ones
+(make_graphics(..., "aarch64")): the host tree is Debian's i386 or arm64
+Mesa stack unpacked, the programs are built through the architecture's
+cross file, the runtime also holds their own non-graphics libraries, and
+aarch64 programs run under qemu-aarch64 (Graphics.command)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ from capsule_module import ldd
 from helpers import REPO, meson_command, run, stop
 
 EXAMPLE = REPO / "examples" / "graphics"
-CROSS_FILES = {"i386": REPO / "cross" / "i386-linux-gnu.ini"}
 
 
 def _load_trees() -> ModuleType:
@@ -45,6 +46,28 @@ class Graphics:
     build: Path     # the example project's build directory: shims and programs
     arch: str = "x86_64"
     shims: bool = True  # built (not for an architecture without the shim runtime yet)
+    runner: tuple[str, ...] = ()  # what runs its programs here: qemu-aarch64 -L ... for aarch64
+
+    @property
+    def emulated(self) -> bool:
+        return bool(self.runner)
+
+    @property
+    def picture_size(self) -> int:
+        """egl_png's picture: llvmpipe's shaders under an emulator are slow."""
+        return 64 if self.emulated else 256
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a program may take (qemu-user translates Mesa and LLVM too)."""
+        return 600 if self.emulated else 120
+
+    def command(self, argv: list[str]) -> list[str]:
+        """argv as this machine runs it: under the runner for an emulated
+        architecture's own programs (the example's), directly otherwise."""
+        if self.runner and Path(argv[0]).parent == self.build:
+            return [*self.runner, *argv]
+        return argv
 
     @property
     def multiarch(self) -> str:
@@ -84,18 +107,19 @@ def make_graphics(root: Path, arch: str = "x86_64") -> Graphics:
     build = root / "build"
     options = [f"-Dhost={host}"]
     shims = arches.get(arch).shim_runtime
-    if arch in CROSS_FILES:
+    tools = graphics_trees._arch_tree().toolchain(arch)
+    if tools.cross_file is not None:
         machine = graphics_trees.write_machine_file(host, root / f"{arch}-host.ini", arch)
-        options += ["--cross-file", str(CROSS_FILES[arch]), "--cross-file", str(machine),
+        options += ["--cross-file", str(tools.cross_file), "--cross-file", str(machine),
                     f"-Dshims={'true' if shims else 'false'}"]
     run([*meson_command(), "setup", *options, str(build), str(EXAMPLE)])
     run([*meson_command(), "compile", "-C", str(build)])
-    return Graphics(host, runtime, build, arch, shims)
+    return Graphics(host, runtime, build, arch, shims, tuple(tools.runner))
 
 
 def world(request: pytest.FixtureRequest, arch: str) -> Graphics:
     """The graphics world of an architecture (its session fixture: gfx,
-    gfx_i386)."""
+    gfx_i386, gfx_aarch64)."""
     return request.getfixturevalue("gfx" if arch == "x86_64" else f"gfx_{arch}")
 
 

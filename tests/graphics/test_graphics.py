@@ -4,7 +4,9 @@ shims first, each works, and every object inside the capsule comes from the
 host tree (glibc aside), including what the loaders dlopen() later: glvnd's
 vendor libraries, Mesa's DRI driver, the Vulkan ICDs and layers. The
 example's own programs also run 32-bit (ids i386-...): built -m32, on i386
-Mesa from Debian's packages (see graphics_world.py)."""
+Mesa from Debian's packages, and for aarch64 (ids aarch64-...): built
+by clang, on arm64 Mesa from Debian's packages, under qemu-aarch64
+(see graphics_world.py)."""
 
 from __future__ import annotations
 
@@ -78,13 +80,13 @@ class Program:
     bounded: float | None = None            # runs until stopped: seconds to let it run
     known_gap: str | None = None            # strict xfail reason for the capsule half
 
-    def run(self, argv: list[str], env: dict[str, str]) -> Outcome:
+    def run(self, argv: list[str], env: dict[str, str], timeout: float = 120) -> Outcome:
         """launch() for a run that should work (see ATTEMPTS)."""
-        o = launch(argv, env, bounded=self.bounded)
+        o = launch(argv, env, bounded=self.bounded, timeout=timeout)
         for _ in range(ATTEMPTS - 1):
             if self.works(o):
                 break
-            o = launch(argv, env, bounded=self.bounded)
+            o = launch(argv, env, bounded=self.bounded, timeout=timeout)
         return o
 
     def env(self, base: dict[str, str], display: str | None) -> dict[str, str]:
@@ -170,12 +172,17 @@ PROGRAMS = [
     Program("vulkaninfo", lambda g, t: ["vulkaninfo", "--summary"], _vulkan_works),
     Program("vulkaninfo_headless", lambda g, t: ["vulkaninfo", "--summary"], _vulkan_works,
             x11=False),
-    Program("egl_png_surfaceless", lambda g, t: [str(g.build / "egl_png"), str(t / "out.png")],
+    Program("egl_png_surfaceless",
+            lambda g, t: [str(g.build / "egl_png"), str(t / "out.png"), str(g.picture_size)],
             _png_works, x11=False),
 ]
-# The 32-bit programs: the example's own, built -m32 (this machine has no
-# i386 glxinfo, eglinfo ...), on the i386 world (gfx_i386).
-OTHER_ARCHES = {"i386": ("glx_frames", "egl_png_surfaceless")}
+# The other architectures' programs: the example's own (this machine has no
+# i386 or aarch64 glxinfo, eglinfo ...), built -m32 on the i386 world
+# (gfx_i386), built by clang on the aarch64 world (gfx_aarch64: under
+# qemu-aarch64, glx_frames on the Xvfb server; egl_png renders a small
+# picture there, llvmpipe's shaders under qemu being slow).
+OTHER_ARCHES = {"i386": ("glx_frames", "egl_png_surfaceless"),
+                "aarch64": ("glx_frames", "egl_png_surfaceless")}
 CASES = [("x86_64", p) for p in PROGRAMS] + [
     (arch, p) for arch, names in OTHER_ARCHES.items() for p in PROGRAMS if p.name in names]
 IDS = [p.name if arch == "x86_64" else f"{arch}-{p.name}" for arch, p in CASES]
@@ -200,7 +207,8 @@ def test_works_on_the_plain_host_stack(arch: str, program: Program, request: pyt
     (for i386: the host tree's, which this machine does not have)."""
     gfx = world(request, arch)
     _needs(program, gfx)
-    o = program.run(program.argv(gfx, tmp_path), program.env(gfx.plain(), display))
+    o = program.run(gfx.command(program.argv(gfx, tmp_path)), program.env(gfx.plain(), display),
+                    gfx.timeout)
     assert program.works(o), f"{o.returncode}\n{o.stdout[-2000:]}\n{o.stderr[-2000:]}"
 
 
@@ -210,8 +218,8 @@ def test_fails_on_the_incompatible_runtime_without_capsules(
         tmp_path: Path) -> None:
     gfx = world(request, arch)
     _needs(program, gfx)
-    o = launch(program.argv(gfx, tmp_path), program.env(gfx.without(), display),
-               bounded=program.bounded)
+    o = launch(gfx.command(program.argv(gfx, tmp_path)), program.env(gfx.without(), display),
+               bounded=program.bounded, timeout=gfx.timeout)
     assert not program.works(o), o.stdout[-2000:]
     assert "XML_ParserCreate" in o.stderr or "failed to" in o.stderr or o.returncode != 0
 
@@ -227,7 +235,7 @@ def test_works_on_the_incompatible_runtime_through_capsules(
                     f"says {arch} has no shim runtime (libcapsule and the shim template "
                     "are not ported yet)")
     env = program.env({**gfx.with_shims(), "CAPSULE_DEBUG": "ns"}, display)
-    o = program.run(program.argv(gfx, tmp_path), env)
+    o = program.run(gfx.command(program.argv(gfx, tmp_path)), env, gfx.timeout)
     assert program.works(o), f"{o.returncode}\n{o.stdout[-2000:]}\n{o.stderr[-3000:]}"
     assert namespace_leaks(o.stderr) == []
     objects = capsule_objects(o.stderr)

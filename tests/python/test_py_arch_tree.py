@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from helpers import _arch_tree
 
 at = _arch_tree()
@@ -62,3 +64,32 @@ def test_why_not_names_the_missing_shim_runtime() -> None:
     reason = at.why_not("i386")
     assert ("cannot be built yet" in reason) == (not arch.I386.shim_runtime)
     assert at.why_not("x86_64") == ""
+
+
+def test_toolchain_comes_from_the_cross_file(tmp_path: Path) -> None:
+    """The compiler and runner of cross/<triplet>.ini (c, c_ld, exe_wrapper):
+    what the demo and the graphics example build and run other
+    architectures' programs with; plain gcc for this machine's own."""
+    a64 = at.toolchain("aarch64")
+    assert a64.cc[0] == "clang" and "--target=aarch64-linux-gnu" in a64.cc
+    assert a64.cc[-1] == "-fuse-ld=bfd"
+    assert a64.runner == ("qemu-aarch64", "-L", "/usr/aarch64-linux-gnu")
+    assert at.toolchain("i386") == (("gcc", "-m32"), (), at.REPO / "cross/i386-linux-gnu.ini")
+    assert at.toolchain("x86_64").cc == ("gcc",) and at.toolchain("x86_64").runner == ()
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[binaries]\nc = ['gcc'\n")
+    try:
+        at._machine_file(bad)
+    except at.TreeError as exc:
+        assert str(bad) in str(exc)
+    else:
+        raise AssertionError("a malformed machine file was read")
+
+
+def test_toolchain_blocker_names_a_missing_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_which = at.shutil.which
+    monkeypatch.setattr(at.shutil, "which",
+                        lambda name: None if name == "qemu-aarch64" else real_which(name))
+    reason = at.toolchain_blocker("aarch64")
+    assert reason.startswith("qemu-aarch64 is not installed (Debian: apt-get install qemu-user)")
+    assert reason in at.why_not("aarch64")
