@@ -5,7 +5,8 @@
  * binds the names it defines to it. Each of its functions is a jump to an
  * address in the default namespace, optionally loading a context pointer
  * into the architecture's context register first (%r10 on x86-64, %eax on
- * i386: the only thing a callee may assume about the bridge). */
+ * i386, x9 on aarch64: the only thing a callee may assume about the
+ * bridge). */
 #ifndef CAPSULE_BRIDGE_H
 #define CAPSULE_BRIDGE_H
 

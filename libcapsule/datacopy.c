@@ -1,11 +1,12 @@
 /* Exported data and COPY relocations.
  *
  * A program that uses a variable of a library directly (non-PIE, and PIE
- * as gcc builds it on x86-64) holds its own copy, filled at start-up by an
- * R_X86_64_COPY relocation, and every object in the default namespace binds
- * to that copy. ld.so filled it from the shim (zeros). So the copy becomes
- * the one variable: it gets the real library's value, and every GLOB_DAT /
- * 64 slot inside the capsule bound to the real definition is pointed at it,
+ * as gcc builds it on x86-64) holds its own copy, filled at start-up by a
+ * COPY relocation, and every object in the default namespace binds to that
+ * copy. ld.so filled it from the shim (zeros). So the copy becomes the one
+ * variable: it gets the real library's value, and every GLOB_DAT or
+ * absolute slot inside the capsule bound to the real definition (or, on
+ * i386, into it: &array[i]) is pointed at it,
  * as glibc does for a normally linked library. Programs that reach the
  * variable through their GOT instead get the real definition from the shim
  * policy, and need nothing here.

@@ -1,8 +1,8 @@
 /* Architecture preamble: every ELF type and relocation name the runtime
  * uses. The values come from libcapsule/arch/<arch>/arch.h (the build puts
  * that directory on the include path). Porting libcapsule is adding such a
- * directory, as libcapsule/arch/x86_64 and i386 are: arch.h, the machine
- * code beside it and a meson.build listing it. */
+ * directory, as libcapsule/arch/x86_64, i386 and aarch64 are: arch.h, the
+ * machine code beside it and a meson.build listing it. */
 #ifndef CAPSULE_ELFARCH_H
 #define CAPSULE_ELFARCH_H
 

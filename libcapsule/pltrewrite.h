@@ -6,8 +6,8 @@
  * bound to, and the slot is no longer read. A JUMP_SLOT the relocation pass
  * rewrites must then have its PLT entry rewritten too, or calls keep going
  * to the old definition (a shim's stub, glibc's dlsym). The encodings are
- * the architecture's (pltrewrite_<arch>.c); an architecture whose ld.so
- * rewrites nothing defines no CAPSULE_DT_PLT in elfarch.h and gets the
+ * the architecture's (arch/<arch>/pltrewrite.c); an architecture whose ld.so
+ * rewrites nothing defines no CAPSULE_DT_PLT in its arch.h and gets the
  * no-ops below. */
 #ifndef CAPSULE_PLTREWRITE_H
 #define CAPSULE_PLTREWRITE_H
