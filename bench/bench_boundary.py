@@ -16,19 +16,18 @@ is Debian's i386 zlib, unpacked by scripts/arch_tree.py.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE.parent / "tests" / "runtime"))
 
 from build import Sym, build_lib, build_libcapsule, build_shim, make_prefix, sh  # noqa: E402
+from testarch import arch_tree_module  # noqa: E402
 
 UNRELATED = "/lib/x86_64-linux-gnu/libz.so.1"
 I386_SHIM_PROJECT = """project('bench-shim', 'c')
@@ -37,23 +36,11 @@ capsule.shim('libbench.so.1', prefix: '{prefix}')
 """
 
 
-def _arch_tree() -> ModuleType:
-    """scripts/arch_tree.py, loaded by path once."""
-    module = sys.modules.get("arch_tree")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("arch_tree", REPO / "scripts/arch_tree.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["arch_tree"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 def build_i386(work: Path) -> tuple[Path, Path, Path, str]:
     """The same three builds 32-bit: the library and program with gcc -m32,
     the shim by capsule.shim() for an i386 host machine (release build, as
     a distribution's); the unrelated library: Debian's i386 zlib."""
-    trees = _arch_tree()
+    trees = arch_tree_module()
     blocker = trees.why_not("i386")
     if blocker:
         raise SystemExit(f"bench_boundary: i386: {blocker}")

@@ -330,8 +330,9 @@ class CapsuleModule(ExtensionModule):
 
     def _build_libcapsule(self, state: ModuleState) -> _Libcapsule:
         src = resources.libcapsule_dir()
-        arch_dir = resources.libcapsule_arch_dir(_host_arch(state).name)
-        sources = resources.libcapsule_sources(_host_arch(state).name)
+        arch_name = _host_arch(state).name
+        arch_dir = resources.libcapsule_arch_dir(arch_name)
+        sources = resources.libcapsule_sources(arch_name)
         if (not sources or not (src / 'include' / 'capsule.h').is_file()
                 or not (arch_dir / 'arch.h').is_file()):
             raise MesonException(f'capsule: the libcapsule sources are missing from {src}; '

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -10,7 +9,6 @@ import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import testarch
@@ -164,18 +162,6 @@ HOST_TREE_PACKAGES = ("zlib1g", "libexpat1")
 I386_PACKAGES = HOST_TREE_PACKAGES
 
 
-def _arch_tree() -> ModuleType:
-    """scripts/arch_tree.py, loaded once."""
-    module = sys.modules.get("arch_tree")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("arch_tree", REPO / "scripts/arch_tree.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["arch_tree"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 def arch_host_tree(arch_name: str) -> Path:
     """A host tree of arch_name's zlib and expat, unpacked from Debian's
     packages by scripts/arch_tree.py (a private apt state: the system's apt
@@ -184,7 +170,7 @@ def arch_host_tree(arch_name: str) -> Path:
     the reason, when the packages cannot be fetched (no network, no Debian
     archive in apt's sources)."""
     import pytest
-    module = _arch_tree()
+    module = testarch.arch_tree_module()
     try:
         return Path(module.ensure_tree(arch_name, HOST_TREE_PACKAGES))
     except module.TreeError as exc:

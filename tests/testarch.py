@@ -129,8 +129,9 @@ CROSS_PACKAGES = ("zlib1g", "libexpat1", "libx11-6", "libxcb1", "libxau6", "libx
                   "libbsd0", "libmd0", "libjemalloc2", "libtcmalloc-minimal4", "libmimalloc2.0")
 
 
-def _arch_tree() -> ModuleType:
-    """scripts/arch_tree.py, loaded once."""
+def arch_tree_module() -> ModuleType:
+    """scripts/arch_tree.py, loaded once (the suites' and benchmarks' one
+    loader of it)."""
     module = sys.modules.get("arch_tree")
     if module is None:
         spec = importlib.util.spec_from_file_location("arch_tree", REPO / "scripts/arch_tree.py")
@@ -147,7 +148,7 @@ def cross_tree() -> Path:
     reused once made). Skips the test, with the reason, when it cannot be
     fetched; scripts/test.sh fetches it first, so CI fails instead."""
     assert CROSS
-    module = _arch_tree()
+    module = arch_tree_module()
     try:
         return Path(module.ensure_tree(ARCH.name, CROSS_PACKAGES))
     except module.TreeError as exc:
@@ -177,7 +178,7 @@ def ldconfig() -> list[str]:
     skips libraries it cannot run (aarch64)."""
     if not EMULATED:
         return ["/sbin/ldconfig"]
-    return list(_arch_tree()._ldconfig(ARCH, cross_tree().parent))
+    return list(arch_tree_module()._ldconfig(ARCH, cross_tree().parent))
 
 
 def system_ldcache() -> Path:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import _arch_tree
+from testarch import arch_tree_module
 
-at = _arch_tree()
+at = arch_tree_module()
 
 LISTING = """\
 zlib1g-dev
