@@ -22,7 +22,7 @@ build() {
         "$CC" -std=c11 -g -O1 -Wall -Wextra -Werror \
             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
             -DCAPSULE_FUZZING -I"$lib" -I"$lib/arch/x86_64" -I"$here" \
-            "$here/fuzz_$name.c" "$lib"/{error,debug,mapfile,ldcache,elffile,resolve,forklock}.c \
+            "$here/fuzz_$name.c" "$lib"/{error,debug,mapfile,ldcache,elffile,resolve,plancache,forklock}.c \
             -o "$out/fuzz_$name" -lpthread
     done
 }

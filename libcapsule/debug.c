@@ -21,6 +21,7 @@ static const struct {
     { "reloc", CAPSULE_DEBUG_RELOC },
     { "ns", CAPSULE_DEBUG_NS },
     { "time", CAPSULE_DEBUG_TIME },
+    { "cache", CAPSULE_DEBUG_CACHE },
     { "all", ~0u },
 };
 

@@ -11,6 +11,7 @@ enum capsule_debug_topic {
     CAPSULE_DEBUG_RELOC = 1u << 3,
     CAPSULE_DEBUG_NS = 1u << 4,
     CAPSULE_DEBUG_TIME = 1u << 5,
+    CAPSULE_DEBUG_CACHE = 1u << 6,
 };
 
 CAPSULE_HIDDEN extern unsigned capsule_debug_flags;

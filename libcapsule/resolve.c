@@ -18,6 +18,7 @@
 #include "elfarch.h"
 #include "forklock.h"
 #include "ldcache.h"
+#include "plancache.h"
 
 #define MAX_SYMLINKS 40
 #define MAX_DEPTH 256
@@ -338,6 +339,7 @@ typedef struct {
     capsule_depset *set;
     dir_memo dirs;
     int root_fd;        /* the prefix, for openat2; -1: walk_in_prefix instead */
+    int unkeepable;     /* a candidate passed over could not be noted */
     char skipped[512];  /* why the last rejected candidate was rejected */
 } resolver;
 
@@ -442,11 +444,43 @@ read_candidate(resolver *r, const char *in_path, candidate *c)
     return capsule_elffile_read(c->path, &c->elf);
 }
 
+/* A candidate passed over, remembered with what it was (nothing, for a
+ * missing one) so that a kept resolution sees it change (plancache.c). */
+static void
+note_probe(resolver *r, const char *in_path, int rc)
+{
+    capsule_depset *set = r->set;
+    char path[PATH_MAX * 2];
+    size_t plen = prefix_len(r->prefix);
+
+    if (snprintf(path, sizeof path, "%.*s%s%s", (int)plen, r->prefix, in_path[0] == '/' ? "" : "/",
+                 in_path) >= (int)sizeof path) {
+        r->unkeepable = 1;
+        return;
+    }
+    for (size_t i = 0; i < set->n_probes; i++) {
+        if (strcmp(set->probes[i].path, path) == 0)
+            return;
+    }
+    if (capsule_grow((void **)&set->probes, &set->probe_cap, set->n_probes,
+                     sizeof *set->probes) != 0 ||
+        !(set->probes[set->n_probes].path = strdup(path))) {
+        r->unkeepable = 1;
+        return;
+    }
+    capsule_probe *p = &set->probes[set->n_probes++];
+    memset(&p->stamp, 0, sizeof p->stamp);
+    if (rc != CAPSULE_ELF_MISSING)
+        capsule_stamp_path(path, &p->stamp);
+}
+
 /* 0 when `in_path` (inside the prefix) is a usable library, 1 when not. */
 static int
 try_candidate(resolver *r, const char *in_path, candidate *c)
 {
     int rc = read_candidate(r, in_path, c);
+    if (rc != CAPSULE_ELF_OK)
+        note_probe(r, in_path, rc);
     if (rc == CAPSULE_ELF_OK) {
         snprintf(c->found_as, sizeof c->found_as, "%s", in_path); /* fits: in_path did */
         capsule_debug(CAPSULE_DEBUG_SEARCH, "  %s -> %s: found", in_path, c->path);
@@ -825,6 +859,13 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
         capsule_loaded_fn loaded, void *ctx, capsule_depset *out)
 {
     shared_ldcache *held;
+    capsule_plankey key;
+    int keyed = capsule_plankey_make(&key, prefix, roots, n_roots, requester, loaded_requester,
+                                     exclude, loaded != NULL) == 0;
+    if (keyed && capsule_plancache_take(&key, prefix, roots, n_roots, loaded, ctx, out) == 0) {
+        capsule_plankey_free(&key);
+        return 0;
+    }
     resolver r = { .prefix = prefix, .exclude = exclude, .loaded = loaded, .loaded_ctx = ctx,
                    .set = out };
     r.root_fd = openat2_usable() ? open(prefix, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
@@ -850,7 +891,14 @@ resolve(const char *prefix, const char *const *roots, size_t n_roots, const char
         char why[1024];
         snprintf(why, sizeof why, "%s", capsule_error());
         capsule_depset_free(out);
+        if (keyed)
+            capsule_plankey_free(&key);
         return capsule_error_set("%s", why);
+    }
+    if (keyed) {
+        if (!r.unkeepable)
+            capsule_plancache_keep(&key, prefix, out);
+        capsule_plankey_free(&key);
     }
     return 0;
 }
@@ -888,6 +936,9 @@ capsule_depset_free(capsule_depset *set)
         free(set->deps[i].found_as);
         capsule_elffile_free(&set->deps[i].elf);
     }
+    for (size_t i = 0; i < set->n_probes; i++)
+        free(set->probes[i].path);
+    free(set->probes);
     free(set->deps);
     free(set->order);
     memset(set, 0, sizeof *set);

@@ -21,12 +21,22 @@ typedef struct capsule_dep {
     int loaded;         /* taken as already loaded (capsule_loaded_fn), not searched */
 } capsule_dep;
 
+/* A candidate the search tried and passed over (no such file, another
+ * architecture, malformed): a file appearing or changing there would
+ * change the result (plancache.c checks them). */
+typedef struct capsule_probe {
+    char *path;          /* host path as tried: prefix + the path inside it */
+    capsule_stamp stamp; /* not present: there was no such file */
+} capsule_probe;
+
 typedef struct capsule_depset {
     capsule_dep *deps;
     size_t n, cap;
     size_t *order;      /* leaves first: every object after its dependencies */
     size_t n_order;
     capsule_stamp ldcache; /* stat() of prefix/etc/ld.so.cache when resolved */
+    capsule_probe *probes;
+    size_t n_probes, probe_cap;
 } capsule_depset;
 
 /* 1 for the glibc family (and ld.so), which is never taken from a prefix. */

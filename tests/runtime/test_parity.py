@@ -44,7 +44,8 @@ from testarch import (
     system_ldcache,
 )
 
-PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c", "forklock.c"]
+PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c", "plancache.c",
+           "forklock.c"]
 TARGET = "libdemodep.so.1"
 # capsule_module's entry for the architecture under test (CAPSULE_TEST_ARCH).
 PY_ARCH = arches.get(ARCH.name)

@@ -21,7 +21,8 @@ from build import (
 from testarch import ARCH, EMULATED, LATER_LIB_DIR, OTHER_MACHINE, ldconfig, system_ldcache
 
 LDCONFIG_KIND = {"x86_64": "(libc6,x86-64)", "i386": "(libc6)", "aarch64": "(libc6,AArch64)"}
-PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c", "forklock.c"]
+PRIVATE = ["error.c", "debug.c", "mapfile.c", "ldcache.c", "elffile.c", "resolve.c", "plancache.c",
+           "forklock.c"]
 
 
 @pytest.fixture(scope="module")

@@ -92,9 +92,11 @@ def test_without_shim_the_real_library_is_used(built: Built, program: Path) -> N
 def test_debug_topics(built: Built, program: Path) -> None:
     proc = run([program], shim_env(built, CAPSULE_DEBUG="all"))
     assert proc.returncode == 0
-    for topic in ("path", "search", "ldcache", "reloc", "ns"):
+    for topic in ("path", "search", "ldcache", "reloc", "ns", "cache"):
         assert f"capsule[{topic}]: " in proc.stderr, topic
-    proc = run([program], shim_env(built, CAPSULE_DEBUG="ldcache,,bogus,ns"))
+    # Without kept resolutions, so that the ld.so.cache is read.
+    proc = run([program], shim_env(built, CAPSULE_DEBUG="ldcache,,bogus,ns",
+                                   CAPSULE_CACHE_DIR="off"))
     topics = {ln.split("]")[0] for ln in proc.stderr.splitlines()}
     assert topics == {"capsule[ldcache", "capsule[ns"}, proc.stderr
     assert run([program], shim_env(built)).stderr == ""
