@@ -17,6 +17,7 @@ DEBIAN_PACKAGES=(
     # gcc-aarch64-linux-gnu conflicts with gcc-multilib), binutils links, the
     # cross libc is the sysroot, qemu-user runs the programs.
     binutils-aarch64-linux-gnu libc6-dev-arm64-cross libgcc-12-dev-arm64-cross qemu-user
+    libstdc++-12-dev-arm64-cross   # the C++ fixtures (exceptions across the boundary)
     zlib1g-dev libexpat1-dev   # the real libraries the tests shim
     meson python3-pyelftools   # Debian's own Meson 1.0.1 and what the module needs there
     python3 python3-venv       # Debian's interpreter, which that Meson runs on
