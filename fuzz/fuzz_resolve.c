@@ -34,7 +34,7 @@
 #define MAX_FIELDS 12
 #define MAX_LINE 400
 
-static char root[PATH_MAX], prefix[PATH_MAX], real_prefix[PATH_MAX];
+static char root[PATH_MAX], prefix[PATH_MAX], real_prefix[PATH_MAX], plans[PATH_MAX];
 
 static void
 remove_root(void)
@@ -56,6 +56,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     atexit(remove_root);
     snprintf(prefix, sizeof prefix, "%s/p", root);
+    /* Each resolution is kept here and the same one taken back (plancache.c). */
+    snprintf(plans, sizeof plans, "%s/plans", root);
+    setenv("CAPSULE_CACHE_DIR", plans, 1);
     if (getenv("CAPSULE_FUZZ_DEBUG"))
         capsule_debug_flags = ~0u;
     return 0;
@@ -261,6 +264,19 @@ check_depset(const capsule_depset *set)
     free(seen);
 }
 
+static void
+same_depset(const capsule_depset *a, const capsule_depset *b)
+{
+    if (a->n != b->n || a->n_order != b->n_order)
+        abort();
+    for (size_t k = 0; k < a->n_order; k++) {
+        const capsule_dep *x = &a->deps[a->order[k]], *y = &b->deps[b->order[k]];
+        if (strcmp(x->path, y->path) != 0 || strcmp(x->soname, y->soname) != 0 ||
+            x->elf.n_needed != y->elf.n_needed)
+            abort();
+    }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -335,12 +351,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         capsule_depset set;
         if (capsule_resolve(prefix, roots, n_roots, exclude, &set) == 0) {
             check_depset(&set);
+            /* Again: taken from what the first kept, it must say the same. */
+            capsule_depset again;
+            if (capsule_resolve(prefix, roots, n_roots, exclude, &again) != 0)
+                abort();
+            check_depset(&again);
+            same_depset(&set, &again);
+            capsule_depset_free(&again);
             capsule_depset_free(&set);
         } else if (!capsule_error()[0]) {
             abort();
         }
     }
-    if (nftw(prefix, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    if (nftw(prefix, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0 ||
+        (access(plans, F_OK) == 0 && nftw(plans, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0))
         abort();
     return 0;
 }
