@@ -1,11 +1,12 @@
 """Read a shared library's exported dynamic symbols and version definitions.
 
-pyelftools reads the ELF header and the section headers; the symbol, string
-and version tables are decoded here in bulk from the section bytes, because
-pyelftools' per-symbol objects are ~30x slower on big libraries (libLLVM).
-Input is untrusted: the header fields pyelftools relies on are checked first
-(it can loop forever on e_shentsize=0), every table is bounds-checked, and
-every failure becomes one CapsuleError naming the file.
+The ELF header and the section headers are decoded with struct, the symbol,
+string and version tables in bulk from the section bytes: pyelftools'
+per-symbol objects are ~30x slower on big libraries (libLLVM), and merely
+importing it costs `capsule-shim symbols` more than reading libLLVM's
+header. Input is untrusted: the header fields are checked first, every
+table is bounds-checked, and every failure becomes one CapsuleError naming
+the file.
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from elftools.common.utils import struct_parse
-from elftools.elf.structs import ELFStructs
-
+from .elfmachine import E_MACHINE
 from .errors import CapsuleError
 
 SymbolKind = str  # 'func' | 'object' | 'tls' | 'ifunc' | 'notype'
@@ -77,6 +76,8 @@ _VER_FLG_BASE = 1
 _VERSYM_HIDDEN = 0x8000
 _LINKER_MADE = frozenset({"_init", "_fini", "_edata", "_end", "__bss_start"})
 _DT_NULL, _DT_NEEDED, _DT_SONAME = 0, 1, 14
+_SHT_STRTAB, _SHT_DYNAMIC, _SHT_NOBITS, _SHT_DYNSYM = 3, 6, 8, 11
+_SHT_GNU_VERDEF, _SHT_GNU_VERSYM = 0x6FFFFFFD, 0x6FFFFFFF
 _ET_DYN = 3
 _T = TypeVar("_T")
 _NATIVE = "<" if sys.byteorder == "little" else ">"
@@ -108,7 +109,7 @@ class ElfHeader:
 
 
 def read_header(path: Path, data: bytes | mmap.mmap) -> ElfHeader:
-    """Decode and sanity-check the ELF header (before pyelftools sees the file)."""
+    """Decode and sanity-check the ELF header."""
     if len(data) < 16 or data[:4] != b"\x7fELF":
         raise _fail(path, "is not an ELF file")
     elf_class, ei_data = data[4], data[5]
@@ -153,6 +154,21 @@ def _check_section_headers(path: Path, hdr: ElfHeader, size: int,
     return shnum
 
 
+class _Shdr(NamedTuple):
+    """One section header (Elf32_Shdr / Elf64_Shdr), in the file's order."""
+
+    name: int
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    addralign: int
+    entsize: int
+
+
 class _Reader:
     """The tables of one mapped file, bounds-checked."""
 
@@ -160,58 +176,27 @@ class _Reader:
                  shnum: int) -> None:
         self.path, self.data, self.hdr = path, data, hdr
         self.layout = _LAYOUT[hdr.elf_class]
-        # pyelftools' header structures, without ELFFile: it builds a Section
-        # object per section, and those of the hash tables decode every
-        # bucket and chain (0.5 s on libLLVM) that this reader never uses.
-        self.structs = ELFStructs(little_endian=hdr.endian == "<",
-                                  elfclass=32 if hdr.elf_class == 1 else 64)
-        self.structs.create_basic_structs()
-        stream = _BytesStream(data)
-        self.header = struct_parse(self.structs.Elf_Ehdr, stream, stream_pos=0)
-        self.structs.create_advanced_structs(self.header["e_type"], self.header["e_machine"],
-                                             self.header["e_ident"]["EI_OSABI"])
-        self.sections = [struct_parse(self.structs.Elf_Shdr, stream,
-                                      stream_pos=hdr.e_shoff + i * hdr.e_shentsize)
-                         for i in range(shnum)]
+        table = data[hdr.e_shoff:hdr.e_shoff + shnum * hdr.e_shentsize]  # checked in bounds
+        self.sections = list(map(_Shdr._make, struct.iter_unpack(
+            hdr.endian + self.layout["shdr"], table)))
 
-    def section_of_type(self, sh_type: str) -> dict | None:
+    def section_of_type(self, sh_type: int) -> _Shdr | None:
         for sh in self.sections:
-            if sh["sh_type"] == sh_type:
+            if sh.type == sh_type:
                 return sh
         return None
 
-    def section_bytes(self, sh: dict, what: str) -> bytes:
-        off, size = sh["sh_offset"], sh["sh_size"]
-        if sh["sh_type"] == "SHT_NOBITS" or off + size > len(self.data):
+    def section_bytes(self, sh: _Shdr, what: str) -> bytes:
+        off, size = sh.offset, sh.size
+        if sh.type == _SHT_NOBITS or off + size > len(self.data):
             raise _fail(self.path, f"is truncated ({what} past the end of the file)")
         return self.data[off:off + size]
 
-    def linked_strtab(self, sh: dict, what: str) -> bytes:
-        link = sh["sh_link"]
-        if not 0 < link < len(self.sections) or self.sections[link]["sh_type"] != "SHT_STRTAB":
+    def linked_strtab(self, sh: _Shdr, what: str) -> bytes:
+        link = sh.link
+        if not 0 < link < len(self.sections) or self.sections[link].type != _SHT_STRTAB:
             raise _fail(self.path, f"has a bad string table link for {what}")
         return self.section_bytes(self.sections[link], "string table")
-
-
-class _BytesStream:
-    """A minimal seekable read-only stream over an mmap, for pyelftools."""
-
-    def __init__(self, data: bytes | mmap.mmap) -> None:
-        self.data, self.pos = data, 0
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self.pos, 2: len(self.data)}[whence]
-        self.pos = max(0, base + pos)
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self.data) if n is None or n < 0 else self.pos + n
-        chunk = self.data[self.pos:end]
-        self.pos += len(chunk)
-        return bytes(chunk)
 
 
 def _string(path: Path, strtab: bytes, offset: int, what: str) -> str:
@@ -250,7 +235,7 @@ def _name_or_none(strtab: bytes, offset: int) -> str | None:
 
 
 def _read_dynamic(r: _Reader) -> tuple[str | None, list[str]]:
-    sh = r.section_of_type("SHT_DYNAMIC")
+    sh = r.section_of_type(_SHT_DYNAMIC)
     if sh is None:
         raise _fail(r.path, "has no dynamic section (not a shared library)")
     fmt = r.hdr.endian + r.layout["dyn"]
@@ -270,7 +255,7 @@ def _read_dynamic(r: _Reader) -> tuple[str | None, list[str]]:
 
 def _read_verdefs(r: _Reader) -> dict[int, tuple[str, list[str], int]]:
     """Version index -> (name, parents, flags), base definition included."""
-    sh = r.section_of_type("SHT_GNU_verdef")
+    sh = r.section_of_type(_SHT_GNU_VERDEF)
     if sh is None:
         return {}
     raw = r.section_bytes(sh, "version definitions")
@@ -278,7 +263,7 @@ def _read_verdefs(r: _Reader) -> dict[int, tuple[str, list[str], int]]:
     e = r.hdr.endian
     defs: dict[int, tuple[str, list[str], int]] = {}
     off = 0
-    for _ in range(min(sh["sh_info"] or 0x10000, 0x10000)):
+    for _ in range(min(sh.info or 0x10000, 0x10000)):
         if off + 20 > len(raw):
             raise _fail(r.path, "has a truncated version definition table")
         _rev, flags, ndx, cnt, _hash, aux, nxt = struct.unpack_from(e + "HHHHIII", raw, off)
@@ -303,11 +288,11 @@ def _read_verdaux(r: _Reader, raw: bytes, strtab: bytes, off: int, cnt: int) -> 
     return names
 
 
-def _versym_list(r: _Reader, dynsym: dict, count: int) -> list[int] | None:
-    sh = r.section_of_type("SHT_GNU_versym")
+def _versym_list(r: _Reader, dynsym: _Shdr, count: int) -> list[int] | None:
+    sh = r.section_of_type(_SHT_GNU_VERSYM)
     if sh is None:
         return None
-    link = sh["sh_link"]
+    link = sh.link
     if not 0 < link < len(r.sections) or r.sections[link] is not dynsym:
         raise _fail(r.path, "has a bad symbol table link for the version symbol table")
     raw = r.section_bytes(sh, "version symbol table")
@@ -361,12 +346,12 @@ def _pick(column: Sequence[_T], indexes: list[int]) -> list[_T]:
 
 def _read_symbols(r: _Reader, verdefs: dict[int, tuple[str, list[str], int]]) -> list[Symbol]:
     """The exported symbols, decoded column by column (libLLVM has 46k)."""
-    sh = r.section_of_type("SHT_DYNSYM")
+    sh = r.section_of_type(_SHT_DYNSYM)
     if sh is None:
         raise _fail(r.path, "has no dynamic symbol table (not a shared library)")
     entsize = struct.calcsize(r.hdr.endian + r.layout["sym"])
-    if sh["sh_entsize"] != entsize:
-        raise _fail(r.path, f"has a bad dynamic symbol entry size {sh['sh_entsize']}")
+    if sh.entsize != entsize:
+        raise _fail(r.path, f"has a bad dynamic symbol entry size {sh.entsize}")
     raw = r.section_bytes(sh, "dynamic symbol table")
     raw = raw[: len(raw) - len(raw) % entsize]
     strtab = r.linked_strtab(sh, "the dynamic symbol table")
@@ -458,9 +443,8 @@ def _versions(verdefs: dict[int, tuple[str, list[str], int]]) -> list[VersionDef
             if not flags & _VER_FLG_BASE]
 
 
-def _machine_name(r: _Reader, e_machine: int) -> str:
-    name = r.header["e_machine"]
-    return name if isinstance(name, str) else f"EM_{e_machine}"
+def _machine_name(e_machine: int) -> str:
+    return E_MACHINE.get(e_machine) or f"EM_{e_machine}"
 
 
 def _read_mapped(path: Path, data: mmap.mmap) -> LibrarySymbols:
@@ -475,10 +459,10 @@ def _read_mapped(path: Path, data: mmap.mmap) -> LibrarySymbols:
             raise _fail(path, "has no DT_SONAME")
         verdefs = _read_verdefs(r)
         symbols = _read_symbols(r, verdefs)
-        machine = _machine_name(r, hdr.e_machine)
+        machine = _machine_name(hdr.e_machine)
     except CapsuleError:
         raise
-    except Exception as exc:  # pyelftools raises many types on malformed input
+    except Exception as exc:  # struct.error, IndexError, ... on input the checks missed
         raise _fail(path, f"is a malformed ELF file ({type(exc).__name__}: {exc})") from exc
     if not symbols:
         raise _fail(path, "exports no dynamic symbols")

@@ -82,6 +82,21 @@ def test_llvm_is_read_fast() -> None:
     assert elapsed < 1.0, f"reading {path} took {elapsed:.2f} s"
 
 
+def test_machine_names_are_pyelftools_names() -> None:
+    """The symbols file's "machine" is pyelftools' name for e_machine; the
+    reader has its own table (importing pyelftools is slow): the same names."""
+    from elftools.elf.enums import ENUM_E_MACHINE
+
+    from capsule_module.elfmachine import E_MACHINE as ours
+    theirs = {number: name for name, number in ENUM_E_MACHINE.items() if name != "_default_"}
+    assert ours == theirs  # the last of two names for one number, as pyelftools decodes
+
+
+def test_unknown_machine_is_named_by_number(tmp_path: Path) -> None:
+    lib = read_library(_patched(tmp_path, system_lib("libz.so.1"), {18: struct.pack("<H", 0xBEEF)}))
+    assert lib.machine == "EM_48879"
+
+
 def test_elf32_is_read_with_class_32(lib32: Path) -> None:
     lib = read_library(lib32)
     assert (lib.elf_class, lib.machine, lib.soname) == (32, "EM_386", "libt32.so.1")
