@@ -62,6 +62,48 @@ class LibrarySymbols:
     versions: list[VersionDef]
     symbols: list[Symbol]
 
+    def symbol_columns(self) -> SymbolColumns:
+        return SymbolColumns(*zip(*self.symbols, strict=True)) if self.symbols \
+            else SymbolColumns((), (), (), (), (), ())
+
+
+class SymbolColumns(NamedTuple):
+    """Exported symbols as one sequence per field of Symbol, in symbol table
+    order: how the reader builds them and the symbols file writes them, so
+    that `capsule-shim symbols` never builds (and takes apart again) a tuple
+    per symbol, a third of its time on libLLVM."""
+
+    name: Sequence[str]
+    kind: Sequence[SymbolKind]
+    size: Sequence[int]
+    binding: Sequence[Binding]
+    version: Sequence[str | None]
+    default: Sequence[bool]
+
+    def symbols(self) -> list[Symbol]:
+        return list(map(functools.partial(tuple.__new__, Symbol), zip(*self, strict=True)))
+
+
+@dataclass
+class LibraryColumns:
+    """A LibrarySymbols with its symbols as columns (see SymbolColumns)."""
+
+    soname: str
+    elf_class: int
+    machine: str
+    needed: list[str]
+    versions: list[VersionDef]
+    columns: SymbolColumns
+
+    def symbol_columns(self) -> SymbolColumns:
+        return self.columns
+
+    def library(self) -> LibrarySymbols:
+        """The same library with a Symbol per symbol."""
+        with without_gc():
+            return LibrarySymbols(self.soname, self.elf_class, self.machine, self.needed,
+                                  self.versions, self.columns.symbols())
+
 
 KINDS = ("func", "object", "tls", "ifunc", "notype")
 BINDINGS = ("global", "weak", "unique")
@@ -288,7 +330,7 @@ def _read_verdaux(r: _Reader, raw: bytes, strtab: bytes, off: int, cnt: int) -> 
     return names
 
 
-def _versym_list(r: _Reader, dynsym: _Shdr, count: int) -> list[int] | None:
+def _versym_list(r: _Reader, dynsym: _Shdr, count: int) -> array.array[int] | None:
     sh = r.section_of_type(_SHT_GNU_VERSYM)
     if sh is None:
         return None
@@ -301,25 +343,38 @@ def _versym_list(r: _Reader, dynsym: _Shdr, count: int) -> list[int] | None:
     return _column(raw[: 2 * count], "H", r.hdr.endian, 0, 1)
 
 
-def _column(raw: bytes, typecode: str, endian: str, first: int, step: int) -> list[int]:
+def _column(raw: bytes, typecode: str, endian: str, first: int,
+            step: int) -> array.array[int]:
     """Every step-th item, from item `first`, of raw read as an array of
     unsigned `typecode` integers ('B', 'H', 'I', 'Q') in the file's byte order:
-    one field of every entry of a table, decoded in C, not per entry."""
+    one field of every entry of a table, decoded in C, not per entry (and
+    kept an array: an int object is made only for an item picked)."""
     table = array.array(_TYPECODES[typecode], raw)
     if endian != _NATIVE and table.itemsize > 1:
         table.byteswap()
-    return table[first::step].tolist()
+    return table[first::step]
 
 
-def _symbol_columns(raw: bytes, elf_class: int,
-                    endian: str) -> tuple[list[int], bytes, bytes, list[int], list[int]]:
-    """(st_name, st_info, st_other, st_shndx, st_size) of every symbol entry."""
+class _SymbolColumns(NamedTuple):
+    """One field of every symbol entry; st_shndx also as its two bytes."""
+
+    name: array.array[int]
+    info: bytes
+    other: bytes
+    shndx: array.array[int]
+    shndx_bytes: tuple[bytes, bytes]
+    size: array.array[int]
+
+
+def _symbol_columns(raw: bytes, elf_class: int, endian: str) -> _SymbolColumns:
     if elf_class == 2:  # name I, info B, other B, shndx H, value Q, size Q: 24 bytes
-        return (_column(raw, "I", endian, 0, 6), raw[4::24], raw[5::24],
-                _column(raw, "H", endian, 3, 12), _column(raw, "Q", endian, 2, 3))
+        return _SymbolColumns(_column(raw, "I", endian, 0, 6), raw[4::24], raw[5::24],
+                              _column(raw, "H", endian, 3, 12), (raw[6::24], raw[7::24]),
+                              _column(raw, "Q", endian, 2, 3))
     # name I, value I, size I, info B, other B, shndx H: 16 bytes
-    return (_column(raw, "I", endian, 0, 4), raw[12::16], raw[13::16],
-            _column(raw, "H", endian, 7, 8), _column(raw, "I", endian, 2, 4))
+    return _SymbolColumns(_column(raw, "I", endian, 0, 4), raw[12::16], raw[13::16],
+                          _column(raw, "H", endian, 7, 8), (raw[14::16], raw[15::16]),
+                          _column(raw, "I", endian, 2, 4))
 
 
 # Per st_info / st_other byte: what it says, looked up in C by bytes.translate
@@ -329,22 +384,29 @@ _BIND_OF_INFO = tuple(_BIND_NAME.get(i >> 4) for i in range(256))
 _INFO_EXPORTED = bytes(k is not None and b is not None
                        for k, b in zip(_KIND_OF_INFO, _BIND_OF_INFO, strict=True))
 _OTHER_EXPORTED = bytes(o & 3 in _EXPORTED_VISIBILITY for o in range(256))
+_NONZERO = bytes(b != 0 for b in range(256))
 
 
-def _exported(info: bytes, other: bytes, shndx: list[int]) -> list[int]:
-    """Indexes of the defined, visible symbols of an exported type and binding."""
-    flags = map(operator.mul, info.translate(_INFO_EXPORTED), other.translate(_OTHER_EXPORTED))
-    return list(itertools.compress(range(len(shndx)), map(operator.mul, flags, shndx)))
+def _exported(cols: _SymbolColumns) -> list[int]:
+    """Indexes of the defined, visible symbols of an exported type and binding.
+    Each test gives one 0/1 byte per symbol; the bytes are combined as big
+    integers (one AND or OR in C for the whole table, not one per symbol)."""
+    def bits(flags: bytes) -> int:
+        return int.from_bytes(flags, "little")
+    lo, hi = cols.shndx_bytes
+    mask = (bits(cols.info.translate(_INFO_EXPORTED)) & bits(cols.other.translate(_OTHER_EXPORTED))
+            & (bits(lo.translate(_NONZERO)) | bits(hi.translate(_NONZERO))))  # not SHN_UNDEF
+    return list(itertools.compress(range(len(cols.info)), mask.to_bytes(len(cols.info), "little")))
 
 
-def _pick(column: Sequence[_T], indexes: list[int]) -> list[_T]:
+def _pick(column: Sequence[_T], indexes: list[int]) -> Sequence[_T]:
     """column[i] for each i of indexes, gathered in C."""
     if len(indexes) < 2:
         return [column[i] for i in indexes]
-    return list(operator.itemgetter(*indexes)(column))
+    return operator.itemgetter(*indexes)(column)
 
 
-def _read_symbols(r: _Reader, verdefs: dict[int, tuple[str, list[str], int]]) -> list[Symbol]:
+def _read_symbols(r: _Reader, verdefs: dict[int, tuple[str, list[str], int]]) -> SymbolColumns:
     """The exported symbols, decoded column by column (libLLVM has 46k)."""
     sh = r.section_of_type(_SHT_DYNSYM)
     if sh is None:
@@ -356,61 +418,79 @@ def _read_symbols(r: _Reader, verdefs: dict[int, tuple[str, list[str], int]]) ->
     raw = raw[: len(raw) - len(raw) % entsize]
     strtab = r.linked_strtab(sh, "the dynamic symbol table")
     versyms = _versym_list(r, sh, len(raw) // entsize)
-    name_offs, info, other, shndx, sizes = _symbol_columns(raw, r.hdr.elf_class, r.hdr.endian)
-    exported = _exported(info, other, shndx)
-    offsets = _pick(name_offs, exported)
-    names = _names(strtab, offsets)
+    cols = _symbol_columns(raw, r.hdr.elf_class, r.hdr.endian)
+    exported = _exported(cols)
+    offsets = _pick(cols.name, exported)
+    names, bad_name = _names(strtab, offsets)
     vs = _pick(versyms, exported) if versyms is not None else [1] * len(exported)
-    versions, defaults = _version_columns(verdefs, vs)
-    if None in names or _UNDEFINED in versions:
-        _raise_first_bad(r, strtab, verdefs, exported, name_offs, vs)
-    infos = _pick(info, exported)
-    symbols = list(map(functools.partial(tuple.__new__, Symbol), zip(
-        names, map(_KIND_OF_INFO.__getitem__, infos), _pick(sizes, exported),
-        map(_BIND_OF_INFO.__getitem__, infos), versions, defaults, strict=True)))
-    return _drop_linker_made(symbols, names, versions, _pick(shndx, exported))
+    versions, defaults, bad_version = _version_columns(verdefs, vs)
+    if bad_name or bad_version:
+        _raise_first_bad(r, strtab, verdefs, exported, cols.name, vs)
+    infos = _pick(cols.info, exported)
+    columns = SymbolColumns(names, list(map(_KIND_OF_INFO.__getitem__, infos)),
+                            _pick(cols.size, exported),
+                            list(map(_BIND_OF_INFO.__getitem__, infos)), versions, defaults)
+    drop = _linker_made(names, versions, _pick(cols.shndx, exported))
+    return SymbolColumns(*(_without(c, drop) for c in columns)) if drop else columns
 
 
-def _names(strtab: bytes, offsets: list[int]) -> list[str | None]:
-    """The name at each offset; None where _string would raise."""
+def _names(strtab: bytes, offsets: Sequence[int]) -> tuple[list[str | None], bool]:
+    """The name at each offset (None where _string would raise), and whether
+    there is a None."""
     names: list[str | None] = list(map(_string_starts(strtab).get, offsets))
-    if not all(names):  # None or "": in the middle of a string (a shared suffix), or bad
-        for k in _positions(names, (None, "")):
-            names[k] = _name_or_none(strtab, offsets[k])
-    return names
+    if all(names):
+        return names, False
+    # None or "": in the middle of a string (a shared suffix), or bad
+    for k in _positions(names, (None, "")):
+        names[k] = _name_or_none(strtab, offsets[k])
+    return names, None in names
 
 
-def _positions(items: list[_T], wanted: Iterable[_T]) -> list[int]:
-    """Indexes of the items equal to one of `wanted` (a few), found in C: one
-    pass to see which occur, one more only if some do."""
-    present = set(wanted).intersection(items)
-    if not present:
-        return []
-    return list(itertools.compress(range(len(items)), map(present.__contains__, items)))
+def _positions(items: Sequence[_T], wanted: Iterable[_T]) -> list[int]:
+    """Indexes of the items equal to one of `wanted` (a few, rarely present),
+    found in C: a count per wanted value, then one index() per occurrence."""
+    found = []
+    for value in wanted:
+        k = -1
+        for _ in range(items.count(value)):
+            k = items.index(value, k + 1)
+            found.append(k)
+    return sorted(found)
 
 
 def _version_columns(verdefs: dict[int, tuple[str, list[str], int]],
-                     vs: list[int]) -> tuple[list[str | None], list[bool]]:
+                     vs: Sequence[int]) -> tuple[list[str | None], list[bool], bool]:
     """(version, default) of each symbol from its .gnu.version entry, worked
-    out once per distinct entry; _UNDEFINED for an index with no definition."""
+    out once per distinct entry, and whether an index has no definition."""
     version_of = _version_of(verdefs)
     version: dict[int, str | None] = {}
     default: dict[int, bool] = {}
     for v in set(vs):
         name = version[v] = version_of.get(v & 0x7FFF, _UNDEFINED)
         default[v] = name is None or not v & _VERSYM_HIDDEN
-    return list(map(version.__getitem__, vs)), list(map(default.__getitem__, vs))
+    return (list(map(version.__getitem__, vs)), list(map(default.__getitem__, vs)),
+            _UNDEFINED in version.values())
 
 
-def _drop_linker_made(symbols: list[Symbol], names: list[str | None],
-                      versions: list[str | None],
-                      shndx: list[int]) -> list[Symbol]:
-    """Without what the linker defines itself: _LINKER_MADE, and each
-    version's own definition symbol (SHN_ABS, named after its version)."""
-    drop = set(_positions(names, _LINKER_MADE))
-    absolute = itertools.compress(range(len(shndx)), map(_SHN_ABS.__eq__, shndx))
-    drop.update(k for k in absolute if names[k] == versions[k])
-    return [s for k, s in enumerate(symbols) if k not in drop] if drop else symbols
+def _linker_made(names: list[str | None], versions: list[str | None],
+                 shndx: Sequence[int]) -> set[int]:
+    """Positions of what the linker defines itself: _LINKER_MADE, and each
+    version's own definition symbol (SHN_ABS, named after its version).
+    One pass over the names finds which _LINKER_MADE names occur (a set
+    intersection, in C); a second, only if some do, where."""
+    drop = set()
+    made = _LINKER_MADE.intersection(names)
+    if made:
+        drop.update(itertools.compress(range(len(names)), map(made.__contains__, names)))
+    drop.update(k for k in _positions(shndx, (_SHN_ABS,)) if names[k] == versions[k])
+    return drop
+
+
+def _without(items: Sequence[_T], drop: set[int]) -> list[_T]:
+    keep = bytearray(b"\1") * len(items)
+    for k in drop:
+        keep[k] = 0
+    return list(itertools.compress(items, keep))
 
 
 _UNDEFINED = "\0undefined"  # no version name contains a NUL
@@ -427,7 +507,7 @@ def _version_of(verdefs: dict[int, tuple[str, list[str], int]]) -> dict[int, str
 
 
 def _raise_first_bad(r: _Reader, strtab: bytes, verdefs: dict[int, tuple[str, list[str], int]],
-                     exported: list[int], name_offs: list[int], vs: list[int]) -> None:
+                     exported: list[int], name_offs: Sequence[int], vs: Sequence[int]) -> None:
     """The error for the first exported symbol with a bad name or version."""
     version_of = _version_of(verdefs)
     for i, v in zip(exported, vs, strict=True):
@@ -447,7 +527,7 @@ def _machine_name(e_machine: int) -> str:
     return E_MACHINE.get(e_machine) or f"EM_{e_machine}"
 
 
-def _read_mapped(path: Path, data: mmap.mmap) -> LibrarySymbols:
+def _read_mapped(path: Path, data: mmap.mmap) -> LibraryColumns:
     hdr = read_header(path, data)
     if hdr.e_type != _ET_DYN:
         raise _fail(path, "is not a shared library (ELF type is not ET_DYN)")
@@ -464,9 +544,9 @@ def _read_mapped(path: Path, data: mmap.mmap) -> LibrarySymbols:
         raise
     except Exception as exc:  # struct.error, IndexError, ... on input the checks missed
         raise _fail(path, f"is a malformed ELF file ({type(exc).__name__}: {exc})") from exc
-    if not symbols:
+    if not symbols.name:
         raise _fail(path, "exports no dynamic symbols")
-    return LibrarySymbols(soname, 32 if hdr.elf_class == 1 else 64, machine, needed,
+    return LibraryColumns(soname, 32 if hdr.elf_class == 1 else 64, machine, needed,
                           _versions(verdefs), symbols)
 
 
@@ -502,6 +582,12 @@ def _open_mapped(path: Path) -> mmap.mmap:
 
 def read_library(path: str | Path) -> LibrarySymbols:
     """Exported dynamic symbols, versions and dependencies of a shared library."""
+    return read_library_columns(path).library()
+
+
+def read_library_columns(path: str | Path) -> LibraryColumns:
+    """read_library's result with the symbols as columns, for a caller that
+    only writes them out (symbolsfile.dump takes either)."""
     path = Path(path)
     data = _open_mapped(path)
     try:
