@@ -22,8 +22,7 @@ import os
 import stat
 import struct
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -34,11 +33,23 @@ SymbolKind = str  # 'func' | 'object' | 'tls' | 'ifunc' | 'notype'
 Binding = str  # 'global' | 'weak' | 'unique'
 
 
-@dataclass(frozen=True)
-class VersionDef:
+# The records below are named tuples, not dataclasses: `capsule-shim symbols`
+# imports this module, and importing dataclasses (inspect, ast, dis ...) and
+# decorating a class with it cost more start-up than reading libLLVM's header.
+
+class _VersionDef(NamedTuple):
     name: str
-    parents: list[str] = field(default_factory=list)
-    flags: int = 0
+    parents: list[str]
+    flags: int
+
+
+class VersionDef(_VersionDef):
+    """A version definition: its name, parents (a fresh list unless given) and flags."""
+
+    __slots__ = ()
+
+    def __new__(cls, name: str, parents: list[str] | None = None, flags: int = 0) -> VersionDef:
+        return super().__new__(cls, name, [] if parents is None else parents, flags)
 
 
 class Symbol(NamedTuple):
@@ -53,8 +64,7 @@ class Symbol(NamedTuple):
     default: bool  # False: name@VERSION (hidden); True: name@@VERSION or unversioned
 
 
-@dataclass
-class LibrarySymbols:
+class LibrarySymbols(NamedTuple):
     soname: str
     elf_class: int
     machine: str
@@ -84,8 +94,7 @@ class SymbolColumns(NamedTuple):
         return list(map(functools.partial(tuple.__new__, Symbol), zip(*self, strict=True)))
 
 
-@dataclass
-class LibraryColumns:
+class LibraryColumns(NamedTuple):
     """A LibrarySymbols with its symbols as columns (see SymbolColumns)."""
 
     soname: str
@@ -138,8 +147,7 @@ def _fail(path: Path, problem: str) -> CapsuleError:
     return CapsuleError(f"{path}: {problem}")
 
 
-@dataclass(frozen=True)
-class ElfHeader:
+class ElfHeader(NamedTuple):
     elf_class: int
     endian: str  # '<' or '>'
     e_type: int
@@ -252,20 +260,45 @@ def _string(path: Path, strtab: bytes, offset: int, what: str) -> str:
     return strtab[offset:end].decode("utf-8", "surrogateescape")
 
 
-def _string_starts(strtab: bytes) -> dict[int, str]:
-    """Offset -> string for every NUL-terminated string of a table that starts
-    right after a NUL (or at 0): one split instead of a search per name.
-    Offsets into the middle of a string (shared suffixes) are not in it."""
-    if strtab.isascii():
-        parts: list[str] = strtab.decode("ascii").split("\0")
-        lengths: Iterator[int] = map(len, parts)
-    else:
-        raw_parts = strtab.split(b"\0")
-        parts = [p.decode("utf-8", "surrogateescape") for p in raw_parts]
-        lengths = map(len, raw_parts)
-    # The k-th string starts after the k strings before it and their k NULs.
-    offsets = map(operator.add, itertools.accumulate(lengths, initial=0), itertools.count())
-    return dict(zip(offsets, parts[:-1], strict=False))  # the last part has no NUL
+class _Strings:
+    """A string table split once into its NUL-terminated strings, in table
+    order, with the offset -> string map of the non-empty ones: a name at
+    another offset (into the middle of a string: a shared suffix, or bad) is
+    looked up on its own. Scans for a few strings go over the strings in
+    table order (in memory order), not over the names in symbol order."""
+
+    def __init__(self, strtab: bytes) -> None:
+        self.strtab = strtab
+        if strtab.isascii():
+            parts: list[str] = strtab.decode("ascii").split("\0")
+            lengths: Iterator[int] = map(len, parts)
+        else:
+            raw_parts = strtab.split(b"\0")
+            parts = [p.decode("utf-8", "surrogateescape") for p in raw_parts]
+            lengths = map(len, raw_parts)
+        # The k-th string starts after the k strings before it and their k NULs.
+        self.starts = list(map(operator.add, itertools.accumulate(lengths, initial=0),
+                               itertools.count()))
+        self.parts = parts[:-1]  # the last part has no NUL
+        self.at = dict(zip(self.starts, self.parts, strict=False))
+        for k in _positions(self.parts, ("",)):
+            del self.at[self.starts[k]]
+
+    def names(self, offsets: Sequence[int]) -> tuple[list[str | None], list[int]]:
+        """The name at each offset (None where _string would raise), and the
+        positions of those not at the start of a non-empty string."""
+        with contextlib.suppress(KeyError):
+            return list(map(self.at.__getitem__, offsets)), []
+        names: list[str | None] = list(map(self.at.get, offsets))
+        odd = _positions(names, (None,))
+        for k in odd:
+            names[k] = _name_or_none(self.strtab, offsets[k])
+        return names, odd
+
+    def starts_of(self, wanted: Iterable[str]) -> set[int]:
+        """The offsets of the strings equal to one of wanted (but those that
+        are the suffix of another)."""
+        return {self.starts[k] for k in _positions(self.parts, wanted)}
 
 
 def _name_or_none(strtab: bytes, offset: int) -> str | None:
@@ -399,11 +432,11 @@ def _exported(cols: _SymbolColumns) -> list[int]:
     return list(itertools.compress(range(len(cols.info)), mask.to_bytes(len(cols.info), "little")))
 
 
-def _pick(column: Sequence[_T], indexes: list[int]) -> Sequence[_T]:
-    """column[i] for each i of indexes, gathered in C."""
+def _picker(indexes: list[int]) -> Callable[[Sequence[_T]], Sequence[_T]]:
+    """column -> column[i] for each i of indexes, gathered in C."""
     if len(indexes) < 2:
-        return [column[i] for i in indexes]
-    return operator.itemgetter(*indexes)(column)
+        return lambda column: [column[i] for i in indexes]
+    return operator.itemgetter(*indexes)
 
 
 def _read_symbols(r: _Reader, verdefs: dict[int, tuple[str, list[str], int]]) -> SymbolColumns:
@@ -420,30 +453,19 @@ def _read_symbols(r: _Reader, verdefs: dict[int, tuple[str, list[str], int]]) ->
     versyms = _versym_list(r, sh, len(raw) // entsize)
     cols = _symbol_columns(raw, r.hdr.elf_class, r.hdr.endian)
     exported = _exported(cols)
-    offsets = _pick(cols.name, exported)
-    names, bad_name = _names(strtab, offsets)
-    vs = _pick(versyms, exported) if versyms is not None else [1] * len(exported)
+    pick = _picker(exported)
+    offsets = pick(cols.name)
+    strings = _Strings(strtab)
+    names, odd = strings.names(offsets)
+    vs = pick(versyms) if versyms is not None else [1] * len(exported)
     versions, defaults, bad_version = _version_columns(verdefs, vs)
-    if bad_name or bad_version:
+    if bad_version or any(names[k] is None for k in odd):
         _raise_first_bad(r, strtab, verdefs, exported, cols.name, vs)
-    infos = _pick(cols.info, exported)
-    columns = SymbolColumns(names, list(map(_KIND_OF_INFO.__getitem__, infos)),
-                            _pick(cols.size, exported),
+    infos = pick(cols.info)
+    columns = SymbolColumns(names, list(map(_KIND_OF_INFO.__getitem__, infos)), pick(cols.size),
                             list(map(_BIND_OF_INFO.__getitem__, infos)), versions, defaults)
-    drop = _linker_made(names, versions, _pick(cols.shndx, exported))
+    drop = _linker_made(strings, offsets, odd, columns, pick(cols.shndx))
     return SymbolColumns(*(_without(c, drop) for c in columns)) if drop else columns
-
-
-def _names(strtab: bytes, offsets: Sequence[int]) -> tuple[list[str | None], bool]:
-    """The name at each offset (None where _string would raise), and whether
-    there is a None."""
-    names: list[str | None] = list(map(_string_starts(strtab).get, offsets))
-    if all(names):
-        return names, False
-    # None or "": in the middle of a string (a shared suffix), or bad
-    for k in _positions(names, (None, "")):
-        names[k] = _name_or_none(strtab, offsets[k])
-    return names, None in names
 
 
 def _positions(items: Sequence[_T], wanted: Iterable[_T]) -> list[int]:
@@ -472,16 +494,19 @@ def _version_columns(verdefs: dict[int, tuple[str, list[str], int]],
             _UNDEFINED in version.values())
 
 
-def _linker_made(names: list[str | None], versions: list[str | None],
-                 shndx: Sequence[int]) -> set[int]:
+def _linker_made(strings: _Strings, offsets: Sequence[int], odd: list[int],
+                 columns: SymbolColumns, shndx: Sequence[int]) -> set[int]:
     """Positions of what the linker defines itself: _LINKER_MADE, and each
     version's own definition symbol (SHN_ABS, named after its version).
-    One pass over the names finds which _LINKER_MADE names occur (a set
-    intersection, in C); a second, only if some do, where."""
+    _LINKER_MADE names are found by offset (from a scan of the string table
+    in its order; comparing or hashing every name in symbol order was ~15 ms
+    of cache misses on libLLVM), those at odd offsets one by one."""
+    names, versions = columns.name, columns.version
+    made = strings.starts_of(_LINKER_MADE)
     drop = set()
-    made = _LINKER_MADE.intersection(names)
-    if made:
-        drop.update(itertools.compress(range(len(names)), map(made.__contains__, names)))
+    if not made.isdisjoint(offsets):
+        drop.update(itertools.compress(range(len(offsets)), map(made.__contains__, offsets)))
+    drop.update(k for k in odd if names[k] in _LINKER_MADE)
     drop.update(k for k in _positions(shndx, (_SHN_ABS,)) if names[k] == versions[k])
     return drop
 

@@ -197,10 +197,11 @@ def test_other_symbols_arguments_are_left_to_argparse(argv: list[str]) -> None:
     assert cli._symbols_args(argv) is None
 
 
-def test_symbols_imports_neither_argparse_nor_pyelftools() -> None:
+def test_symbols_imports_no_argparse_dataclasses_or_pyelftools() -> None:
     code = ("import io, sys\nfrom capsule_module import cli\nsys.stdout = io.StringIO()\n"
             "status = cli.main(['symbols', 'libz.so.1'])\nsys.stdout = sys.__stdout__\n"
-            "print(status, sorted({m.split('.')[0] for m in sys.modules} & {'argparse', 'elftools'}))")
+            "print(status, sorted({m.split('.')[0] for m in sys.modules}\n"
+            "                     & {'argparse', 'dataclasses', 'elftools'}))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert r.stdout == "0 []\n", r.stderr
