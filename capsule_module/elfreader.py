@@ -461,9 +461,9 @@ def _read_symbols(r: _Reader, verdefs: dict[int, tuple[str, list[str], int]]) ->
     versions, defaults, bad_version = _version_columns(verdefs, vs)
     if bad_version or any(names[k] is None for k in odd):
         _raise_first_bad(r, strtab, verdefs, exported, cols.name, vs)
-    infos = pick(cols.info)
-    columns = SymbolColumns(names, list(map(_KIND_OF_INFO.__getitem__, infos)), pick(cols.size),
-                            list(map(_BIND_OF_INFO.__getitem__, infos)), versions, defaults)
+    by_info = _picker(pick(cols.info))  # kind and binding: looked up by st_info, in C
+    columns = SymbolColumns(names, by_info(_KIND_OF_INFO), pick(cols.size),
+                            by_info(_BIND_OF_INFO), versions, defaults)
     drop = _linker_made(strings, offsets, odd, columns, pick(cols.shndx))
     return SymbolColumns(*(_without(c, drop) for c in columns)) if drop else columns
 
@@ -504,14 +504,21 @@ def _linker_made(strings: _Strings, offsets: Sequence[int], odd: list[int],
     names, versions = columns.name, columns.version
     made = strings.starts_of(_LINKER_MADE)
     drop = set()
-    if not made.isdisjoint(offsets):
+    if len(made) > 8:  # hostile: many copies of them in the string table
         drop.update(itertools.compress(range(len(offsets)), map(made.__contains__, offsets)))
+    elif not made.isdisjoint(offsets):
+        drop.update(_positions(offsets, made))
     drop.update(k for k in odd if names[k] in _LINKER_MADE)
     drop.update(k for k in _positions(shndx, (_SHN_ABS,)) if names[k] == versions[k])
     return drop
 
 
 def _without(items: Sequence[_T], drop: set[int]) -> list[_T]:
+    if len(drop) <= 64:  # a few (the usual case): deleted one by one, not all copied
+        kept = items if isinstance(items, list) else list(items)
+        for k in sorted(drop, reverse=True):
+            del kept[k]
+        return kept
     keep = bytearray(b"\1") * len(items)
     for k in drop:
         keep[k] = 0
