@@ -73,6 +73,7 @@ class LibrarySymbols(NamedTuple):
     symbols: list[Symbol]
 
     def symbol_columns(self) -> SymbolColumns:
+        """The symbols as columns (what symbolsfile.dump writes)."""
         return SymbolColumns(*zip(*self.symbols, strict=True)) if self.symbols \
             else SymbolColumns((), (), (), (), (), ())
 
@@ -80,8 +81,8 @@ class LibrarySymbols(NamedTuple):
 class SymbolColumns(NamedTuple):
     """Exported symbols as one sequence per field of Symbol, in symbol table
     order: how the reader builds them and the symbols file writes them, so
-    that `capsule-shim symbols` never builds (and takes apart again) a tuple
-    per symbol, a third of its time on libLLVM."""
+    that `capsule-shim symbols` never builds a tuple per symbol only to take
+    it apart again (46k of them for libLLVM)."""
 
     name: Sequence[str]
     kind: Sequence[SymbolKind]
@@ -226,7 +227,7 @@ class _Reader:
                  shnum: int) -> None:
         self.path, self.data, self.hdr = path, data, hdr
         self.layout = _LAYOUT[hdr.elf_class]
-        table = data[hdr.e_shoff:hdr.e_shoff + shnum * hdr.e_shentsize]  # checked in bounds
+        table = data[hdr.e_shoff:hdr.e_shoff + shnum * hdr.e_shentsize]  # in the file: checked
         self.sections = list(map(_Shdr._make, struct.iter_unpack(
             hdr.endian + self.layout["shdr"], table)))
 
@@ -296,8 +297,8 @@ class _Strings:
         return names, odd
 
     def starts_of(self, wanted: Iterable[str]) -> set[int]:
-        """The offsets of the strings equal to one of wanted (but those that
-        are the suffix of another)."""
+        """The offsets of the strings equal to one of wanted, among those
+        that start after a NUL (a shared suffix is not found here)."""
         return {self.starts[k] for k in _positions(self.parts, wanted)}
 
 
