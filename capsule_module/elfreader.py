@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from .elfmachine import E_MACHINE
+from .arch import ARCHES
 from .errors import CapsuleError
 
 SymbolKind = str  # 'func' | 'object' | 'tls' | 'ifunc' | 'notype'
@@ -556,8 +556,22 @@ def _versions(verdefs: dict[int, tuple[str, list[str], int]]) -> list[VersionDef
             if not flags & _VER_FLG_BASE]
 
 
+_SUPPORTED_MACHINES = {a.e_machine: a.machine for a in ARCHES.values()}
+
+
+@functools.cache
 def _machine_name(e_machine: int) -> str:
-    return E_MACHINE.get(e_machine) or f"EM_{e_machine}"
+    """pyelftools' name for e_machine (the symbols file's "machine"): the
+    architectures capsule supports from capsule_module.arch, any other from
+    pyelftools itself, imported only then (importing it costs more than
+    reading libLLVM's header); a number it has no name for as EM_<number>."""
+    if e_machine in _SUPPORTED_MACHINES:
+        return _SUPPORTED_MACHINES[e_machine]
+    from elftools.elf.enums import ENUM_E_MACHINE
+
+    names = [name for name, number in ENUM_E_MACHINE.items()
+             if number == e_machine and name != "_default_"]
+    return names[-1] if names else f"EM_{e_machine}"  # the last of two names, as it decodes
 
 
 def _read_mapped(path: Path, data: mmap.mmap) -> LibraryColumns:
