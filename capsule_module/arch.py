@@ -15,13 +15,15 @@ libcapsule (libcapsule/arch/NAME/) and the shim's stubs
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import CapsuleError
 
 
-@dataclass(frozen=True)
-class Arch:
+class Arch(NamedTuple):
+    """One architecture, as the Python side knows it (a named tuple, not a
+    dataclass: see elfreader)."""
+
     name: str                     # capsule's name: --arch, messages
     elf_class: int                # 32 or 64
     e_machine: int                # ELF e_machine number

@@ -9,12 +9,11 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import shlex
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, NoReturn
 
 from . import DEFAULT_PREFIX, __version__
@@ -22,27 +21,30 @@ from . import arch as arches
 from .errors import CapsuleError
 
 if TYPE_CHECKING:
+    import argparse
+
     from .arch import Arch
-    from .elfreader import LibrarySymbols
+    from .elfreader import LibraryColumns, LibrarySymbols
 
 # Each command imports what it uses when it runs: `capsule-shim symbols` on a
 # big library should not pay for the renderer's or ldd's imports (subprocess,
-# tempfile, re ...).
+# tempfile ...), nor for argparse when its arguments are plain (_symbols_args).
 
 PROG = "capsule-shim"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one `capsule-shim: ...` line, exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{PROG}: {message} (see {self.prog} --help)\n")
-        sys.exit(EXIT_USAGE)
-
-
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        """Usage errors as one `capsule-shim: ...` line, exit status 2."""
+
+        def error(self, message: str) -> NoReturn:
+            sys.stderr.write(f"{PROG}: {message} (see {self.prog} --help)\n")
+            sys.exit(EXIT_USAGE)
+
     p = _Parser(prog=PROG, description="Generate capsule shims: libraries with a real "
                 "library's soname and symbols that load it, with its dependencies, "
                 "from another tree at run time.")
@@ -105,6 +107,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _symbols_args(argv: list[str]) -> argparse.Namespace | None:
+    """The arguments of `symbols SONAME [--prefix DIR] [--arch ARCH]` in their
+    plain spellings, read without argparse: importing it and building the
+    parser of every command was a fifth of what `capsule-shim symbols` spends
+    before it opens the library. None for anything else (help, an option
+    given twice, abbreviated or unknown, a value that starts with "-", ...):
+    argparse parses it, with its messages."""
+    if argv[:1] != ["symbols"]:
+        return None
+    found: dict[str, str] = {}
+    words = iter(argv[1:])
+    for word in words:
+        option, eq, value = word.partition("=")
+        if option in ("--prefix", "--arch"):
+            value = value if eq else next(words, "-")
+            key = option[2:]
+        else:
+            key, value = "soname", word
+        if key in found or value.startswith("-"):
+            return None
+        found[key] = value
+    if "soname" not in found or found.get("arch", "x86_64") not in arches.ARCHES:
+        return None
+    return SimpleNamespace(command="symbols", soname=found["soname"],  # type: ignore[return-value]
+                           prefix=found.get("prefix", "/"), arch=found.get("arch"))
+
+
 def _add_arch(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--arch", choices=sorted(arches.ARCHES), metavar="ARCH",
                         help=f"architecture ({', '.join(sorted(arches.ARCHES))}) {what}")
@@ -154,20 +183,20 @@ def _arch(args: argparse.Namespace) -> tuple[Arch, str]:
     return arches.of_machine(), "this machine's architecture (--arch chooses another)"
 
 
-def _read(soname: str, tree: str, arch: Arch | None) -> tuple[LibrarySymbols, Path]:
+def _read(soname: str, tree: str, arch: Arch | None) -> tuple[LibraryColumns, Path]:
     """The library soname (or path) for arch under tree, and its path; a path
     is read whatever its architecture when arch is None."""
-    from .elfreader import read_library
+    from .elfreader import read_library_columns
     from .locate import check_soname, find_library
     path = find_library(soname, tree, arch or arches.X86_64)
-    lib = read_library(path)
+    lib = read_library_columns(path)
     check_soname(soname, path, lib.soname)
     if arch is not None:
         arches.require_library(arch, lib.elf_class, lib.machine, soname)
     return lib, path
 
 
-def _say_arch(lib: LibrarySymbols, path: Path, why: str) -> None:
+def _say_arch(lib: LibraryColumns, path: Path, why: str) -> None:
     """One line on stderr: the library read and the architecture it is for."""
     known = arches.of_library(lib.elf_class, lib.machine)
     what = known.description if known else f"ELF{lib.elf_class}, {lib.machine}"
@@ -175,6 +204,14 @@ def _say_arch(lib: LibrarySymbols, path: Path, why: str) -> None:
 
 
 def _cmd_symbols(args: argparse.Namespace) -> int:
+    from .elfreader import without_gc
+    # No cycle collection while the command runs: libLLVM's 46k symbols would
+    # otherwise be traversed by the first collections after the read.
+    with without_gc():
+        return _print_symbols(args)
+
+
+def _print_symbols(args: argparse.Namespace) -> int:
     from . import symbolsfile
     if args.arch is None and _is_path(args.soname):
         arch, why = None, "the library's own architecture"
@@ -182,7 +219,7 @@ def _cmd_symbols(args: argparse.Namespace) -> int:
         arch, why = _arch(args)
     lib, path = _read(args.soname, args.prefix, arch)
     text = symbolsfile.dump(lib)
-    out = getattr(sys.stdout, "buffer", None)  # bytes: 7 MB for libLLVM, ASCII (ensure_ascii)
+    out = getattr(sys.stdout, "buffer", None)  # bytes: 8 MB for libLLVM, ASCII (ensure_ascii)
     if out is None:  # a text-only stream put there by a caller of main()
         sys.stdout.write(text)
     else:
@@ -222,6 +259,7 @@ def _check_share(share: list[str] | None, soname: str) -> None:
 def _own_meson() -> str:
     """The command of the Meson installed beside this capsule-shim (pip puts
     both in one environment, whose Meson has the import hook), else `meson`."""
+    import shlex
     meson = Path(sys.executable).parent / "meson"
     return shlex.quote(str(meson)) if meson.is_file() else "meson"
 
@@ -247,7 +285,8 @@ def _cross_files(arch: Arch) -> tuple[dict[str, str], str, str]:
             "Meson build it, and libcapsule, for that architecture.\n")
 
 
-def _project_files(lib: LibrarySymbols, prefix: str, share: list[str] | None = None,
+def _project_files(lib: LibrarySymbols | LibraryColumns, prefix: str,
+                   share: list[str] | None = None,
                    arch: Arch = arches.X86_64) -> dict[str, str]:
     from . import symbolsfile
     from .render import c_comment, fill_template
@@ -297,7 +336,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     files = _project_files(lib, args.prefix, share, arch)
     for name, text in files.items():
         write_if_changed(out / name, text)
-    print(f"{PROG}: wrote a shim project for {lib.soname} ({len(lib.symbols)} symbols) in "
+    print(f"{PROG}: wrote a shim project for {lib.soname} ({len(lib.columns.name)} symbols) in "
           f"{out}: {arch.description}, {why}")
     _say_not_buildable(arch)
     return 0
@@ -313,7 +352,7 @@ def _say_not_buildable(arch: Arch) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run capsule-shim; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = _symbols_args(sys.argv[1:] if argv is None else argv) or _parser().parse_args(argv)
     try:
         commands = {"symbols": _cmd_symbols, "init": _cmd_init, "ldd": _cmd_ldd,
                     "check": _cmd_check}

@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from . import arch as arches
 from .errors import CapsuleError
@@ -39,8 +39,7 @@ _NEW_HEADER = struct.Struct("<20sIIB3xI12x")  # magic+version, nlibs, len_string
 _NEW_ENTRY = struct.Struct("<iIIIQ")  # flags, key, value, osversion, hwcap
 
 
-@dataclass(frozen=True)
-class CacheEntry:
+class CacheEntry(NamedTuple):
     soname: str
     path: str
     flags: int

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from . import arch as arches
 from . import ldcache
@@ -25,13 +25,20 @@ from .errors import CapsuleError
 MAX_SYMLINKS = 40
 
 
-@dataclass
 class Lookup:
     """The outcome of a lookup: the library found (or None), every existing
-    path examined on the way, and the regular files skipped as unusable."""
-    path: Path | None = None
-    examined: list[Path] = field(default_factory=list)
-    rejected: list[Path] = field(default_factory=list)
+    path examined on the way, and the regular files skipped as unusable.
+    (A plain class, not a dataclass: see elfreader.)"""
+
+    def __init__(self, path: Path | None = None, examined: list[Path] | None = None,
+                 rejected: list[Path] | None = None) -> None:
+        self.path = path
+        self.examined: list[Path] = [] if examined is None else examined
+        self.rejected: list[Path] = [] if rejected is None else rejected
+
+    def __repr__(self) -> str:
+        return (f"Lookup(path={self.path!r}, examined={self.examined!r}, "
+                f"rejected={self.rejected!r})")
 
     def saw(self, path: Path) -> None:
         if path not in self.examined:
@@ -95,8 +102,7 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class _Layout:
+class _Layout(NamedTuple):
     """The little-endian ELF structures of one class that _loadable reads."""
     ehdr_tail: struct.Struct  # ElfN_Ehdr after e_ident
     phdr: struct.Struct       # ElfN_Phdr

@@ -3,9 +3,10 @@ built without the library present. One symbol per line keeps diffs readable."""
 
 from __future__ import annotations
 
+import itertools
 import json
-import operator
 import os
+from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,13 @@ from typing import Any
 from .elfreader import (
     BINDINGS,
     KINDS,
+    LibraryColumns,
     LibrarySymbols,
     Symbol,
+    SymbolColumns,
     VersionDef,
     require_regular_file,
+    without_gc,
 )
 from .errors import CapsuleError
 
@@ -34,35 +38,76 @@ def _line(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
-class _Quoted(dict[Any, str]):
-    """JSON text of the few strings symbols share (kinds, bindings, versions)."""
+def _quoted(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
 
-    def __missing__(self, key: str | None) -> str:
-        text = self[key] = "null" if key is None else encode_basestring_ascii(key)
+
+# What follows a symbol's name up to its size, and what follows its size up
+# to the next symbol's name (or the end of the list: _LAST).
+_NEXT = ',\n    {"name": "'
+_LAST = "\n  ]\n}\n"
+
+
+class _Texts(dict[Any, str]):
+    """value -> its text, written on first use by `text` (values repeat)."""
+
+    def __init__(self, text: Callable[[Any], str]) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, value: Any) -> str:
+        text = self[value] = self.text(value)
         return text
 
 
-def _symbol_lines(symbols: list[Symbol]) -> list[str]:
-    """`_line` of each symbol's dict, written directly: json.dumps per symbol
-    dominated `capsule-shim symbols` on libLLVM (46k symbols). Kinds,
-    bindings and versions repeat: each is quoted once; names are quoted
-    plainly when none needs an escape (the usual case)."""
-    q = _Quoted()
-    if not _plain(symbols):
-        symbols = [(encode_basestring_ascii(s[0])[1:-1], *s[1:]) for s in symbols]
-    return [f'    {{"name": "{name}", "kind": {q[kind]}, "size": {size:d}, '
-            f'"binding": {q[binding]}, "version": {q[version]}, '
-            f'"default": {"true" if default else "false"}}}'
-            for name, kind, size, binding, version, default in symbols]
+def _kind_text(kind: str) -> str:
+    return f'", "kind": {_quoted(kind)}, "size": '
 
 
-def _plain(symbols: list[Symbol]) -> bool:
-    """Whether no name needs a JSON escape: checked once for all names."""
-    names = "".join(map(operator.itemgetter(0), symbols))
-    return len(encode_basestring_ascii(names)) == len(names) + 2
+def _size_text(size: int) -> str:
+    return f"{size:d}"
 
 
-def dump(lib: LibrarySymbols) -> str:
+def _tail_text(tail: tuple[str, str | None, bool]) -> str:
+    binding, version, default = tail
+    return (f', "binding": {_quoted(binding)}, "version": {_quoted(version)}, '
+            f'"default": {"true" if default else "false"}}}{_NEXT}')
+
+
+def _symbol_pieces(columns: SymbolColumns) -> list[str]:
+    """`_line` of each symbol's dict, joined by ",\n" and followed by _NEXT, as
+    four pieces per symbol: its name, _kind_text, its size, _tail_text.
+    json.dumps per symbol, then an f-string per symbol, dominated
+    `capsule-shim symbols` on libLLVM (46k symbols). Here each distinct kind,
+    size and (binding, version, default) is written once and looked up per
+    symbol in C; names are used as they are when none needs an escape (the
+    usual case)."""
+    names, kinds, sizes, bindings, versions, defaults = columns
+    if not _plain(names):
+        names = tuple(map(_escaped, names))
+    tails = zip(bindings, versions, defaults, strict=True)
+    return list(itertools.chain.from_iterable(zip(
+        names, map(_Texts(_kind_text).__getitem__, kinds),
+        map(_Texts(_size_text).__getitem__, sizes),
+        map(_Texts(_tail_text).__getitem__, tails), strict=True)))
+
+
+def _escaped(name: str) -> str:
+    return encode_basestring_ascii(name)[1:-1]
+
+
+# Printable ASCII but the quote and the backslash: what JSON keeps as it is.
+_NO_ESCAPE = bytes(c for c in range(0x20, 0x7F) if chr(c) not in '"\\')
+
+
+def _plain(names: Sequence[str]) -> bool:
+    """Whether no name needs a JSON escape: checked once for all names, in C
+    (DEL, which JSON keeps, counts as needing one: escaping is then a no-op)."""
+    text = "".join(names)
+    return text.isascii() and not text.encode("ascii").translate(None, _NO_ESCAPE)
+
+
+def dump(lib: LibrarySymbols | LibraryColumns) -> str:
     """JSON text of a LibrarySymbols (ends with a newline)."""
     head = [f'  "format": {_line(FORMAT)}', f'  "format_version": {FORMAT_VERSION}',
             f'  "soname": {_line(lib.soname)}', f'  "elf_class": {lib.elf_class}',
@@ -70,12 +115,15 @@ def dump(lib: LibrarySymbols) -> str:
     versions = [{"name": v.name, "parents": v.parents, "flags": v.flags}
                 for v in lib.versions]
     head.append(f'  "versions": {_list(["    " + _line(v) for v in versions])}')
-    if not lib.symbols:
+    columns = lib.symbol_columns()
+    if not columns.name:
         return "{\n" + ",\n".join([*head, '  "symbols": []']) + "\n}\n"
-    # The symbols' lines are 7 MB for libLLVM: joined once, with the rest.
-    lines = _symbol_lines(lib.symbols)
-    return "".join(["{\n", ",\n".join(head), ',\n  "symbols": [\n', ",\n".join(lines),
-                    "\n  ]\n}\n"])
+    # The symbols' lines are 8 MB for libLLVM: joined once, with the rest.
+    with without_gc():
+        pieces = _symbol_pieces(columns)
+        pieces.insert(0, "{\n" + ",\n".join(head) + ',\n  "symbols": [\n    {"name": "')
+        pieces[-1] = pieces[-1][:-len(_NEXT)] + _LAST
+        return "".join(pieces)
 
 
 def _list(lines: list[str]) -> str:

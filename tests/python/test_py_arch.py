@@ -4,7 +4,6 @@ Debian i386 packages (zlib1g, libexpat1), beside x86_64 copies."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -223,7 +222,7 @@ def test_rendering_for_i386_uses_its_stubs(i386_root: Path) -> None:
 
 def test_an_architecture_without_its_runtime_is_the_one_clear_error(i386_root: Path) -> None:
     lib = read_library(i386_root / I386_DIR / "libz.so.1")
-    future = dataclasses.replace(I386, shim_runtime=False)
+    future = I386._replace(shim_runtime=False)
     with pytest.raises(CapsuleError) as info:
         render.render_shim([lib], soname="libz.so.1", prefix="/host", exclude=[], exports=[],
                            arch=future)

@@ -172,6 +172,41 @@ def test_init_default_directory_and_quoting(tmp_path: Path) -> None:
     assert "prefix: '/it\\'s here'" in meson
 
 
+@pytest.mark.parametrize("argv", [
+    ["symbols", "libz.so.1"],
+    ["symbols", "libz.so.1", "--prefix", "/tree", "--arch", "i386"],
+    ["symbols", "--arch=aarch64", "--prefix=/a=b", "libz.so.1"],
+    ["symbols", "--prefix=", "lib=z.so.1"],
+    ["symbols", ""],
+])
+def test_plain_symbols_arguments_mean_what_argparse_says(argv: list[str]) -> None:
+    """`capsule-shim symbols` reads its plain arguments without argparse (a
+    fifth of its start-up): the same Namespace as argparse's."""
+    fast = cli._symbols_args(argv)
+    assert fast is not None and vars(fast) == vars(cli._parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [
+    ["init", "libz.so.1"], ["symbols"], ["symbols", "--help"], ["symbols", "a", "b"],
+    ["symbols", "libz.so.1", "--prefix"], ["symbols", "libz.so.1", "--pre", "/"],
+    ["symbols", "libz.so.1", "--prefix", "/a", "--prefix", "/b"],
+    ["symbols", "libz.so.1", "--prefix", "-x"], ["symbols", "libz.so.1", "--arch", "mips"],
+    ["symbols", "--", "libz.so.1"], ["symbols", "-5"],
+])
+def test_other_symbols_arguments_are_left_to_argparse(argv: list[str]) -> None:
+    assert cli._symbols_args(argv) is None
+
+
+def test_symbols_imports_no_argparse_dataclasses_or_pyelftools() -> None:
+    code = ("import io, sys\nfrom capsule_module import cli\nsys.stdout = io.StringIO()\n"
+            "status = cli.main(['symbols', 'libz.so.1'])\nsys.stdout = sys.__stdout__\n"
+            "print(status, sorted({m.split('.')[0] for m in sys.modules}\n"
+            "                     & {'argparse', 'dataclasses', 'elftools'}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert r.stdout == "0 []\n", r.stderr
+
+
 def test_symbols_to_a_text_only_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)

@@ -82,6 +82,36 @@ def test_llvm_is_read_fast() -> None:
     assert elapsed < 1.0, f"reading {path} took {elapsed:.2f} s"
 
 
+def test_machine_names_are_pyelftools_names() -> None:
+    """The symbols file's "machine" is the name pyelftools' decoder gives
+    e_machine, for the supported architectures (capsule_module.arch) as for
+    any other number."""
+    from elftools.construct import Container
+    from elftools.elf.structs import ELFStructs
+
+    from capsule_module.elfreader import _machine_name
+    structs = ELFStructs(little_endian=True, elfclass=64)
+    structs.create_basic_structs()
+    structs.create_advanced_structs(e_type="ET_DYN")
+    for number in range(0, 300):
+        header = bytearray(structs.Elf_Ehdr.build(Container(
+            e_ident=Container(EI_MAG=[0x7F, 0x45, 0x4C, 0x46], EI_CLASS="ELFCLASS64",
+                              EI_DATA="ELFDATA2LSB", EI_VERSION="EV_CURRENT",
+                              EI_OSABI="ELFOSABI_SYSV", EI_ABIVERSION=0),
+            e_type="ET_DYN", e_machine=0, e_version="EV_CURRENT", e_entry=0, e_phoff=0,
+            e_shoff=0, e_flags=0, e_ehsize=64, e_phentsize=56, e_phnum=0, e_shentsize=64,
+            e_shnum=0, e_shstrndx=0)))
+        header[18:20] = number.to_bytes(2, "little")
+        decoded = structs.Elf_Ehdr.parse(bytes(header))["e_machine"]
+        expected = decoded if isinstance(decoded, str) else f"EM_{decoded}"
+        assert _machine_name(number) == expected, number
+
+
+def test_unknown_machine_is_named_by_number(tmp_path: Path) -> None:
+    lib = read_library(_patched(tmp_path, system_lib("libz.so.1"), {18: struct.pack("<H", 0xBEEF)}))
+    assert lib.machine == "EM_48879"
+
+
 def test_elf32_is_read_with_class_32(lib32: Path) -> None:
     lib = read_library(lib32)
     assert (lib.elf_class, lib.machine, lib.soname) == (32, "EM_386", "libt32.so.1")

@@ -3,7 +3,6 @@ escaping, rejection of unsupported targets, atomic and lazy writing."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import struct
@@ -93,7 +92,7 @@ def test_library_exporting_the_template_names(tmp_path: Path) -> None:
                                   "capsule_shim_unresolved", "capsule_shim_wait"])
 def test_reserved_symbol_names_are_refused(name: str) -> None:
     lib = read_library(system_lib("libexpat.so.1"))
-    lib = dataclasses.replace(lib, symbols=[*lib.symbols,
+    lib = lib._replace(symbols=[*lib.symbols,
                                             Symbol(name, "func", 0, "global", None, True)])
     with pytest.raises(CapsuleError) as info:
         render.render_shim([lib], soname="libexpat.so.1", prefix="/", exclude=[], exports=[])
@@ -161,7 +160,7 @@ def test_compiled_table_is_relocation_free_and_decodes(tmp_path: Path) -> None:
 def test_export_libraries_merge_first_wins(kinds_lib: Path, tmp_path: Path) -> None:
     target = read_library(system_lib("libz.so.1"))
     kinds = read_library(kinds_lib)
-    clash = dataclasses.replace(kinds, symbols=[
+    clash = kinds._replace(symbols=[
         *kinds.symbols,
         Symbol("crc32", "object", 4, "global", None, True),          # same name: zlib wins
         Symbol("crc32_z", "func", 0, "global", "ZLIB_1.2.9", True),  # same (name, ver)
@@ -183,7 +182,7 @@ def test_no_version_script_without_versions(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("field, value", [("elf_class", 32), ("machine", "EM_AARCH64")])
 def test_non_x86_64_target_is_refused(field: str, value: object) -> None:
-    lib = dataclasses.replace(read_library(system_lib("libz.so.1")), **{field: value})
+    lib = read_library(system_lib("libz.so.1"))._replace(**{field: value})
     with pytest.raises(CapsuleError, match=r"libz.so.1 .*only x86_64 ELF64"):
         render.render_shim([lib], soname="libz.so.1", prefix="/", exclude=[], exports=[])
 
@@ -197,14 +196,14 @@ def test_real_elf32_library_is_refused(lib32: Path) -> None:
 @pytest.mark.parametrize("name", ['a"b', "a\\b", "a b", "a@b", "caf\u00e9", "a\nb"])
 def test_unwritable_symbol_names_are_refused(name: str) -> None:
     lib = read_library(system_lib("libexpat.so.1"))
-    lib = dataclasses.replace(lib, symbols=[Symbol(name, "func", 0, "global", None, True)])
+    lib = lib._replace(symbols=[Symbol(name, "func", 0, "global", None, True)])
     with pytest.raises(CapsuleError, match=r"libexpat.so.1 exports a symbol"):
         render.render_shim([lib], soname="libexpat.so.1", prefix="/", exclude=[], exports=[])
 
 
 def test_unwritable_version_name_is_refused() -> None:
     lib = read_library(system_lib("libz.so.1"))
-    lib = dataclasses.replace(lib, versions=[VersionDef("V 1;", [], 0)])
+    lib = lib._replace(versions=[VersionDef("V 1;", [], 0)])
     with pytest.raises(CapsuleError, match=r"version name"):
         render.render_shim([lib], soname="libz.so.1", prefix="/", exclude=[], exports=[])
 
