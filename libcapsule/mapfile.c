@@ -61,6 +61,15 @@ capsule_stamp_same(const capsule_stamp *a, const capsule_stamp *b)
 }
 
 int
+capsule_stamp_unchanged(const char *path, const capsule_stamp *then)
+{
+    capsule_stamp now;
+
+    capsule_stamp_path(path, &now);
+    return capsule_stamp_same(&now, then);
+}
+
+int
 capsule_open_file(const char *path, size_t max_size, int *fd_out, size_t *size,
                   capsule_stamp *stamp)
 {

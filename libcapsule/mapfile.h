@@ -22,6 +22,8 @@ CAPSULE_HIDDEN void capsule_stamp_of(const struct stat *st, capsule_stamp *out);
 /* stat(path)'s stamp (following symlinks); not present when it fails. */
 CAPSULE_HIDDEN void capsule_stamp_path(const char *path, capsule_stamp *out);
 CAPSULE_HIDDEN int capsule_stamp_same(const capsule_stamp *a, const capsule_stamp *b);
+/* 1 when stat(path) still gives `then` (absent then and now included). */
+CAPSULE_HIDDEN int capsule_stamp_unchanged(const char *path, const capsule_stamp *then);
 
 /* Opens `path` without following a FIFO or device into a blocking or
  * side-effecting open, and maps it if it is a non-empty regular file of at

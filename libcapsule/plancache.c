@@ -521,15 +521,6 @@ read_set(reader *r, const char *prefix, capsule_depset *set, capsule_stamp **dir
 /* ---- still valid? ---- */
 
 static int
-same_as_then(const char *path, const capsule_stamp *then)
-{
-    capsule_stamp now;
-
-    capsule_stamp_path(path, &now);
-    return capsule_stamp_same(&now, then);
-}
-
-static int
 is_root(const char *soname, const char *const *roots, size_t n_roots)
 {
     for (size_t i = 0; i < n_roots; i++) {
@@ -560,7 +551,7 @@ dep_holds(const char *prefix, const capsule_depset *set, size_t i, const capsule
     if (!d->elf.stamp.present)
         return 1; /* the requester as loaded: the key holds all that was read of it */
     *why = "a file or its directory changed";
-    if (!same_as_then(d->path, &d->elf.stamp))
+    if (!capsule_stamp_unchanged(d->path, &d->elf.stamp))
         return 0;
     if (dir_of(prefix, d->found_as, dir, sizeof dir) != 0)
         return 0;
@@ -569,7 +560,7 @@ dep_holds(const char *prefix, const capsule_depset *set, size_t i, const capsule
                      dir_of(prefix, set->deps[j].found_as, other, sizeof other) != 0 ||
                      strcmp(other, dir) != 0))
         j++;
-    if (j == i && !same_as_then(dir, &dir_stamps[i]))
+    if (j == i && !capsule_stamp_unchanged(dir, &dir_stamps[i]))
         return 0;
     /* Loaded meanwhile from the prefix: ld.so would match it by soname
      * instead, and the resolver would take it as loaded. */
@@ -592,12 +583,12 @@ set_holds(const char *prefix, const capsule_depset *set, const capsule_stamp *di
     *why = "the prefix's ld.so.cache changed";
     if (snprintf(path, sizeof path, "%.*s/etc/ld.so.cache", (int)plen, prefix) >=
             (int)sizeof path ||
-        !same_as_then(path, &set->ldcache))
+        !capsule_stamp_unchanged(path, &set->ldcache))
         return 0;
     *why = "a candidate passed over changed";
     for (size_t i = 0; i < set->n_probes; i++) {
         if (strncmp(set->probes[i].path, prefix, plen) != 0 ||
-            !same_as_then(set->probes[i].path, &set->probes[i].stamp))
+            !capsule_stamp_unchanged(set->probes[i].path, &set->probes[i].stamp))
             return 0;
     }
     for (size_t i = 0; i < set->n; i++) {

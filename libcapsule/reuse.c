@@ -58,15 +58,6 @@ register_lock(void)
     capsule_forklock_add(&cache_lock, CAPSULE_LOCK_REUSE);
 }
 
-static int
-same_stamp(const char *path, const stamp *then)
-{
-    stamp now;
-
-    capsule_stamp_path(path, &now);
-    return capsule_stamp_same(&now, then);
-}
-
 /* The index of an earlier entry found in the same directory, or i: a plan's
  * objects share a few directories, each stamped (and checked) once. */
 static size_t
@@ -144,7 +135,7 @@ still_valid(capsule_ns *ns, const cached *e, size_t n_exclude)
     if (e->n_exclude != n_exclude)
         return 0;
     ldcache_path(capsule_ns_prefix(ns), path, sizeof path);
-    if (!same_stamp(path, &e->ldcache))
+    if (!capsule_stamp_unchanged(path, &e->ldcache))
         return 0;
     for (size_t i = 0; i < e->n; i++) {
         if (e->loaded[i]) {
@@ -155,8 +146,8 @@ still_valid(capsule_ns *ns, const cached *e, size_t n_exclude)
                 return 0;
             continue;
         }
-        if (!same_stamp(e->paths[i], &e->files[i]) ||
-            (first_in_dir(e, i) == i && !same_stamp(e->dirs[i], &e->dir_stamps[i])))
+        if (!capsule_stamp_unchanged(e->paths[i], &e->files[i]) ||
+            (first_in_dir(e, i) == i && !capsule_stamp_unchanged(e->dirs[i], &e->dir_stamps[i])))
             return 0;
         /* ld.so would match a DT_NEEDED against another object of that soname. */
         if (i + 1 < e->n && e->sonames[i] &&
