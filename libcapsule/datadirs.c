@@ -9,11 +9,11 @@
  * Which libc answers: the program's, the one libc of the process, as the
  * program itself binds each name (an interposer's included), asked once.
  *
- * The hot path is a few strncmp calls against the directory list; only a
- * path under a data directory costs one fstatat in the prefix. No
- * allocation: the re-rooted path is built in a PATH_MAX stack buffer (a
- * longer one is left as it was), and errno is preserved; libc's function
- * sets it, as the caller expects. */
+ * The hot path is a few strncmp calls against the directory list. A path
+ * under a data directory costs at most one system call more (see attempt
+ * below). No allocation: the re-rooted path is built in a PATH_MAX
+ * stack buffer (a longer one is left as it was); errno is as the call the
+ * caller's answer came from left it. */
 #define _GNU_SOURCE
 #include "datadirs.h"
 
@@ -49,6 +49,10 @@ enum fn_id { DATADIRS_FUNCTIONS(AS_ID) N_FN };
 struct datadirs_ctx {
     const char *prefix;
     size_t plen;
+    /* Per data directory: whether the prefix lacked the last name asked
+     * for under it (attempt, below). Written without a lock: a stale flag
+     * only picks the order of the calls, never their answer. */
+    unsigned char missed[MAX_DIRS];
     datadirs_ctx *next;
 };
 
@@ -99,18 +103,16 @@ dirs_init_once(void)
                   env ? "CAPSULE_DATA_DIRS" : "the built-in list");
 }
 
-/* 1 when path is a data directory or lies under one (its length in *dir_len). */
+/* The index of the data directory path is or lies under, or -1. */
 static int
-under_data_dir(const char *path, size_t *dir_len)
+data_dir_of(const char *path)
 {
     for (size_t i = 0; i < n_dirs; i++) {
         size_t len = dirs[i].len;
-        if (strncmp(path, dirs[i].path, len) == 0 && (path[len] == '/' || path[len] == '\0')) {
-            *dir_len = len;
-            return 1;
-        }
+        if (strncmp(path, dirs[i].path, len) == 0 && (path[len] == '/' || path[len] == '\0'))
+            return (int)i;
     }
-    return 0;
+    return -1;
 }
 
 /* A ".." component after the data directory could leave it. */
@@ -123,30 +125,97 @@ climbs(const char *rest)
     return 0;
 }
 
-/* The path to use: buf (PATH_MAX bytes) holding <prefix><path> when path is
- * absolute, under a data directory, and the prefix has that entry; else
- * path itself. */
+/* <prefix><path> in buf (PATH_MAX bytes) when path is absolute, under a
+ * data directory (its index in *dir), does not climb out of it and fits;
+ * else NULL. */
 static const char *
-reroot(const datadirs_ctx *c, const char *path, char *buf)
+prefixed(const datadirs_ctx *c, const char *path, char *buf, int *dir)
 {
-    size_t dir_len, len;
-    struct stat st;
+    size_t len;
 
-    if (!path || path[0] != '/' || !under_data_dir(path, &dir_len))
-        return path;
+    if (!path || path[0] != '/' || (*dir = data_dir_of(path)) < 0)
+        return NULL;
     len = strlen(path);
-    if (c->plen + len >= PATH_MAX || climbs(path + dir_len))
-        return path;
+    if (c->plen + len >= PATH_MAX || climbs(path + dirs[*dir].len))
+        return NULL;
     memcpy(buf, c->prefix, c->plen);
     memcpy(buf + c->plen, path, len + 1);
-    int saved = errno;
-    /* The prefix's entry wins when it has one (a symlink included), so
-     * stat, lstat and open agree on which tree a name is in. */
-    int found = fstatat(AT_FDCWD, buf, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    errno = saved;
+    return buf;
+}
+
+/* The rule: the prefix's entry wins when it has one (a symlink included,
+ * so stat, lstat and open agree on which tree a name is in); else the
+ * caller's path is used as it was. Every call decides afresh.
+ *
+ * The cost is one system call above the call itself, or none: a call that
+ * cannot create anything is made on the prefix's path first, and its
+ * success shows the entry is there (a hit costs the call alone). A failure
+ * asks with one lstat (none when a no-follow call's ENOENT or ENOTDIR
+ * already says the entry is missing), and a miss then makes the call again
+ * on the caller's path. Where the prefix lacked the last name asked for
+ * (most often the whole directory: a host without /etc/vulkan), the lstat
+ * comes first, so a miss costs one call, not two. A call that may create a
+ * file (O_CREAT, fopen's "w" and "a") always decides first: a name the
+ * prefix lacks is created where the caller named it. */
+typedef struct {
+    char buf[PATH_MAX];
+    const char *in_prefix; /* buf, or NULL: not a data file name */
+    datadirs_ctx *c;
+    int dir;               /* in_prefix's data directory */
+    int tried;             /* the first call used in_prefix, undecided */
+    int saved_errno;       /* the caller's */
+} attempt;
+
+static int
+prefix_has(const char *in_prefix)
+{
+    struct stat st;
+    return fstatat(AT_FDCWD, in_prefix, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Records and traces which tree answers for path. */
+static void
+decided(attempt *a, const char *path, int in_prefix)
+{
+    __atomic_store_n(&a->c->missed[a->dir], !in_prefix, __ATOMIC_RELAXED);
     capsule_debug(CAPSULE_DEBUG_PATH, "data file %s -> %s", path,
-                  found ? buf : "(not in the prefix: unchanged)");
-    return found ? buf : path;
+                  in_prefix ? a->in_prefix : "(not in the prefix: unchanged)");
+}
+
+/* The path for the first call. */
+static const char *
+first_path(attempt *a, datadirs_ctx *c, const char *path, int may_create)
+{
+    a->saved_errno = errno;
+    a->tried = 0;
+    a->c = c;
+    if (!(a->in_prefix = prefixed(c, path, a->buf, &a->dir)))
+        return path;
+    if (!may_create && !__atomic_load_n(&c->missed[a->dir], __ATOMIC_RELAXED)) {
+        a->tried = 1;
+        return a->in_prefix;
+    }
+    int found = prefix_has(a->in_prefix);
+    errno = a->saved_errno;
+    decided(a, path, found);
+    return found ? a->in_prefix : path;
+}
+
+/* After the first call: 1 when it is to be made again on the caller's path
+ * (it was tried in the prefix, failed, and the prefix lacks the entry),
+ * errno then as the caller left it. Else its result stands, errno as the
+ * call set it. */
+static int
+again(attempt *a, const char *path, int failed, int nofollow)
+{
+    if (!a->tried)
+        return 0;
+    int err = errno;
+    int found = !failed ||
+                (!(nofollow && (err == ENOENT || err == ENOTDIR)) && prefix_has(a->in_prefix));
+    decided(a, path, found);
+    errno = found ? err : a->saved_errno;
+    return !found;
 }
 
 /* ---- the program's libc ---- */
@@ -188,56 +257,85 @@ typedef ssize_t readlink_fn(const char *, char *, size_t);
 
 #define CALL(type, id, ...) ((type *)real_fn[id])(__VA_ARGS__)
 
+static int
+fopen_may_create(const char *mode)
+{
+    return !mode || mode[0] != 'r';
+}
+
 /* open's mode is read only for O_CREAT/O_TMPFILE: passing the register on
  * whatever it holds is what the variadic callee expects. */
 #define WRAP_FOPEN(fn, id)                                                                         \
     CAPSULE_HIDDEN FILE *fn(const char *path, const char *mode, datadirs_ctx *c)                   \
     {                                                                                              \
-        char buf[PATH_MAX];                                                                        \
-        return CALL(fopen_fn, id, reroot(c, path, buf), mode);                                     \
+        attempt a;                                                                                 \
+        const char *p = first_path(&a, c, path, fopen_may_create(mode));                           \
+        FILE *f = CALL(fopen_fn, id, p, mode);                                                     \
+        return again(&a, path, !f, 0) ? CALL(fopen_fn, id, path, mode) : f;                        \
     }
 #define WRAP_OPEN(fn, id)                                                                          \
     CAPSULE_HIDDEN int fn(const char *path, int flags, mode_t mode, datadirs_ctx *c)               \
     {                                                                                              \
-        char buf[PATH_MAX];                                                                        \
-        return CALL(open_fn, id, reroot(c, path, buf), flags, mode);                               \
+        attempt a;                                                                                 \
+        const char *p = first_path(&a, c, path, flags & O_CREAT);                                  \
+        int fd = CALL(open_fn, id, p, flags, mode);                                                \
+        if (again(&a, path, fd < 0, flags & O_NOFOLLOW))                                           \
+            fd = CALL(open_fn, id, path, flags, mode);                                             \
+        return fd;                                                                                 \
     }
 #define WRAP_OPEN2(fn, id)                                                                         \
     CAPSULE_HIDDEN int fn(const char *path, int flags, datadirs_ctx *c)                            \
     {                                                                                              \
-        char buf[PATH_MAX];                                                                        \
-        return CALL(open2_fn, id, reroot(c, path, buf), flags);                                    \
+        attempt a;                                                                                 \
+        const char *p = first_path(&a, c, path, flags & O_CREAT);                                  \
+        int fd = CALL(open2_fn, id, p, flags);                                                     \
+        if (again(&a, path, fd < 0, flags & O_NOFOLLOW))                                           \
+            fd = CALL(open2_fn, id, path, flags);                                                  \
+        return fd;                                                                                 \
     }
 #define WRAP_OPENAT(fn, id)                                                                        \
     CAPSULE_HIDDEN int fn(int dirfd, const char *path, int flags, mode_t mode, datadirs_ctx *c)    \
     {                                                                                              \
-        char buf[PATH_MAX];                                                                        \
-        return CALL(openat_fn, id, dirfd, reroot(c, path, buf), flags, mode);                      \
+        attempt a;                                                                                 \
+        const char *p = first_path(&a, c, path, flags & O_CREAT);                                  \
+        int fd = CALL(openat_fn, id, dirfd, p, flags, mode);                                       \
+        if (again(&a, path, fd < 0, flags & O_NOFOLLOW))                                           \
+            fd = CALL(openat_fn, id, dirfd, path, flags, mode);                                    \
+        return fd;                                                                                 \
     }
 #define WRAP_OPENAT2(fn, id)                                                                       \
     CAPSULE_HIDDEN int fn(int dirfd, const char *path, int flags, datadirs_ctx *c)                 \
     {                                                                                              \
-        char buf[PATH_MAX];                                                                        \
-        return CALL(openat2_fn, id, dirfd, reroot(c, path, buf), flags);                           \
+        attempt a;                                                                                 \
+        const char *p = first_path(&a, c, path, flags & O_CREAT);                                  \
+        int fd = CALL(openat2_fn, id, dirfd, p, flags);                                            \
+        if (again(&a, path, fd < 0, flags & O_NOFOLLOW))                                           \
+            fd = CALL(openat2_fn, id, dirfd, path, flags);                                         \
+        return fd;                                                                                 \
     }
 #define WRAP_SCANDIR(fn, id)                                                                       \
-    CAPSULE_HIDDEN int fn(const char *path, void *list, void *filter, void *compar,              \
+    CAPSULE_HIDDEN int fn(const char *path, void *list, void *filter, void *compar,                \
                           datadirs_ctx *c)                                                         \
     {                                                                                              \
-        char buf[PATH_MAX];                                                                        \
-        return CALL(scandir_fn, id, reroot(c, path, buf), list, filter, compar);                   \
+        attempt a;                                                                                 \
+        int n = CALL(scandir_fn, id, first_path(&a, c, path, 0), list, filter, compar);            \
+        return again(&a, path, n < 0, 0) ? CALL(scandir_fn, id, path, list, filter, compar) : n;   \
     }
-#define WRAP_STAT(fn, id)                                                                          \
+#define WRAP_STAT(fn, id, nofollow)                                                                \
     CAPSULE_HIDDEN int fn(const char *path, void *st, datadirs_ctx *c)                             \
     {                                                                                              \
-        char buf[PATH_MAX];                                                                        \
-        return CALL(stat_fn, id, reroot(c, path, buf), st);                                        \
+        attempt a;                                                                                 \
+        int rc = CALL(stat_fn, id, first_path(&a, c, path, 0), st);                                \
+        return again(&a, path, rc != 0, nofollow) ? CALL(stat_fn, id, path, st) : rc;              \
     }
 #define WRAP_FSTATAT(fn, id)                                                                       \
     CAPSULE_HIDDEN int fn(int dirfd, const char *path, void *st, int flags, datadirs_ctx *c)       \
     {                                                                                              \
-        char buf[PATH_MAX];                                                                        \
-        return CALL(fstatat_fn, id, dirfd, reroot(c, path, buf), st, flags);                       \
+        attempt a;                                                                                 \
+        int rc = CALL(fstatat_fn, id, dirfd, first_path(&a, c, path, 0), st, flags);               \
+        if (again(&a, path, rc != 0, flags & AT_SYMLINK_NOFOLLOW))                                 \
+            rc = CALL(fstatat_fn, id, dirfd, path, st, flags);                                     \
+        return rc;                                                                                 \
     }
 
 WRAP_FOPEN(capsule_dd_fopen, F_FOPEN)
@@ -252,53 +350,61 @@ WRAP_OPENAT2(capsule_dd_openat_2, F_OPENAT_2)
 WRAP_OPENAT2(capsule_dd_openat64_2, F_OPENAT64_2)
 WRAP_SCANDIR(capsule_dd_scandir, F_SCANDIR)
 WRAP_SCANDIR(capsule_dd_scandir64, F_SCANDIR64)
-WRAP_STAT(capsule_dd_stat, F_STAT)
-WRAP_STAT(capsule_dd_stat64, F_STAT64)
-WRAP_STAT(capsule_dd_lstat, F_LSTAT)
-WRAP_STAT(capsule_dd_lstat64, F_LSTAT64)
+WRAP_STAT(capsule_dd_stat, F_STAT, 0)
+WRAP_STAT(capsule_dd_stat64, F_STAT64, 0)
+WRAP_STAT(capsule_dd_lstat, F_LSTAT, 1)
+WRAP_STAT(capsule_dd_lstat64, F_LSTAT64, 1)
 WRAP_FSTATAT(capsule_dd_fstatat, F_FSTATAT)
 WRAP_FSTATAT(capsule_dd_fstatat64, F_FSTATAT64)
 
 CAPSULE_HIDDEN DIR *
 capsule_dd_opendir(const char *path, datadirs_ctx *c)
 {
-    char buf[PATH_MAX];
-    return CALL(opendir_fn, F_OPENDIR, reroot(c, path, buf));
+    attempt a;
+    DIR *d = CALL(opendir_fn, F_OPENDIR, first_path(&a, c, path, 0));
+    return again(&a, path, !d, 0) ? CALL(opendir_fn, F_OPENDIR, path) : d;
 }
 
 CAPSULE_HIDDEN int
 capsule_dd_xstat(int ver, const char *path, void *st, datadirs_ctx *c)
 {
-    char buf[PATH_MAX];
-    return CALL(xstat_fn, F_XSTAT, ver, reroot(c, path, buf), st);
+    attempt a;
+    int rc = CALL(xstat_fn, F_XSTAT, ver, first_path(&a, c, path, 0), st);
+    return again(&a, path, rc != 0, 0) ? CALL(xstat_fn, F_XSTAT, ver, path, st) : rc;
 }
 
 CAPSULE_HIDDEN int
 capsule_dd_access(const char *path, int mode, datadirs_ctx *c)
 {
-    char buf[PATH_MAX];
-    return CALL(access_fn, F_ACCESS, reroot(c, path, buf), mode);
+    attempt a;
+    int rc = CALL(access_fn, F_ACCESS, first_path(&a, c, path, 0), mode);
+    return again(&a, path, rc != 0, 0) ? CALL(access_fn, F_ACCESS, path, mode) : rc;
 }
 
 CAPSULE_HIDDEN char *
 capsule_dd_realpath(const char *path, char *resolved, datadirs_ctx *c)
 {
-    char buf[PATH_MAX];
-    return CALL(realpath_fn, F_REALPATH, reroot(c, path, buf), resolved);
+    attempt a;
+    char *r = CALL(realpath_fn, F_REALPATH, first_path(&a, c, path, 0), resolved);
+    return again(&a, path, !r, 0) ? CALL(realpath_fn, F_REALPATH, path, resolved) : r;
 }
 
 CAPSULE_HIDDEN char *
 capsule_dd_realpath_chk(const char *path, char *resolved, size_t size, datadirs_ctx *c)
 {
-    char buf[PATH_MAX];
-    return CALL(realpath_chk_fn, F_REALPATH_CHK, reroot(c, path, buf), resolved, size);
+    attempt a;
+    char *r = CALL(realpath_chk_fn, F_REALPATH_CHK, first_path(&a, c, path, 0), resolved, size);
+    return again(&a, path, !r, 0) ? CALL(realpath_chk_fn, F_REALPATH_CHK, path, resolved, size)
+                                  : r;
 }
 
+/* readlink never follows the last component. */
 CAPSULE_HIDDEN ssize_t
 capsule_dd_readlink(const char *path, char *out, size_t size, datadirs_ctx *c)
 {
-    char buf[PATH_MAX];
-    return CALL(readlink_fn, F_READLINK, reroot(c, path, buf), out, size);
+    attempt a;
+    ssize_t n = CALL(readlink_fn, F_READLINK, first_path(&a, c, path, 0), out, size);
+    return again(&a, path, n < 0, 1) ? CALL(readlink_fn, F_READLINK, path, out, size) : n;
 }
 
 /* ---- the bridge entries ---- */

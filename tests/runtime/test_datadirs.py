@@ -31,7 +31,7 @@ from build import (
 )
 
 SYMBOLS = [Sym(n, None) for n in ("dd_fopen", "dd_open", "dd_openat", "dd_opendir", "dd_stat",
-                                  "dd_realpath", "dd_loop")]
+                                  "dd_realpath", "dd_lstat", "dd_create", "dd_errno", "dd_loop")]
 VARIANTS = {"plain": [], "lfs_fortify": ["-O2", "-D_FILE_OFFSET_BITS=64", "-D_FORTIFY_SOURCE=2"]}
 PATH_MAX = 4096
 
@@ -166,6 +166,55 @@ def test_a_file_the_prefix_lacks_is_the_processs(world: World) -> None:
     missing = world.data / "nowhere.json"
     assert run(world, ["fopen", str(missing)], str(world.data))[f"fopen {missing}"] == \
         "errno=ENOENT"
+
+
+def test_a_dangling_symlink_in_the_prefix_wins(world: World) -> None:
+    """The prefix's entry wins even when it leads nowhere: open and stat fail
+    as they would on the host, lstat sees the link, and the process's file
+    of that name is not used."""
+    f = world.data / "dangling.json"
+    _write(f, "process")
+    link = Path(f"{world.prefix}{f}")
+    link.unlink(missing_ok=True)
+    link.symlink_to("/nonexistent/capsule-target.json")
+    out = run(world, ["fopen", str(f)], str(world.data), debug="path")
+    assert out[f"fopen {f}"] == "errno=ENOENT"
+    assert f"data file {f} -> {link}" in out["stderr"]
+    assert run(world, ["stat", str(f)], str(world.data))[f"stat {f}"] == "errno=ENOENT"
+    assert run(world, ["lstat", str(f)], str(world.data))[f"lstat {f}"] == "symlink"
+    assert run(world, ["own", str(f)], str(world.data))[f"own {f}"] == "process"
+
+
+def test_lstat_sees_which_tree_has_the_name(world: World) -> None:
+    both, only = world.data / "both.json", world.data / "only-process.json"
+    out = run(world, ["lstat", str(both), str(only), str(world.data / "nowhere")],
+              str(world.data))
+    assert out[f"lstat {both}"] == out[f"lstat {only}"] == "file"
+    assert out[f"lstat {world.data / 'nowhere'}"] == "errno=ENOENT"
+
+
+def test_a_created_file_goes_where_the_prefix_decides(world: World) -> None:
+    """fopen "w" decides before it creates: a name the prefix lacks is
+    created in the process's tree (never in the prefix), one it has is
+    rewritten there."""
+    new = world.data / "created-here.json"
+    new.unlink(missing_ok=True)
+    assert run(world, ["create", str(new)], str(world.data))[f"create {new}"] == "ok"
+    assert new.read_text() == "created\n"
+    assert not Path(f"{world.prefix}{new}").exists()
+    kept = world.data / "rewritten.json"
+    _write(kept, "process")
+    _write(Path(f"{world.prefix}{kept}"), "prefix")
+    assert run(world, ["create", str(kept)], str(world.data))[f"create {kept}"] == "ok"
+    assert Path(f"{world.prefix}{kept}").read_text() == "created\n"
+    assert kept.read_text() == "process\n"
+
+
+def test_errno_is_the_callers_after_a_call_that_succeeds(world: World) -> None:
+    """A file the prefix lacks is tried there first; the process's file then
+    opens, and errno is as the caller left it (not the prefix's ENOENT)."""
+    for f in (world.data / "only-process.json", world.data / "both.json"):
+        assert run(world, ["errno", str(f)], str(world.data))[f"errno {f}"] == "kept"
 
 
 def test_a_path_too_long_to_reroot_is_unchanged(world: World) -> None:
