@@ -258,17 +258,40 @@ get_opt(reader *r)
     return copy;
 }
 
+/* One decimal of a stamp, ending at `end` (' ' between fields, '\0' after
+ * the last): digits, after a '-' when `is_signed`. Not sscanf: a start reads
+ * a hundred stamps, and strtoull does not set up a stream for each. */
+static const char *
+stamp_field(const char *s, int is_signed, char end, unsigned long long *u, long long *i)
+{
+    char *stop;
+    int neg = is_signed && s[0] == '-';
+
+    if (s[neg] < '0' || s[neg] > '9')
+        return NULL;
+    errno = 0;
+    if (is_signed)
+        *i = strtoll(s, &stop, 10);
+    else
+        *u = strtoull(s, &stop, 10);
+    return errno || *stop != end ? NULL : stop + 1;
+}
+
 static void
 get_stamp(reader *r, capsule_stamp *st)
 {
     const char *s = next(r);
-    int used = -1;
+    unsigned long long present = 2;
 
     memset(st, 0, sizeof *st);
-    if (sscanf(s, "%d %llu %llu %lld %lld %lld%n", &st->present, &st->dev, &st->ino, &st->size,
-               &st->mtime_sec, &st->mtime_nsec, &used) != 6 ||
-        used < 0 || s[used] != '\0' || (st->present != 0 && st->present != 1))
+    if (!(s = stamp_field(s, 0, ' ', &present, NULL)) ||
+        !(s = stamp_field(s, 0, ' ', &st->dev, NULL)) ||
+        !(s = stamp_field(s, 0, ' ', &st->ino, NULL)) ||
+        !(s = stamp_field(s, 1, ' ', NULL, &st->size)) ||
+        !(s = stamp_field(s, 1, ' ', NULL, &st->mtime_sec)) ||
+        !stamp_field(s, 1, '\0', NULL, &st->mtime_nsec) || present > 1)
         r->bad = 1;
+    st->present = (int)present;
 }
 
 /* ---- the key ---- */
