@@ -69,6 +69,7 @@ typedef struct {
     alias *syms;
     size_t n, cap;
     uint32_t *order;       /* syms by bucket (the GNU hash table's order) */
+    uint32_t *same;        /* per position: the earlier one with its name, or NO_SAME */
     const char **versions; /* index 2.. : the placeholder's version nodes */
     size_t n_versions, cap_versions;
     ElfW(Half) *by_real;   /* the real object's version index -> ours (0: not yet) */
@@ -81,6 +82,15 @@ typedef struct {
     capsule_dynobj *objs;
     size_t n, cap;
 } interposers;
+
+/* The names the interposers ahead of a library define, one bit per GNU
+ * hash value (without its low bit, which a chain entry does not keep): a
+ * name whose bit is clear is none of theirs, and binds to the library's
+ * own definition without a lookup in each, which is most names. */
+typedef struct {
+    uint64_t *bits; /* NULL: no filter (an interposer without a GNU hash) */
+    size_t mask, size;
+} name_filter;
 
 static uint32_t
 elf_hash(const char *name)
@@ -164,13 +174,99 @@ interposers_free(interposers *v)
     free(v->objs);
 }
 
-static ElfW(Addr)
-bound_value(const interposers *v, const capsule_dynobj *real, const char *name, uint32_t hash,
-            const char *version, ElfW(Addr) own)
+/* f for the first `ahead` interposers: about sixteen bits per name (one
+ * name in sixteen passes falsely). Made per placeholder, in scratch
+ * memory: kept, the bits would stay dirty for the process's life. */
+static void
+filter_build(name_filter *f, const interposers *v, size_t ahead)
 {
-    for (size_t i = 0; i < v->n; i++) {
-        if (v->objs[i].base == real->base && v->objs[i].dynamic == real->dynamic)
-            return own;
+    size_t names = 0, bits = 64;
+
+    memset(f, 0, sizeof *f);
+    for (size_t i = 0; i < ahead; i++) {
+        const capsule_dynobj *o = &v->objs[i];
+        if (!o->gnu_hash || !o->symtab)
+            return;
+        names += o->n_symbols > o->gnu_hash[1] ? o->n_symbols - o->gnu_hash[1] : 0;
+    }
+    while (bits < names * 16)
+        bits *= 2;
+    if (!(f->bits = scratch(bits / 8)))
+        return;
+    f->size = bits / 8, f->mask = bits - 1;
+    for (size_t i = 0; i < ahead; i++) {
+        const capsule_dynobj *o = &v->objs[i];
+        const uint32_t *gh = o->gnu_hash;
+        uint32_t nbuckets = gh[0], symoffset = gh[1];
+        const uint32_t *chain = (const uint32_t *)((const ElfW(Addr) *)(gh + 4) + gh[2]) +
+                                nbuckets;
+        for (size_t k = symoffset; k < o->n_symbols; k++) {
+            size_t bit = (chain[k - symoffset] >> 1) & f->mask;
+            f->bits[bit / 64] |= (uint64_t)1 << (bit % 64);
+        }
+    }
+}
+
+static int
+filter_may_hold(const name_filter *f, uint32_t hash)
+{
+    size_t bit = (hash >> 1) & f->mask;
+    return !f->bits || (f->bits[bit / 64] >> (bit % 64) & 1);
+}
+
+/* The objects ahead of libc.so.6 are the program's first ones, which are
+ * never unloaded (a later dlopen appends after libc): decoded once for
+ * every placeholder of the process. */
+static interposers ahead_of_libc;
+static int ahead_of_libc_known;
+
+static void
+find_ahead_of_libc(void)
+{
+    ahead_of_libc_known = dl_iterate_phdr(collect_interposer, &ahead_of_libc) == 1;
+}
+
+/* The interposers: the decoded-once list, else (no libc.so.6 among the
+ * loaded objects) today's, into *mine, which the caller frees. */
+static const interposers *
+interposers_now(interposers *mine)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, find_ahead_of_libc);
+    if (ahead_of_libc_known)
+        return &ahead_of_libc;
+    dl_iterate_phdr(collect_interposer, mine);
+    return mine;
+}
+
+/* How many interposers come ahead of real (those after it cannot bind). */
+static size_t
+ahead_of(const interposers *v, const capsule_dynobj *real)
+{
+    size_t n = 0;
+
+    while (n < v->n && !(v->objs[n].base == real->base && v->objs[n].dynamic == real->dynamic))
+        n++;
+    return n;
+}
+
+/* What can bind a name in place of the real library's definition. */
+typedef struct {
+    const interposers *v;
+    size_t ahead;
+    name_filter filter;
+} binders;
+
+static ElfW(Addr)
+bound_value(const binders *b, const char *name, uint32_t hash, const char *version,
+            ElfW(Addr) own)
+{
+    const interposers *v = b->v;
+
+    if (!filter_may_hold(&b->filter, hash))
+        return own;
+    for (size_t i = 0; i < b->ahead; i++) {
         long idx = capsule_dynobj_lookup_hashed(&v->objs[i], name, hash, version);
         if (idx >= 0 && ELFW(ST_TYPE)(v->objs[i].symtab[idx].st_info) != STT_TLS)
             return (ElfW(Addr))capsule_dynobj_address(&v->objs[i], idx);
@@ -235,7 +331,7 @@ exported(const capsule_dynobj *o, const ElfW(Sym) *s)
 }
 
 static int
-add_symbol(const interposers *v, int is_libc, table *t, size_t i)
+add_symbol(const binders *b, int is_libc, table *t, size_t i)
 {
     const capsule_dynobj *o = t->real;
     const ElfW(Sym) *s = &o->symtab[i];
@@ -268,7 +364,7 @@ add_symbol(const interposers *v, int is_libc, table *t, size_t i)
         a.value = (ElfW(Addr))early_init_noop;
     } else {
         ElfW(Addr) own = (ElfW(Addr))capsule_dynobj_address(o, (long)i);
-        a.value = a.version & 0x8000 ? own : bound_value(v, o, name, a.hash, vname, own);
+        a.value = a.version & 0x8000 ? own : bound_value(b, name, a.hash, vname, own);
     }
     if (t->n == t->cap)
         return capsule_error_set("more symbols than the table has");
@@ -289,7 +385,7 @@ version_named(const capsule_dynobj *o, const char *name)
 static int
 collect(const capsule_dynobj *o, const char *soname, table *t)
 {
-    interposers v = { 0 };
+    interposers mine = { 0 };
     int rc = copy_verdefs(o, t);
 
     t->real = o;
@@ -302,13 +398,16 @@ collect(const capsule_dynobj *o, const char *soname, table *t)
         rc = capsule_error_set("out of memory");
     t->n_by_real = t->by_real ? o->n_versions : 0;
 
-    dl_iterate_phdr(collect_interposer, &v);
+    binders b = { .v = interposers_now(&mine) };
+    b.ahead = ahead_of(b.v, o);
+    filter_build(&b.filter, b.v, b.ahead);
     int is_libc = strcmp(soname, "libc.so.6") == 0;
     for (size_t i = 1; rc == 0 && i < o->n_symbols; i++) {
         if (exported(o, &o->symtab[i]))
-            rc = add_symbol(&v, is_libc, t, i);
+            rc = add_symbol(&b, is_libc, t, i);
     }
-    interposers_free(&v);
+    scratch_free(b.filter.bits, b.filter.size);
+    interposers_free(&mine);
     return rc;
 }
 
@@ -357,22 +456,31 @@ at(const table *t, size_t position)
     return &t->syms[t->order[position]];
 }
 
-/* The earlier position with the same name (a name defined in several
- * versions), whose string position p can share, or (size_t)-1: in bucket
- * order one is in p's bucket, just before it. */
-static size_t
-same_name_before(const table *t, size_t p)
-{
-    const alias *a = at(t, p);
+#define NO_SAME UINT32_MAX
 
-    for (size_t q = p; q-- > 0 && at(t, q)->bucket == a->bucket;) {
-        if (at(t, q)->hash == a->hash && strcmp(alias_name(t, at(t, q)), alias_name(t, a)) == 0)
-            return q;
+/* t->same: for each position, the earlier one with the same name (a name
+ * defined in several versions), whose string it shares; in bucket order
+ * that one is in its bucket, just before it. */
+static int
+find_same_names(table *t)
+{
+    if (!(t->same = malloc((t->n ? t->n : 1) * sizeof *t->same)))
+        return capsule_error_set("out of memory");
+    for (size_t p = 0; p < t->n; p++) {
+        const alias *a = at(t, p);
+        t->same[p] = NO_SAME;
+        for (size_t q = p; q-- > 0 && at(t, q)->bucket == a->bucket;) {
+            if (at(t, q)->hash == a->hash &&
+                strcmp(alias_name(t, at(t, q)), alias_name(t, a)) == 0) {
+                t->same[p] = (uint32_t)q;
+                break;
+            }
+        }
     }
-    return (size_t)-1;
+    return 0;
 }
 
-/* After sort_by_bucket(t, bucket_count(t->n)). */
+/* After sort_by_bucket(t, bucket_count(t->n)) and find_same_names(t). */
 static layout
 plan(const table *t, const char *soname)
 {
@@ -381,7 +489,7 @@ plan(const table *t, const char *soname)
 
     l.nbuckets = bucket_count(n);
     for (size_t p = 0; p < n; p++) {
-        if (same_name_before(t, p) == (size_t)-1)
+        if (t->same[p] == NO_SAME)
             strsz += strlen(alias_name(t, at(t, p))) + 1;
     }
     for (size_t i = 0; i < t->n_versions; i++)
@@ -450,10 +558,10 @@ write_symbols(unsigned char *img, const layout *l, const table *t, size_t *str)
     for (size_t p = 0; p < t->n; p++) {
         const alias *a = at(t, p);
         ElfW(Sym) *y = &sym[p + 1];
-        size_t same = same_name_before(t, p);
+        uint32_t same = t->same[p];
 
-        y->st_name = same != (size_t)-1 ? sym[same + 1].st_name
-                                        : (uint32_t)put_string(img, l, str, alias_name(t, a));
+        y->st_name = same != NO_SAME ? sym[same + 1].st_name
+                                     : (uint32_t)put_string(img, l, str, alias_name(t, a));
         y->st_info = a->info;
         y->st_shndx = SHN_ABS;
         y->st_value = a->value;
@@ -559,7 +667,8 @@ make_image(const char *soname, void *program, size_t *n_symbols)
         return capsule_error_set("%s: dlinfo: %s", soname, dlerror());
     if (capsule_dynobj_from_link_map(&o, map) != 0)
         return -1;
-    if (collect(&o, soname, &t) == 0 && sort_by_bucket(&t, (uint32_t)bucket_count(t.n)) == 0) {
+    if (collect(&o, soname, &t) == 0 && sort_by_bucket(&t, (uint32_t)bucket_count(t.n)) == 0 &&
+        find_same_names(&t) == 0) {
         layout l = plan(&t, soname);
         fd = image_fd(soname, &sealable);
         int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
@@ -576,6 +685,7 @@ make_image(const char *soname, void *program, size_t *n_symbols)
     capsule_dynobj_fini(&o);
     scratch_free(t.syms, t.cap * sizeof *t.syms);
     free(t.order);
+    free(t.same);
     free(t.versions);
     free(t.by_real);
     return fd;
