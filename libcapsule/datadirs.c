@@ -46,9 +46,14 @@ typedef struct datadirs_ctx datadirs_ctx;
 #define AS_ID(id, name, version, fn, nargs) id,
 enum fn_id { DATADIRS_FUNCTIONS(AS_ID) N_FN };
 
+/* Whether the prefix has a data directory, asked once per process (as
+ * ld.so asks once whether a library directory exists). */
+enum { ROOT_UNKNOWN, ROOT_PRESENT, ROOT_ABSENT };
+
 struct datadirs_ctx {
     const char *prefix;
     size_t plen;
+    unsigned char root[MAX_DIRS]; /* per data directory: ROOT_... */
     /* Per data directory: whether the prefix lacked the last name asked
      * for under it (attempt, below). Written without a lock: a stale flag
      * only picks the order of the calls, never their answer. */
@@ -145,7 +150,9 @@ prefixed(const datadirs_ctx *c, const char *path, char *buf, int *dir)
 
 /* The rule: the prefix's entry wins when it has one (a symlink included,
  * so stat, lstat and open agree on which tree a name is in); else the
- * caller's path is used as it was. Every call decides afresh.
+ * caller's path is used as it was. Every call decides afresh, but for
+ * whether the prefix has the data directory at all: that is asked once per
+ * process, as ld.so asks once whether a library directory exists.
  *
  * The cost is one system call above the call itself, or none: a call that
  * cannot create anything is made on the prefix's path first, and its
@@ -156,7 +163,8 @@ prefixed(const datadirs_ctx *c, const char *path, char *buf, int *dir)
  * (most often the whole directory: a host without /etc/vulkan), the lstat
  * comes first, so a miss costs one call, not two. A call that may create a
  * file (O_CREAT, fopen's "w" and "a") always decides first: a name the
- * prefix lacks is created where the caller named it. */
+ * prefix lacks is created where the caller named it. A data directory the
+ * prefix lacks altogether (asked once: root_absent) costs nothing. */
 typedef struct {
     char buf[PATH_MAX];
     const char *in_prefix; /* buf, or NULL: not a data file name */
@@ -182,6 +190,31 @@ decided(attempt *a, const char *path, int in_prefix)
                   in_prefix ? a->in_prefix : "(not in the prefix: unchanged)");
 }
 
+/* Whether the prefix has data directory `dir` at all: asked with one lstat
+ * the first time (two threads may both ask: same answer). A prefix without
+ * it (a host without /etc/vulkan, say) then costs nothing per name. */
+static int
+root_absent(datadirs_ctx *c, int dir)
+{
+    unsigned char state = __atomic_load_n(&c->root[dir], __ATOMIC_RELAXED);
+    char root[PATH_MAX];
+    struct stat st;
+
+    if (state == ROOT_UNKNOWN) {
+        int saved = errno;
+        memcpy(root, c->prefix, c->plen);
+        memcpy(root + c->plen, dirs[dir].path, dirs[dir].len + 1);
+        state = fstatat(AT_FDCWD, root, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT
+                    ? ROOT_ABSENT
+                    : ROOT_PRESENT;
+        errno = saved;
+        __atomic_store_n(&c->root[dir], state, __ATOMIC_RELAXED);
+        capsule_debug(CAPSULE_DEBUG_PATH, "data directory %s: %s", root,
+                      state == ROOT_ABSENT ? "not in the prefix" : "in the prefix");
+    }
+    return state == ROOT_ABSENT;
+}
+
 /* The path for the first call. */
 static const char *
 first_path(attempt *a, datadirs_ctx *c, const char *path, int may_create)
@@ -191,6 +224,10 @@ first_path(attempt *a, datadirs_ctx *c, const char *path, int may_create)
     a->c = c;
     if (!(a->in_prefix = prefixed(c, path, a->buf, &a->dir)))
         return path;
+    if (root_absent(c, a->dir)) {
+        capsule_debug(CAPSULE_DEBUG_PATH, "data file %s -> (not in the prefix: unchanged)", path);
+        return path;
+    }
     if (!may_create && !__atomic_load_n(&c->missed[a->dir], __ATOMIC_RELAXED)) {
         a->tried = 1;
         return a->in_prefix;

@@ -52,8 +52,19 @@ typedef struct shim_state {
     capsule_object **providers; /* the target, then the `exports` objects */
     size_t n_providers;
     capsule_policy policy;
+    uint64_t starts[64];        /* name_start() of every name the shim defines */
     struct shim_state *next;
 } shim_state;
+
+/* A name's first two bytes, as a bit of shim_state.starts: most slots of
+ * most objects name no shim symbol, and are passed over without hashing
+ * their names (vk..., gl... against malloc, strlen, _ZNSt...). */
+static unsigned
+name_start(const char *name)
+{
+    unsigned a = (unsigned char)name[0], b = a ? (unsigned char)name[1] : 0;
+    return (a * 67 + b) & 4095;
+}
 
 /* Prepended to under init_lock, published with release semantics; shims
  * are made NODELETE, so a shim_state stays valid for good. */
@@ -312,6 +323,13 @@ index_self(shim_state *s)
         return capsule_error_set("cannot find the shim's own link map");
     if (capsule_dynobj_from_link_map(&s->self, map) != 0)
         return -1;
+    for (size_t i = 1; i < s->self.n_symbols; i++) {
+        const ElfW(Sym) *sym = &s->self.symtab[i];
+        if (sym->st_shndx != SHN_UNDEF && sym->st_name < s->self.strsz) {
+            unsigned bit = name_start(s->self.strtab + sym->st_name);
+            s->starts[bit / 64] |= (uint64_t)1 << (bit % 64);
+        }
+    }
     s->stubs = (ElfW(Addr))s->shim->stubs;
     if (s->shim->n_symbols && !capsule_dynobj_contains(&s->self, s->stubs))
         return capsule_error_set("invalid shim description (stubs)");
@@ -358,6 +376,9 @@ target_of(const shim_state *s, size_t i)
 static size_t
 shim_index(const shim_state *s, const char *name, const char *version)
 {
+    unsigned bit = name_start(name);
+    if (!(s->starts[bit / 64] >> (bit % 64) & 1))
+        return (size_t)-1;
     long idx = capsule_dynobj_lookup(&s->self, name, version);
 
     if (idx < 0 || (size_t)idx >= s->self.n_symbols)

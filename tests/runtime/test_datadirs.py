@@ -29,6 +29,7 @@ from build import (
     sanitize_prefix,
     sh,
 )
+from testarch import require_unemulated
 
 SYMBOLS = [Sym(n, None) for n in ("dd_fopen", "dd_open", "dd_openat", "dd_opendir", "dd_stat",
                                   "dd_realpath", "dd_lstat", "dd_create", "dd_errno", "dd_loop")]
@@ -215,6 +216,29 @@ def test_errno_is_the_callers_after_a_call_that_succeeds(world: World) -> None:
     opens, and errno is as the caller left it (not the prefix's ENOENT)."""
     for f in (world.data / "only-process.json", world.data / "both.json"):
         assert run(world, ["errno", str(f)], str(world.data))[f"errno {f}"] == "kept"
+
+
+def test_a_data_directory_the_prefix_lacks_is_asked_about_once(world: World,
+                                                               tmp_path: Path) -> None:
+    """A prefix without the data directory at all (a host without
+    /etc/vulkan) is asked once per process, with one lstat of the directory:
+    after that its names cost no system call above the caller's own."""
+    require_unemulated("strace would count the emulator's own system calls")
+    absent = world.other.parent / "absent-in-prefix"
+    f = absent / "icd.json"
+    _write(f, "process")
+    assert not Path(f"{world.prefix}{absent}").exists()
+    log = tmp_path / "strace.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
+    env.update(LD_LIBRARY_PATH=str(world.shim), CAPSULE_DATA_DIRS=f"{world.data}:{absent}",
+               CAPSULE_DEBUG="path")
+    proc = subprocess.run(["strace", "-f", "-o", str(log), "-e", "trace=%file",
+                           *glibc_prefix(env), str(world.prog), "fopen", str(f), str(f), str(f)],
+                          env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.count(f"fopen {f} process") == 3
+    assert f"data directory {world.prefix}{absent}: not in the prefix" in proc.stderr
+    asked = [line for line in log.read_text().splitlines() if f"{world.prefix}{absent}" in line]
+    assert len(asked) == 1, asked
 
 
 def test_a_path_too_long_to_reroot_is_unchanged(world: World) -> None:
