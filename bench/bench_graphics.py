@@ -388,7 +388,7 @@ def main() -> int:
                          f"{parts.private_dirty / 1024:+.2f}"])
             setup_rows.append([case.name, f"{statistics.median(s.setup_us for s in capsuled):.0f}",
                                f"{min(s.setup_us for s in capsuled):.0f}"])
-            if case.name in ("glxinfo -B", "eglinfo"):
+            if case.name in ("glxinfo -B", "eglinfo", "vulkaninfo --summary (headless)"):
                 syscall_rows.append(syscall_row(case, base, through, empty_dirs))
             known = parts.glibc + parts.placeholders + parts.copies + parts.runtime
             memory_rows.append([case.name, f"{rss / 1024:+.1f}", f"{parts.glibc / 1024:.1f}",
