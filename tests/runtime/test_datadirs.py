@@ -231,7 +231,8 @@ def test_a_data_directory_the_prefix_lacks_is_asked_about_once(world: World,
     log = tmp_path / "strace.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSULE_")}
     env.update(LD_LIBRARY_PATH=str(world.shim), CAPSULE_DATA_DIRS=f"{world.data}:{absent}",
-               CAPSULE_DEBUG="path")
+               CAPSULE_DEBUG="path",
+               ASAN_OPTIONS="detect_leaks=0")  # LeakSanitizer refuses to run under ptrace
     proc = subprocess.run(["strace", "-f", "-o", str(log), "-e", "trace=%file",
                            *glibc_prefix(env), str(world.prog), "fopen", str(f), str(f), str(f)],
                           env=env, capture_output=True, text=True, timeout=60, check=True)
