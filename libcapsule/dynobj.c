@@ -178,10 +178,10 @@ read_dynamic(capsule_dynobj *o, dynamic_sizes *z)
     }
 }
 
-/* How many .dynsym entries may be read: what the hash table covers, and at
- * least every index a relocation uses. */
+/* How many .dynsym entries may be read: what the hash table covers, and
+ * (for_relocations) at least every index a relocation uses. */
 static void
-count_symbols(capsule_dynobj *o)
+count_symbols(capsule_dynobj *o, int for_relocations)
 {
     if (o->gnu_hash && o->gnu_hash[0] && o->gnu_hash[2] &&
         !(o->gnu_hash[2] & (o->gnu_hash[2] - 1)))
@@ -190,6 +190,8 @@ count_symbols(capsule_dynobj *o)
         o->gnu_hash = NULL, o->n_symbols = o->sysv_hash[1];
     else
         o->gnu_hash = NULL;
+    if (!for_relocations)
+        return; /* a lookup by name reaches only what the hash table covers */
     /* A GNU hash covers only the defined symbols at the end of .dynsym: in an
      * executable that exports nothing it may claim a single symbol, while its
      * relocations use many more. Those indexes are what ld.so itself reads. */
@@ -213,9 +215,9 @@ decode_plt(capsule_dynobj *o, ElfW(Addr) plt)
         o->plt_start = start;
 }
 
-int
-capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
-                    const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr, size_t phnum)
+static int
+decode(capsule_dynobj *o, const char *name, ElfW(Addr) base, const ElfW(Dyn) *dynamic,
+       const ElfW(Phdr) *phdr, size_t phnum, int for_relocations)
 {
     dynamic_sizes z;
 
@@ -236,10 +238,24 @@ capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
     o->n_rel = o->rel ? z.relsz / sizeof(capsule_rel) : 0;
     o->n_jmprel = o->jmprel ? z.pltrelsz / sizeof(capsule_rel) : 0;
     decode_plt(o, z.plt);
-    count_symbols(o);
+    count_symbols(o, for_relocations);
     o->verdef = z.verdef;
     o->n_verdef = z.n_verdef;
     return decode_versions(o, z.verdef, z.n_verdef, z.verneed, z.n_verneed);
+}
+
+int
+capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
+                    const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr, size_t phnum)
+{
+    return decode(o, name, base, dynamic, phdr, phnum, 1);
+}
+
+int
+capsule_dynobj_init_lookup(capsule_dynobj *o, const char *name, ElfW(Addr) base,
+                           const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr, size_t phnum)
+{
+    return decode(o, name, base, dynamic, phdr, phnum, 0);
 }
 
 /* ld.so relocates the dynamic section's pointers in place on this

@@ -44,6 +44,12 @@ typedef struct capsule_dynobj {
 CAPSULE_HIDDEN int capsule_dynobj_init(capsule_dynobj *o, const char *name, ElfW(Addr) base,
                                        const ElfW(Dyn) *dynamic, const ElfW(Phdr) *phdr,
                                        size_t phnum);
+/* The same, for lookups by name only: n_symbols is what the hash table
+ * covers, without a pass over the relocations (thousands in a large
+ * library), which only code reading relocations needs. */
+CAPSULE_HIDDEN int capsule_dynobj_init_lookup(capsule_dynobj *o, const char *name,
+                                              ElfW(Addr) base, const ElfW(Dyn) *dynamic,
+                                              const ElfW(Phdr) *phdr, size_t phnum);
 CAPSULE_HIDDEN void capsule_dynobj_fini(capsule_dynobj *o);
 /* The dynamic section dl_iterate_phdr's entry lists, or NULL. */
 CAPSULE_HIDDEN const ElfW(Dyn) *capsule_phdr_dynamic(const struct dl_phdr_info *info);

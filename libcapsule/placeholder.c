@@ -160,7 +160,7 @@ collect_interposer(struct dl_phdr_info *info, size_t size, void *data)
         (info->dlpi_name && strncmp(info->dlpi_name, "linux-vdso", 10) == 0) ||
         capsule_grow((void **)&v->objs, &v->cap, v->n, sizeof *v->objs) != 0)
         return 0;
-    if (capsule_dynobj_init(&v->objs[v->n], info->dlpi_name, info->dlpi_addr, dyn,
+    if (capsule_dynobj_init_lookup(&v->objs[v->n], info->dlpi_name, info->dlpi_addr, dyn,
                             info->dlpi_phdr, info->dlpi_phnum) == 0)
         v->n++;
     return 0;
@@ -175,7 +175,8 @@ interposers_free(interposers *v)
 }
 
 /* f for the first `ahead` interposers: about sixteen bits per name (one
- * name in sixteen passes falsely). Made per placeholder, in scratch
+ * name in sixteen passes falsely). Their n_symbols is their hash table's
+ * count (capsule_dynobj_init_lookup), so each chain is read to its end. Made per placeholder, in scratch
  * memory: kept, the bits would stay dirty for the process's life. */
 static void
 filter_build(name_filter *f, const interposers *v, size_t ahead)

@@ -128,8 +128,8 @@ next_visit(struct dl_phdr_info *info, size_t size, void *data)
             st->lacking = 1;
         return st->decided;
     }
-    if (!dyn || capsule_dynobj_init(&o, info->dlpi_name, info->dlpi_addr, dyn, info->dlpi_phdr,
-                                    info->dlpi_phnum) != 0)
+    if (!dyn || capsule_dynobj_init_lookup(&o, info->dlpi_name, info->dlpi_addr, dyn,
+                                           info->dlpi_phdr, info->dlpi_phnum) != 0)
         return 0;
     long idx = capsule_dynobj_lookup(&o, st->name, st->version);
     /* A definition without a version (.gnu.version index 0 or 1) satisfies
