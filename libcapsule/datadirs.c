@@ -10,8 +10,9 @@
  * program itself binds each name (an interposer's included), asked once.
  *
  * The hot path is a few strncmp calls against the directory list. A path
- * under a data directory costs at most one system call more (see attempt
- * below). No allocation: the re-rooted path is built in a PATH_MAX
+ * under a data directory costs no system call more when the prefix has the
+ * name or lacks the whole directory, else one, or two for the first of a
+ * run of misses (see attempt below). No allocation: the re-rooted path is built in a PATH_MAX
  * stack buffer (a longer one is left as it was); errno is as the call the
  * caller's answer came from left it. */
 #define _GNU_SOURCE
@@ -154,14 +155,13 @@ prefixed(const datadirs_ctx *c, const char *path, char *buf, int *dir)
  * whether the prefix has the data directory at all: that is asked once per
  * process, as ld.so asks once whether a library directory exists.
  *
- * The cost is one system call above the call itself, or none: a call that
- * cannot create anything is made on the prefix's path first, and its
- * success shows the entry is there (a hit costs the call alone). A failure
- * asks with one lstat (none when a no-follow call's ENOENT or ENOTDIR
- * already says the entry is missing), and a miss then makes the call again
- * on the caller's path. Where the prefix lacked the last name asked for
- * (most often the whole directory: a host without /etc/vulkan), the lstat
- * comes first, so a miss costs one call, not two. A call that may create a
+ * The cost: a call that cannot create anything is made on the prefix's
+ * path first, and its success shows the entry is there (a hit costs the
+ * call alone). A failure asks with one lstat (none when a no-follow call's
+ * ENOENT or ENOTDIR already says the entry is missing), and a miss then
+ * makes the call again on the caller's path: two calls more. Where the
+ * prefix lacked the last name asked for under that data directory, the
+ * lstat comes first, so a run of misses costs one call more each. A call that may create a
  * file (O_CREAT, fopen's "w" and "a") always decides first: a name the
  * prefix lacks is created where the caller named it. A data directory the
  * prefix lacks altogether (asked once: root_absent) costs nothing. */
