@@ -161,7 +161,7 @@ collect_interposer(struct dl_phdr_info *info, size_t size, void *data)
         capsule_grow((void **)&v->objs, &v->cap, v->n, sizeof *v->objs) != 0)
         return 0;
     if (capsule_dynobj_init_lookup(&v->objs[v->n], info->dlpi_name, info->dlpi_addr, dyn,
-                            info->dlpi_phdr, info->dlpi_phnum) == 0)
+                                   info->dlpi_phdr, info->dlpi_phnum) == 0)
         v->n++;
     return 0;
 }
@@ -176,8 +176,9 @@ interposers_free(interposers *v)
 
 /* f for the first `ahead` interposers: about sixteen bits per name (one
  * name in sixteen passes falsely). Their n_symbols is their hash table's
- * count (capsule_dynobj_init_lookup), so each chain is read to its end. Made per placeholder, in scratch
- * memory: kept, the bits would stay dirty for the process's life. */
+ * count (capsule_dynobj_init_lookup), so each chain is read to its end.
+ * Made per placeholder, in scratch memory: kept, the bits would stay dirty
+ * for the process's life. */
 static void
 filter_build(name_filter *f, const interposers *v, size_t ahead)
 {
@@ -373,9 +374,8 @@ collect(const capsule_dynobj *o, const char *soname, table *t)
         rc = capsule_error_set("out of memory");
     t->n_by_real = t->by_real ? o->n_versions : 0;
 
-    /* Decoded for each placeholder, not kept: kept in the program's heap,
-     * they left vulkaninfo's heap 0.6 MiB larger at exit (it could not
-     * shrink as far), for about 20 us saved per placeholder. */
+    /* Decoded for each placeholder, not kept for the process: a lookup-only
+     * decode is cheap, and a list kept would sit in the program's heap. */
     dl_iterate_phdr(collect_interposer, &v);
     binders b = { .v = &v };
     b.ahead = ahead_of(b.v, o);
