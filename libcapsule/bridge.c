@@ -146,17 +146,17 @@ write_symbols(unsigned char *img, const layout *l, const capsule_bridge_entry *e
 }
 
 ElfW(Dyn) *
-capsule_image_dynamic(unsigned char *img, size_t dyn, size_t hash, size_t str, size_t sym,
-                      size_t strsz)
+capsule_image_dynamic(unsigned char *img, size_t dyn, ElfW(Sxword) hash_tag, size_t hash,
+                      size_t str, size_t sym, size_t strsz, size_t soname)
 {
     ElfW(Dyn) *d = (ElfW(Dyn) *)(img + dyn);
 
-    *d++ = (ElfW(Dyn)){ .d_tag = DT_GNU_HASH, .d_un.d_ptr = hash };
+    *d++ = (ElfW(Dyn)){ .d_tag = hash_tag, .d_un.d_ptr = hash };
     *d++ = (ElfW(Dyn)){ .d_tag = DT_STRTAB, .d_un.d_ptr = str };
     *d++ = (ElfW(Dyn)){ .d_tag = DT_SYMTAB, .d_un.d_ptr = sym };
     *d++ = (ElfW(Dyn)){ .d_tag = DT_STRSZ, .d_un.d_val = strsz };
     *d++ = (ElfW(Dyn)){ .d_tag = DT_SYMENT, .d_un.d_val = sizeof(ElfW(Sym)) };
-    *d++ = (ElfW(Dyn)){ .d_tag = DT_SONAME, .d_un.d_val = 1 };
+    *d++ = (ElfW(Dyn)){ .d_tag = DT_SONAME, .d_un.d_val = soname };
     return d;
 }
 
@@ -195,7 +195,7 @@ build_image(const capsule_bridge_entry *entries, size_t n, layout *out)
     for (size_t i = 0; i < n; i++)
         capsule_arch_jump_stub(img + l.code + i * STUB_SIZE, entries[i].target, entries[i].context);
     capsule_arch_call_stub(img + l.iterate, (const void *)dl_iterate_phdr);
-    capsule_image_dynamic(img, l.dyn, l.hash, l.str, l.sym, l.strsz);
+    capsule_image_dynamic(img, l.dyn, DT_GNU_HASH, l.hash, l.str, l.sym, l.strsz, 1);
     free(order);
     *out = l;
     return img;

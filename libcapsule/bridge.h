@@ -59,10 +59,6 @@ CAPSULE_HIDDEN void capsule_image_name(int fd, char *path, size_t size);
 #define CAPSULE_IMAGE_DYN_ALIGN 8
 CAPSULE_HIDDEN void capsule_image_headers(unsigned char *img, size_t dyn, size_t total,
                                           unsigned flags);
-/* Writes at img + dyn the dynamic entries every in-memory image starts
- * with (its GNU hash, string and symbol tables at those offsets, and
- * DT_SONAME at string offset 1); returns the next entry, for the image's
- * own. The image is zeroed beforehand, so unwritten entries are DT_NULL. */
 /* Writes at gh a GNU hash table for symbols 1..n of an image, whose hashes
  * hash_at(ctx, 0..n-1) are sorted by bucket; the table is
  * 16 + bloom_words * sizeof(ElfW(Addr)) + (nbuckets + n) * 4 bytes, zeroed
@@ -81,7 +77,13 @@ CAPSULE_HIDDEN void capsule_image_gnu_hash(uint32_t *gh, size_t n, uint32_t nbuc
 CAPSULE_HIDDEN void capsule_arch_jump_stub(unsigned char *p, const void *target,
                                            const void *context);
 CAPSULE_HIDDEN void capsule_arch_call_stub(unsigned char *p, const void *target);
-CAPSULE_HIDDEN ElfW(Dyn) *capsule_image_dynamic(unsigned char *img, size_t dyn, size_t hash,
-                                                size_t str, size_t sym, size_t strsz);
+/* Writes at img + dyn the dynamic entries every in-memory image starts
+ * with (its hash table, of kind hash_tag, DT_GNU_HASH or DT_HASH, and its
+ * string and symbol tables at those offsets, DT_SONAME at string offset
+ * soname); returns the next entry, for the image's own. The image is
+ * zeroed beforehand, so unwritten entries are DT_NULL. */
+CAPSULE_HIDDEN ElfW(Dyn) *capsule_image_dynamic(unsigned char *img, size_t dyn,
+                                                ElfW(Sxword) hash_tag, size_t hash, size_t str,
+                                                size_t sym, size_t strsz, size_t soname);
 
 #endif

@@ -1,9 +1,18 @@
 /* Placeholders (see placeholder.h): one sealed in-memory image per soname.
  *
  * Layout: one read-only segment (ELF header, program headers, .dynsym,
- * .gnu.version, .gnu.version_d, GNU hash, .dynstr, the dynamic section:
- * see capsule_image_headers). No code, no relocations, no DT_NEEDED, no
- * TLS: loading one runs nothing and takes no static TLS.
+ * .gnu.version, .gnu.version_d, the hash table, .dynstr, the dynamic
+ * section: see capsule_image_headers). No code, no relocations, no
+ * DT_NEEDED, no TLS: loading one runs nothing and takes no static TLS.
+ *
+ * The tables are the program's copy's own, copied: the symbols keep their
+ * indices, so its hash table (GNU, else SysV), version indices and
+ * definitions and string offsets stay valid as they are, and only .dynsym
+ * is written entry by entry. Nothing is hashed, sorted or looked up by
+ * version name but for the few names an interposer may define. An entry the
+ * placeholder does not export is left empty (undefined, value 0), which
+ * ld.so's lookup passes over. The requested soname is added after the
+ * strings: the copy may carry another DT_SONAME, or none.
  *
  * GLIBC_PRIVATE symbols are left out (300 of libc's 3,000): only glibc's
  * own libraries use them, and in a capsule those are placeholders too. The
@@ -53,29 +62,7 @@
 #include "forklock.h"
 #include "objects.h"
 
-#define N_DYN 12 /* capsule_image_dynamic's six, three for versions, DT_NULLs */
-
-typedef struct {
-    ElfW(Addr) value;
-    uint32_t sym;       /* the real library's symbol index (name, size) */
-    uint32_t hash;      /* GNU hash of the name */
-    uint32_t bucket;    /* hash % the placeholder's bucket count */
-    ElfW(Half) version; /* index in the placeholder's verdef, | 0x8000 when hidden */
-    unsigned char info;
-} alias;
-
-typedef struct {
-    const capsule_dynobj *real;
-    alias *syms;
-    size_t n, cap;
-    uint32_t *order;       /* syms by bucket (the GNU hash table's order) */
-    uint32_t *same;        /* per position: the earlier one with its name, or NO_SAME */
-    const char **versions; /* index 2.. : the placeholder's version nodes */
-    size_t n_versions, cap_versions;
-    ElfW(Half) *by_real;   /* the real object's version index -> ours (0: not yet) */
-    size_t n_by_real;
-    unsigned private_version; /* the real object's GLIBC_PRIVATE index, or 0 */
-} table;
+#define N_DYN 10 /* capsule_image_dynamic's six, three for versions, DT_NULL */
 
 /* The objects that can interpose on the real library, decoded. */
 typedef struct {
@@ -92,30 +79,15 @@ typedef struct {
     size_t mask, size;
 } name_filter;
 
-static uint32_t
-elf_hash(const char *name)
-{
-    uint32_t h = 0;
-
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-        h = (h << 4) + *p;
-        uint32_t g = h & 0xf0000000u;
-        if (g)
-            h ^= g >> 24;
-        h &= ~g;
-    }
-    return h;
-}
-
 static size_t
 align_up(size_t v, size_t a)
 {
     return (v + a - 1) & ~(a - 1);
 }
 
-/* Scratch memory for one build, mapped and unmapped whole: the symbol
- * table is large, made once, and would otherwise stay behind as dirty heap
- * pages for the process's life. Zero-filled. */
+/* Scratch memory for one build (the name filter), mapped and unmapped
+ * whole: from the heap it would stay behind as dirty pages for the
+ * process's life. Zero-filled. */
 static void *
 scratch(size_t size)
 {
@@ -234,118 +206,26 @@ typedef struct {
     name_filter filter;
 } binders;
 
+/* What symbol i of the real library o binds to, own its definition's
+ * address; hash is the name's GNU hash, or the chain entry that keeps all
+ * of it but the low bit: the full hash is computed for a name the filter
+ * does not rule out. */
 static ElfW(Addr)
-bound_value(const binders *b, const char *name, uint32_t hash, const char *version,
-            ElfW(Addr) own)
+bound_value(const binders *b, const capsule_dynobj *o, size_t i, uint32_t hash, ElfW(Addr) own)
 {
     const interposers *v = b->v;
 
     if (!filter_may_hold(&b->filter, hash))
         return own;
-    for (size_t i = 0; i < b->ahead; i++) {
-        long idx = capsule_dynobj_lookup_hashed(&v->objs[i], name, hash, version);
-        if (idx >= 0 && ELFW(ST_TYPE)(v->objs[i].symtab[idx].st_info) != STT_TLS)
-            return (ElfW(Addr))capsule_dynobj_address(&v->objs[i], idx);
+    const char *name = o->strtab + o->symtab[i].st_name;
+    const char *version = capsule_dynobj_symbol_version(o, i);
+    hash = capsule_gnu_hash(name);
+    for (size_t k = 0; k < b->ahead; k++) {
+        long idx = capsule_dynobj_lookup_hashed(&v->objs[k], name, hash, version);
+        if (idx >= 0 && ELFW(ST_TYPE)(v->objs[k].symtab[idx].st_info) != STT_TLS)
+            return (ElfW(Addr))capsule_dynobj_address(&v->objs[k], idx);
     }
     return own;
-}
-
-/* ---- the symbol table ---- */
-
-static const char *
-alias_name(const table *t, const alias *a)
-{
-    return t->real->strtab + t->real->symtab[a->sym].st_name;
-}
-
-/* The placeholder's index for a version name (2 and up), added on first use. */
-static int
-version_index(table *t, const char *name, ElfW(Half) *out)
-{
-    for (size_t i = 0; i < t->n_versions; i++) {
-        if (strcmp(t->versions[i], name) == 0) {
-            *out = (ElfW(Half))(i + 2);
-            return 0;
-        }
-    }
-    if (t->n_versions >= 0x7ff0)
-        return capsule_error_set("too many version definitions");
-    if (capsule_grow((void **)&t->versions, &t->cap_versions, t->n_versions,
-                     sizeof *t->versions) != 0)
-        return -1;
-    t->versions[t->n_versions++] = name;
-    *out = (ElfW(Half))(t->n_versions + 1);
-    return 0;
-}
-
-/* Every version the real library defines, in its order, used or not. */
-static int
-copy_verdefs(const capsule_dynobj *o, table *t)
-{
-    const ElfW(Verdef) *vd = o->verdef;
-    ElfW(Half) index;
-
-    for (size_t i = 0; vd && i < o->n_verdef; i++) {
-        const ElfW(Verdaux) *aux = (const void *)((const char *)vd + vd->vd_aux);
-        if (!(vd->vd_flags & VER_FLG_BASE) && aux->vda_name < o->strsz &&
-            version_index(t, o->strtab + aux->vda_name, &index) != 0)
-            return -1;
-        if (!vd->vd_next)
-            break;
-        vd = (const void *)((const char *)vd + vd->vd_next);
-    }
-    return 0;
-}
-
-static int
-exported(const capsule_dynobj *o, const ElfW(Sym) *s)
-{
-    unsigned type = ELFW(ST_TYPE)(s->st_info), bind = ELFW(ST_BIND)(s->st_info);
-
-    return s->st_shndx != SHN_UNDEF && s->st_shndx != SHN_ABS && bind != STB_LOCAL &&
-           type != STT_TLS && type != STT_SECTION && type != STT_FILE && s->st_name < o->strsz;
-}
-
-static int
-add_symbol(const binders *b, int is_libc, table *t, size_t i)
-{
-    const capsule_dynobj *o = t->real;
-    const ElfW(Sym) *s = &o->symtab[i];
-    unsigned type = ELFW(ST_TYPE)(s->st_info);
-    alias a = { .sym = (uint32_t)i, .version = 1 };
-    const char *name = o->strtab + s->st_name, *vname = NULL;
-
-    unsigned real = o->versym ? o->versym[i] & 0x7fff : 0;
-    int early_init = 0;
-    if (real && real == t->private_version) {
-        /* glibc's own libraries' (placeholders in a capsule): never looked
-         * up, but for the one ld.so calls. */
-        if (!is_libc || strcmp(name, "__libc_early_init") != 0)
-            return 0;
-        early_init = 1;
-    }
-    a.info = ELFW(ST_INFO)(ELFW(ST_BIND)(s->st_info), type == STT_GNU_IFUNC ? STT_FUNC : type);
-    if (real >= 2 && (vname = capsule_dynobj_symbol_version(o, i))) {
-        if (real < t->n_by_real && t->by_real[real]) {
-            a.version = t->by_real[real];
-        } else if (version_index(t, vname, &a.version) != 0) {
-            return -1;
-        } else if (real < t->n_by_real) {
-            t->by_real[real] = a.version;
-        }
-        a.version |= o->versym[i] & 0x8000;
-    }
-    a.hash = capsule_gnu_hash(name);
-    if (early_init) {
-        a.value = (ElfW(Addr))early_init_noop;
-    } else {
-        ElfW(Addr) own = (ElfW(Addr))capsule_dynobj_address(o, (long)i);
-        a.value = a.version & 0x8000 ? own : bound_value(b, name, a.hash, vname, own);
-    }
-    if (t->n == t->cap)
-        return capsule_error_set("more symbols than the table has");
-    t->syms[t->n++] = a;
-    return 0;
 }
 
 static unsigned
@@ -358,228 +238,188 @@ version_named(const capsule_dynobj *o, const char *name)
     return 0;
 }
 
-static int
-collect(const capsule_dynobj *o, const char *soname, table *t)
-{
-    interposers v = { 0 };
-    int rc = copy_verdefs(o, t);
+/* ---- the image: the real library's tables, its symbols made aliases ---- */
 
-    t->real = o;
-    t->private_version = version_named(o, "GLIBC_PRIVATE");
-    if (rc == 0 && !(t->syms = scratch(o->n_symbols * sizeof *t->syms)))
-        rc = capsule_error_set("out of memory");
-    t->cap = t->syms ? o->n_symbols : 0;
-    /* Symbols share a few versions: each is matched by name once. */
-    if (rc == 0 && o->n_versions && !(t->by_real = calloc(o->n_versions, sizeof *t->by_real)))
-        rc = capsule_error_set("out of memory");
-    t->n_by_real = t->by_real ? o->n_versions : 0;
-
-    /* Decoded for each placeholder, not kept for the process: a lookup-only
-     * decode is cheap, and a list kept would sit in the program's heap. */
-    dl_iterate_phdr(collect_interposer, &v);
-    binders b = { .v = &v };
-    b.ahead = ahead_of(b.v, o);
-    filter_build(&b.filter, b.v, b.ahead);
-    int is_libc = strcmp(soname, "libc.so.6") == 0;
-    for (size_t i = 1; rc == 0 && i < o->n_symbols; i++) {
-        if (exported(o, &o->symtab[i]))
-            rc = add_symbol(&b, is_libc, t, i);
-    }
-    scratch_free(b.filter.bits, b.filter.size);
-    interposers_free(&v);
-    return rc;
-}
-
-/* ---- the image ---- */
-
+/* What an image is made from. */
 typedef struct {
-    size_t sym, versym, verdef, hash, str, text_end, dyn, total, strsz;
-    size_t nbuckets, bloom_words;
+    const capsule_dynobj *real;
+    const char *soname;
+    unsigned private_version; /* the real object's GLIBC_PRIVATE index, or 0 */
+    int is_libc;
+    binders b;
+} source;
+
+/* Where the tables lie in the image. Each is the real library's, at the
+ * same indices and string offsets: only .dynsym is written entry by entry,
+ * and the requested soname is added after the strings (a library may carry
+ * another DT_SONAME, or none). */
+typedef struct {
+    size_t n; /* .dynsym entries: what the hash table covers */
+    size_t hash_size, verdef_size;
+    size_t sym, versym, verdef, hash, str, strsz, soname, dyn, total;
 } layout;
 
-/* About four names per bucket, the bloom filter rejecting most misses:
- * ld.so's lookups in a placeholder stay short, its table small. */
+static int
+exported(const capsule_dynobj *o, const ElfW(Sym) *s)
+{
+    unsigned type = ELFW(ST_TYPE)(s->st_info), bind = ELFW(ST_BIND)(s->st_info);
+
+    return s->st_shndx != SHN_UNDEF && s->st_shndx != SHN_ABS && bind != STB_LOCAL &&
+           type != STT_TLS && type != STT_SECTION && type != STT_FILE && s->st_name < o->strsz;
+}
+
+/* The placeholder's entry for the real library's symbol i, written at out,
+ * or 0 with out left empty (all zeros: ld.so passes over an undefined
+ * entry without a value), for a symbol it does not export or one it must
+ * not alias: TLS, and GLIBC_PRIVATE but for libc's __libc_early_init. */
+static int
+write_alias(const source *src, size_t i, const uint32_t *chain_entry, ElfW(Sym) *out)
+{
+    const capsule_dynobj *o = src->real;
+    const ElfW(Sym) *s = &o->symtab[i];
+    unsigned version = o->versym ? o->versym[i] : 0, type = ELFW(ST_TYPE)(s->st_info);
+    const char *name = o->strtab + s->st_name;
+    ElfW(Addr) value;
+
+    if (!exported(o, s))
+        return 0;
+    if (src->private_version && (version & 0x7fff) == src->private_version) {
+        if (!src->is_libc || strcmp(name, "__libc_early_init") != 0)
+            return 0;
+        value = (ElfW(Addr))early_init_noop;
+    } else {
+        value = (ElfW(Addr))capsule_dynobj_address(o, (long)i);
+        if (!(version & 0x8000)) /* a hidden version is bound by name@version alone */
+            value = bound_value(&src->b, o, i, chain_entry ? *chain_entry
+                                                            : capsule_gnu_hash(name), value);
+    }
+    *out = (ElfW(Sym)){ .st_name = s->st_name, .st_shndx = SHN_ABS, .st_value = value,
+                        .st_size = s->st_size };
+    out->st_info = ELFW(ST_INFO)(ELFW(ST_BIND)(s->st_info),
+                                 type == STT_GNU_IFUNC ? STT_FUNC : type);
+    return 1;
+}
+
+/* The bytes of the hash table the image copies: the GNU one when the
+ * library has it (ld.so then reads no other), else the SysV one. */
 static size_t
-bucket_count(size_t n)
+hash_table_size(const capsule_dynobj *o)
 {
-    return n / 4 + 1;
+    const uint32_t *gh = o->gnu_hash;
+
+    if (gh)
+        return 16 + (size_t)gh[2] * sizeof(ElfW(Addr)) + ((size_t)gh[0] + o->n_symbols - gh[1]) * 4;
+    return o->sysv_hash ? (2 + (size_t)o->sysv_hash[0] + o->sysv_hash[1]) * 4 : 0;
 }
 
-/* t->order: the symbols in GNU hash bucket order, as the table requires:
- * a counting sort (thousands of symbols, a few thousand buckets), stable. */
-static int
-sort_by_bucket(table *t, uint32_t nb)
+static size_t
+max_size(size_t a, size_t b)
 {
-    uint32_t *start = calloc((size_t)nb + 1, sizeof *start);
-
-    t->order = malloc((t->n ? t->n : 1) * sizeof *t->order);
-    if (!start || !t->order) {
-        free(start);
-        return capsule_error_set("out of memory");
-    }
-    for (size_t k = 0; k < t->n; k++) {
-        t->syms[k].bucket = t->syms[k].hash % nb;
-        start[t->syms[k].bucket + 1]++;
-    }
-    for (uint32_t b = 0; b < nb; b++)
-        start[b + 1] += start[b];
-    for (size_t k = 0; k < t->n; k++)
-        t->order[start[t->syms[k].bucket]++] = (uint32_t)k;
-    free(start);
-    return 0;
+    return a > b ? a : b;
 }
 
-static const alias *
-at(const table *t, size_t position)
+/* The bytes the version definitions span: the entries and their names'
+ * records, linked by relative offsets, which a copy keeps valid. */
+static size_t
+verdef_size(const capsule_dynobj *o)
 {
-    return &t->syms[t->order[position]];
-}
+    const char *start = (const char *)o->verdef, *p = start;
+    size_t end = 0;
 
-#define NO_SAME UINT32_MAX
-
-/* t->same: for each position, the earlier one with the same name (a name
- * defined in several versions), whose string it shares; in bucket order
- * that one is in its bucket, just before it. */
-static int
-find_same_names(table *t)
-{
-    if (!(t->same = scratch(t->n * sizeof *t->same)))
-        return capsule_error_set("out of memory");
-    for (size_t p = 0; p < t->n; p++) {
-        const alias *a = at(t, p);
-        t->same[p] = NO_SAME;
-        for (size_t q = p; q-- > 0 && at(t, q)->bucket == a->bucket;) {
-            if (at(t, q)->hash == a->hash &&
-                strcmp(alias_name(t, at(t, q)), alias_name(t, a)) == 0) {
-                t->same[p] = (uint32_t)q;
+    for (size_t i = 0; p && i < o->n_verdef; i++) {
+        const ElfW(Verdef) *vd = (const void *)p;
+        const char *aux = p + vd->vd_aux;
+        end = max_size(end, (size_t)(p - start) + sizeof *vd);
+        for (unsigned k = 0; k < vd->vd_cnt; k++) {
+            end = max_size(end, (size_t)(aux - start) + sizeof(ElfW(Verdaux)));
+            const ElfW(Verdaux) *va = (const void *)aux;
+            if (!va->vda_next)
                 break;
-            }
+            aux += va->vda_next;
         }
+        if (!vd->vd_next)
+            break;
+        p += vd->vd_next;
     }
-    return 0;
+    return end;
 }
 
-/* After sort_by_bucket(t, bucket_count(t->n)) and find_same_names(t). */
 static layout
-plan(const table *t, const char *soname)
+plan(const capsule_dynobj *o, const char *soname)
 {
-    layout l;
-    size_t strsz = 1 + strlen(soname) + 1, n = t->n;
+    layout l = { .n = o->n_symbols, .hash_size = hash_table_size(o) };
 
-    l.nbuckets = bucket_count(n);
-    for (size_t p = 0; p < n; p++) {
-        if (t->same[p] == NO_SAME)
-            strsz += strlen(alias_name(t, at(t, p))) + 1;
-    }
-    for (size_t i = 0; i < t->n_versions; i++)
-        strsz += strlen(t->versions[i]) + 1;
-    l.strsz = strsz;
-    l.bloom_words = 1;
-    while (l.bloom_words * sizeof(ElfW(Addr)) * 8 < n && l.bloom_words < 4096)
-        l.bloom_words *= 2;
+    l.verdef_size = o->verdef ? verdef_size(o) : 0;
     l.sym = align_up(sizeof(ElfW(Ehdr)) + CAPSULE_IMAGE_PHDRS * sizeof(ElfW(Phdr)), 8);
-    l.versym = l.sym + (n + 1) * sizeof(ElfW(Sym));
-    l.verdef = align_up(l.versym + (n + 1) * sizeof(ElfW(Half)), 8);
-    l.hash = l.verdef + (t->n_versions + 1) * (sizeof(ElfW(Verdef)) + sizeof(ElfW(Verdaux)));
-    l.hash = align_up(l.hash, 8);
-    l.str = l.hash + 16 + l.bloom_words * sizeof(ElfW(Addr)) + (l.nbuckets + n) * 4;
-    l.text_end = l.str + strsz;
-    l.dyn = align_up(l.text_end, CAPSULE_IMAGE_DYN_ALIGN);
+    l.versym = l.sym + l.n * sizeof(ElfW(Sym));
+    l.verdef = align_up(l.versym + (o->versym ? l.n * sizeof(ElfW(Versym)) : 0), 8);
+    l.hash = align_up(l.verdef + l.verdef_size, 8);
+    l.str = l.hash + l.hash_size;
+    l.soname = o->strsz;
+    l.strsz = o->strsz + strlen(soname) + 1;
+    l.dyn = align_up(l.str + l.strsz, CAPSULE_IMAGE_DYN_ALIGN);
     l.total = l.dyn + N_DYN * sizeof(ElfW(Dyn));
     return l;
 }
 
+/* The aliases, each with the real symbol's version; returns how many. A
+ * GNU hash table reaches only the entries from its symoffset on, and its
+ * chain keeps each name's hash (but for the low bit, which the name filter
+ * does without): no name is hashed but those an interposer may define. */
 static size_t
-put_string(unsigned char *img, const layout *l, size_t *at, const char *s)
+write_symbols(unsigned char *img, const layout *l, const source *src)
 {
-    size_t off = *at, len = strlen(s) + 1;
-
-    memcpy(img + l->str + off, s, len);
-    *at += len;
-    return off;
-}
-
-static void
-write_verdef(unsigned char *img, const layout *l, const table *t, const char *soname,
-             size_t *str)
-{
-    unsigned char *p = img + l->verdef;
-    size_t nv = t->n_versions + 1, step = sizeof(ElfW(Verdef)) + sizeof(ElfW(Verdaux));
-
-    for (size_t i = 0; i < nv; i++, p += step) {
-        const char *name = i ? t->versions[i - 1] : soname;
-        ElfW(Verdef) *vd = (ElfW(Verdef) *)p;
-        ElfW(Verdaux) *va = (ElfW(Verdaux) *)(p + sizeof *vd);
-        vd->vd_version = VER_DEF_CURRENT;
-        vd->vd_flags = i ? 0 : VER_FLG_BASE;
-        vd->vd_ndx = (ElfW(Half))(i + 1);
-        vd->vd_cnt = 1;
-        vd->vd_hash = elf_hash(name);
-        vd->vd_aux = sizeof *vd;
-        vd->vd_next = i + 1 < nv ? (ElfW(Word))step : 0;
-        va->vda_name = i ? (ElfW(Word))put_string(img, l, str, name) : 1;
-        va->vda_next = 0;
-    }
-}
-
-static uint32_t
-alias_hash(const void *ctx, size_t p)
-{
-    return at(ctx, p)->hash;
-}
-
-static void
-write_symbols(unsigned char *img, const layout *l, const table *t, size_t *str)
-{
+    const capsule_dynobj *o = src->real;
     ElfW(Sym) *sym = (ElfW(Sym) *)(img + l->sym);
-    ElfW(Half) *versym = (ElfW(Half) *)(img + l->versym);
+    ElfW(Versym) *versym = o->versym ? (ElfW(Versym) *)(img + l->versym) : NULL;
+    const uint32_t *gh = o->gnu_hash, *chain = NULL;
+    size_t first = 1, n = 0;
 
-    for (size_t p = 0; p < t->n; p++) {
-        const alias *a = at(t, p);
-        ElfW(Sym) *y = &sym[p + 1];
-        uint32_t same = t->same[p];
-
-        y->st_name = same != NO_SAME ? sym[same + 1].st_name
-                                     : (uint32_t)put_string(img, l, str, alias_name(t, a));
-        y->st_info = a->info;
-        y->st_shndx = SHN_ABS;
-        y->st_value = a->value;
-        y->st_size = t->real->symtab[a->sym].st_size;
-        versym[p + 1] = a->version;
+    if (gh) {
+        chain = (const uint32_t *)((const ElfW(Addr) *)(gh + 4) + gh[2]) + gh[0];
+        first = max_size(first, gh[1]);
     }
-    capsule_image_gnu_hash((uint32_t *)(img + l->hash), t->n, (uint32_t)l->nbuckets,
-                           (uint32_t)l->bloom_words, alias_hash, t);
-}
-
-static void
-write_dynamic(unsigned char *img, const layout *l, size_t n_versions)
-{
-    ElfW(Dyn) *d = capsule_image_dynamic(img, l->dyn, l->hash, l->str, l->sym, l->strsz);
-
-    *d++ = (ElfW(Dyn)){ .d_tag = DT_VERSYM, .d_un.d_ptr = l->versym };
-    *d++ = (ElfW(Dyn)){ .d_tag = DT_VERDEF, .d_un.d_ptr = l->verdef };
-    *d = (ElfW(Dyn)){ .d_tag = DT_VERDEFNUM, .d_un.d_val = n_versions + 1 };
+    for (size_t i = first; i < l->n; i++) {
+        if (write_alias(src, i, chain ? &chain[i - gh[1]] : NULL, &sym[i])) {
+            if (versym)
+                versym[i] = o->versym[i];
+            n++;
+        }
+    }
+    return n;
 }
 
 /* Writes the image into fd (sized and mapped here, written in place: no
- * copy of it is made). */
-static int
-write_image(int fd, const char *soname, const table *t, const layout *l)
+ * copy of it is made); returns the number of aliases, or -1. */
+static long
+write_image(int fd, const source *src, const layout *l)
 {
-    size_t str = 1;
+    const capsule_dynobj *o = src->real;
 
     if (ftruncate(fd, (off_t)l->total) != 0)
-        return capsule_error_set("%s: cannot size its placeholder: %s", soname, strerror(errno));
+        return capsule_error_set("%s: cannot size its placeholder: %s", src->soname,
+                                 strerror(errno));
     unsigned char *img = mmap(NULL, l->total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (img == MAP_FAILED)
-        return capsule_error_set("%s: cannot map its placeholder: %s", soname, strerror(errno));
+        return capsule_error_set("%s: cannot map its placeholder: %s", src->soname,
+                                 strerror(errno));
     capsule_image_headers(img, l->dyn, l->total, PF_R);
-    put_string(img, l, &str, soname);
-    write_verdef(img, l, t, soname, &str);
-    write_symbols(img, l, t, &str);
-    write_dynamic(img, l, t->n_versions);
+    size_t n = write_symbols(img, l, src);
+    memcpy(img + l->verdef, o->verdef, l->verdef_size);
+    memcpy(img + l->hash, o->gnu_hash ? o->gnu_hash : o->sysv_hash, l->hash_size);
+    memcpy(img + l->str, o->strtab, o->strsz);
+    memcpy(img + l->str + l->soname, src->soname, l->strsz - l->soname);
+
+    ElfW(Dyn) *d = capsule_image_dynamic(img, l->dyn, o->gnu_hash ? DT_GNU_HASH : DT_HASH,
+                                         l->hash, l->str, l->sym, l->strsz, l->soname);
+    if (o->versym)
+        *d++ = (ElfW(Dyn)){ .d_tag = DT_VERSYM, .d_un.d_ptr = l->versym };
+    if (l->verdef_size) {
+        *d++ = (ElfW(Dyn)){ .d_tag = DT_VERDEF, .d_un.d_ptr = l->verdef };
+        *d = (ElfW(Dyn)){ .d_tag = DT_VERDEFNUM, .d_un.d_val = o->n_verdef };
+    }
     munmap(img, l->total);
-    return 0;
+    return (long)n;
 }
 
 /* ---- one sealed image per soname ---- */
@@ -639,34 +479,42 @@ make_image(const char *soname, void *program, size_t *n_symbols)
 {
     struct link_map *map = NULL;
     capsule_dynobj o;
-    table t = { 0 };
+    interposers v = { 0 };
     int fd = -1, sealable = 0;
 
     if (dlinfo(program, RTLD_DI_LINKMAP, &map) != 0 || !map)
         return capsule_error_set("%s: dlinfo: %s", soname, dlerror());
-    if (capsule_dynobj_from_link_map(&o, map) != 0)
+    /* A lookup-only decode: its n_symbols is what the hash table covers,
+     * which is what the image copies. */
+    if (capsule_dynobj_init_lookup(&o, map->l_name, map->l_addr, map->l_ld, NULL, 0) != 0)
         return -1;
-    if (collect(&o, soname, &t) == 0 && sort_by_bucket(&t, (uint32_t)bucket_count(t.n)) == 0 &&
-        find_same_names(&t) == 0) {
-        layout l = plan(&t, soname);
-        fd = image_fd(soname, &sealable);
-        int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
-        if (fd >= 0 && write_image(fd, soname, &t, &l) != 0) {
-            close(fd);
-            fd = -1;
-        } else if (fd >= 0 && sealable && fcntl(fd, F_ADD_SEALS, seals) != 0) {
-            capsule_error_set("%s: cannot seal its placeholder: %s", soname, strerror(errno));
-            close(fd);
-            fd = -1;
-        }
+    if (!o.symtab || !o.strtab || !o.n_symbols) {
+        capsule_dynobj_fini(&o);
+        return capsule_error_set("%s: the program's copy has no symbol hash table", soname);
     }
-    *n_symbols = t.n;
+    source src = { .real = &o, .soname = soname, .is_libc = strcmp(soname, "libc.so.6") == 0,
+                   .private_version = version_named(&o, "GLIBC_PRIVATE") };
+    /* Decoded for each placeholder, not kept for the process: a lookup-only
+     * decode is cheap, and a list kept would sit in the program's heap. */
+    dl_iterate_phdr(collect_interposer, &v);
+    src.b = (binders){ .v = &v, .ahead = ahead_of(&v, &o) };
+    filter_build(&src.b.filter, &v, src.b.ahead);
+
+    layout l = plan(&o, soname);
+    long n = -1;
+    int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+    if ((fd = image_fd(soname, &sealable)) >= 0 && (n = write_image(fd, &src, &l)) < 0) {
+        close(fd);
+        fd = -1;
+    } else if (fd >= 0 && sealable && fcntl(fd, F_ADD_SEALS, seals) != 0) {
+        capsule_error_set("%s: cannot seal its placeholder: %s", soname, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    *n_symbols = n > 0 ? (size_t)n : 0;
+    scratch_free(src.b.filter.bits, src.b.filter.size);
+    interposers_free(&v);
     capsule_dynobj_fini(&o);
-    scratch_free(t.syms, t.cap * sizeof *t.syms);
-    free(t.order);
-    scratch_free(t.same, t.n * sizeof *t.same);
-    free(t.versions);
-    free(t.by_real);
     return fd;
 }
 

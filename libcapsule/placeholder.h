@@ -1,11 +1,12 @@
 /* Placeholders: in-memory objects that stand, inside a capsule namespace,
  * for a library whose one copy is the program's.
  *
- * A placeholder has the real library's DT_SONAME and every version
- * definition, and each of its exported symbols is an absolute alias of
- * what the program's global scope binds that name (and version) to: the
- * library's own definition, or an interposer's (an LD_PRELOADed malloc,
- * the executable's own function, the executable's COPY of a variable).
+ * A placeholder has the soname the capsule needs, every version
+ * definition of the real library, and each of its exported symbols is an
+ * absolute alias of what the program's global scope binds that name (and
+ * version) to: the library's own definition, or an interposer's (an
+ * LD_PRELOADed malloc, the executable's own function, the executable's
+ * COPY of a variable).
  * Every DT_NEEDED and dlopen of that soname inside the namespace then binds
  * to the program's copy, and no second copy is ever loaded.
  *

@@ -73,7 +73,8 @@ runner_image(size_t *size)
     uint32_t *gh = (uint32_t *)(img + hash);
     gh[0] = 1, gh[1] = 1, gh[2] = 1, gh[3] = 6; /* nbuckets, symoffset, bloom words, shift */
     memcpy(img + str + 1, soname, sizeof soname);
-    ElfW(Dyn) *d = capsule_image_dynamic(img, dyn, hash, str, sym, 1 + sizeof soname);
+    ElfW(Dyn) *d =
+        capsule_image_dynamic(img, dyn, DT_GNU_HASH, hash, str, sym, 1 + sizeof soname, 1);
     *d++ = (ElfW(Dyn)){ .d_tag = DT_INIT_ARRAY, .d_un.d_ptr = array };
     *d = (ElfW(Dyn)){ .d_tag = DT_INIT_ARRAYSZ, .d_un.d_val = sizeof(ElfW(Addr)) };
     ElfW(Addr) fn = (ElfW(Addr))run_pending;

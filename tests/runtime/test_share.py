@@ -102,6 +102,30 @@ def test_shared_is_the_programs_copy(share: Share) -> None:
     assert not [p for p in inside if p.endswith("/libstate.so.1")], inside  # no second copy
 
 
+@pytest.mark.parametrize("make", ["sysv-hash", "other-soname"])
+def test_shared_copy_whatever_its_tables(share: Share, tmp_path: Path, make: str) -> None:
+    """The placeholder copies the program's library's own tables: a copy with
+    only a SysV hash table (--hash-style=sysv), or one whose DT_SONAME is not
+    the name it was loaded by, is shared all the same (the placeholder has
+    the name the capsule's libraries need)."""
+    sysv = make == "sysv-hash"
+    lib = build_lib(tmp_path / "build", "libstate.so.1" if sysv else "libstate-other.so.1",
+                    [FIXTURES / "state.c"], version_script=FIXTURES / "state.map",
+                    flags=["-Wl,--hash-style=sysv"] if sysv else [])
+    sections = sh(["readelf", "-SW", lib]).stdout
+    assert (".gnu.hash" in sections) is not sysv, sections  # the make this case is about
+    side = tmp_path / "program"
+    side.mkdir()
+    shutil.copy2(lib, side / "libstate.so.1")
+    out = run(share.linked, [share.shared, side])
+    assert out["program bump"] == ["1", "2"]
+    assert out["capsule bump"] == ["3", "4"]          # one counter: the program's copy
+    assert out["capsule counter"] == out["program counter"]
+    assert out["capsule kind"] == ["1"]                   # IFUNC resolved
+    assert out["capsule dlopen counter"] == out["program counter"]
+    assert out["capsule state in"] == [str(side / "libstate.so.1")]
+
+
 def test_without_share_the_capsule_has_its_own_copy(share: Share) -> None:
     out = run(share.linked, [share.plain, share.program_side])
     assert out["program bump"] == ["1", "2"]
