@@ -429,7 +429,7 @@ typedef struct image {
     char *soname;
     char *label;
     int fd;                 /* the sealed image, open for the process's life */
-    size_t n_symbols;
+    size_t n_symbols, size;
     struct image *next;
 } image;
 
@@ -475,7 +475,7 @@ image_fd(const char *soname, int *sealable)
 
 /* The sealed image of the program's copy of soname; -1 with an error. */
 static int
-make_image(const char *soname, void *program, size_t *n_symbols)
+make_image(const char *soname, void *program, size_t *n_symbols, size_t *size)
 {
     struct link_map *map = NULL;
     capsule_dynobj o;
@@ -512,6 +512,7 @@ make_image(const char *soname, void *program, size_t *n_symbols)
         fd = -1;
     }
     *n_symbols = n > 0 ? (size_t)n : 0;
+    *size = l.total;
     scratch_free(src.b.filter.bits, src.b.filter.size);
     interposers_free(&v);
     capsule_dynobj_fini(&o);
@@ -521,8 +522,8 @@ make_image(const char *soname, void *program, size_t *n_symbols)
 static image *
 new_image(const char *soname, void *program, enum capsule_placeholder_kind kind)
 {
-    size_t n_symbols = 0;
-    int fd = make_image(soname, program, &n_symbols);
+    size_t n_symbols = 0, size = 0;
+    int fd = make_image(soname, program, &n_symbols, &size);
     image *i = fd >= 0 ? calloc(1, sizeof *i) : NULL;
 
     if (fd < 0)
@@ -531,6 +532,7 @@ new_image(const char *soname, void *program, enum capsule_placeholder_kind kind)
         i->fd = fd;
         i->soname = strdup(soname);
         i->n_symbols = n_symbols;
+        i->size = size;
         if (asprintf(&i->label, "%s: %s",
                      kind == CAPSULE_PLACEHOLDER_GLIBC ? "glibc" : "shared", soname) < 0)
             i->label = NULL;
@@ -561,8 +563,8 @@ image_of(const char *soname, void *program, enum capsule_placeholder_kind kind)
     image *fresh = new_image(soname, program, kind);
     if (!fresh)
         return NULL;
-    capsule_debug(CAPSULE_DEBUG_TIME, "placeholder %s: %zu symbols, %.0f us", soname,
-                  fresh->n_symbols, capsule_debug_now_us() - t0);
+    capsule_debug(CAPSULE_DEBUG_TIME, "placeholder %s: %zu symbols, %zu KiB, %.0f us", soname,
+                  fresh->n_symbols, (fresh->size + 1023) / 1024, capsule_debug_now_us() - t0);
     pthread_mutex_lock(&images_lock);
     i = find_image(soname);
     if (!i) {
