@@ -405,7 +405,8 @@ write_image(int fd, const source *src, const layout *l)
                                  strerror(errno));
     capsule_image_headers(img, l->dyn, l->total, PF_R);
     size_t n = write_symbols(img, l, src);
-    memcpy(img + l->verdef, o->verdef, l->verdef_size);
+    if (l->verdef_size) /* (no verdef: a NULL source, even for 0 bytes, is undefined) */
+        memcpy(img + l->verdef, o->verdef, l->verdef_size);
     memcpy(img + l->hash, o->gnu_hash ? o->gnu_hash : o->sysv_hash, l->hash_size);
     memcpy(img + l->str, o->strtab, o->strsz);
     memcpy(img + l->str + l->soname, src->soname, l->strsz - l->soname);
