@@ -18,6 +18,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each phase's header says when it started (seconds since the script did),
+# so a CI log tells how long each part took.
+started=$(date +%s)
+phase() {
+    echo "== [$(( $(date +%s) - started ))s] $*"
+}
+
 coverage=0
 matrix=0
 main=1
@@ -63,7 +70,7 @@ if [ "$main" = 1 ]; then
     # run instead of leaving those tests skipped. Whether their shims and
     # programs can be built and run here, arch_tree.py --why-not says.
     for arch in i386 aarch64; do
-        echo "== $arch: Debian's packages of $arch for the demo and graphics tests (scripts/arch_tree.py)"
+        phase "$arch: Debian's packages of $arch for the demo and graphics tests (scripts/arch_tree.py)"
         $py scripts/arch_tree.py "$arch" zlib1g libexpat1 >/dev/null
         $py scripts/arch_tree.py "$arch" zlib1g libexpat1 zlib1g-dev libexpat1-dev >/dev/null
         $py examples/graphics/graphics_trees.py fetch --arch "$arch"
@@ -77,19 +84,19 @@ if [ "$main" = 1 ]; then
     # ASan run's, and a failure fails the script there.
     memcheck_tmp=$(mktemp -d /tmp/capsule-memcheck-XXXXXX)
     memcheck_log=$memcheck_tmp/log
-    echo "== libcapsule runtime tests under valgrind memcheck: started beside the main run"
+    phase "libcapsule runtime tests under valgrind memcheck: started beside the main run"
     CAPSULE_TEST_SANITIZE=valgrind $py -m pytest -q -ra tests/runtime -k "not fuzz" \
         --basetemp="$memcheck_tmp/t" >"$memcheck_log" 2>&1 &
     memcheck_pid=$!
     # A main run that fails stops the script: the memcheck run goes with it.
     trap 'kill "$memcheck_pid" 2>/dev/null || true; rm -rf "${gcov_tmp:-}" "$memcheck_tmp"' EXIT
 
-    echo "== pytest: the whole suite"
+    phase "pytest: the whole suite"
     env ${main_env[@]+"${main_env[@]}"} $py -m pytest -ra ${main_args[@]+"${main_args[@]}"} "$@" tests
 
-    echo "== libcapsule runtime tests under ASan+UBSan"
+    phase "libcapsule runtime tests under ASan+UBSan"
     CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime -k "not fuzz"
-    echo "== libcapsule runtime tests under valgrind memcheck (started beside the main run)"
+    phase "libcapsule runtime tests under valgrind memcheck (started beside the main run)"
     memcheck_rc=0
     wait "$memcheck_pid" || memcheck_rc=$?
     cat "$memcheck_log"
@@ -115,24 +122,24 @@ if [ "$arches" = 1 ]; then
     # architecture's libc6-dbg, and does not run under qemu.
     for arch in i386 aarch64; do
         if [ "$($py -c "from capsule_module.arch import get; print(int(get('$arch').shim_runtime))")" != 1 ]; then
-            echo "== $arch: skipped: capsule_module/arch.py says its shim runtime (libcapsule" \
+            phase "$arch: skipped: capsule_module/arch.py says its shim runtime (libcapsule" \
                  "and the shim template for $arch) is not available yet (shim_runtime)"
             continue
         fi
         packages=$(CAPSULE_TEST_ARCH=$arch $py -c 'import sys; sys.path.insert(0, "tests")
 import testarch; print(" ".join(testarch.CROSS_PACKAGES))')
-        echo "== $arch: Debian's $arch packages for the tests ($packages)"
+        phase "$arch: Debian's $arch packages for the tests ($packages)"
         # (word splitting intended: one argument per package)
         # shellcheck disable=SC2086
         $py scripts/arch_tree.py "$arch" $packages >/dev/null
-        echo "== $arch: libcapsule runtime tests"
+        phase "$arch: libcapsule runtime tests"
         CAPSULE_TEST_ARCH=$arch $py -m pytest -q -ra tests/runtime -k "not fuzz"
         if [ "$arch" = i386 ]; then
-            echo "== $arch: libcapsule runtime tests under ASan+UBSan"
+            phase "$arch: libcapsule runtime tests under ASan+UBSan"
             CAPSULE_TEST_ARCH=$arch CAPSULE_TEST_SANITIZE=asan $py -m pytest -q -ra tests/runtime \
                 -k "not fuzz"
         fi
-        echo "== $arch: end-to-end tests"
+        phase "$arch: end-to-end tests"
         CAPSULE_TEST_ARCH=$arch $py -m pytest -q -ra tests/e2e
     done
 fi
@@ -143,11 +150,11 @@ if [ "$matrix" = 1 ]; then
     # through trixie's glibc). Fetched here, so a failure stops the matrix
     # instead of leaving those tests skipped.
     binutils=$(python3 scripts/glibc_tree.py trixie --binutils --print version)
-    echo "== glibc matrix: linking -z mark-plt programs with trixie's binutils $binutils"
+    phase "glibc matrix: linking -z mark-plt programs with trixie's binutils $binutils"
     # Every release runs even when one fails; the script fails at the end.
     failed=()
     for release in trixie sid; do
-        echo "== glibc matrix: runtime tests and the demo under $release's glibc" \
+        phase "glibc matrix: runtime tests and the demo under $release's glibc" \
              "($(python3 scripts/glibc_tree.py "$release" --print version))"
         CAPSULE_TEST_GLIBC=$release $py -m pytest -q -ra tests/runtime tests/test_demo.py \
             -k "not fuzz" || failed+=("$release")
@@ -159,8 +166,9 @@ if [ "$matrix" = 1 ]; then
 fi
 
 if [ "$coverage" = 1 ] && [ "$main" = 1 ]; then
-    echo "== coverage: libcapsule (gcov, from the main run)"
+    phase "coverage: libcapsule (gcov, from the main run)"
     $py tests/runtime/coverage.py --from "$gcov_tmp/t"
-    echo "== coverage: the Python package (coverage.py, from the main run)"
+    phase "coverage: the Python package (coverage.py, from the main run)"
     pycov_report "$pycov_out"
 fi
+phase "done"
