@@ -89,7 +89,8 @@ if [ "$main" = 1 ]; then
         --basetemp="$memcheck_tmp/t" >"$memcheck_log" 2>&1 &
     memcheck_pid=$!
     # A main run that fails stops the script: the memcheck run goes with it.
-    trap 'kill "$memcheck_pid" 2>/dev/null || true; rm -rf "${gcov_tmp:-}" "$memcheck_tmp"' EXIT
+    trap '[ -z "$memcheck_pid" ] || kill "$memcheck_pid" 2>/dev/null || true
+          rm -rf "${gcov_tmp:-}" "$memcheck_tmp"' EXIT
 
     phase "pytest: the whole suite"
     env ${main_env[@]+"${main_env[@]}"} $py -m pytest -ra ${main_args[@]+"${main_args[@]}"} "$@" tests
@@ -99,6 +100,7 @@ if [ "$main" = 1 ]; then
     phase "libcapsule runtime tests under valgrind memcheck (started beside the main run)"
     memcheck_rc=0
     wait "$memcheck_pid" || memcheck_rc=$?
+    memcheck_pid=  # reaped: the exit trap must not signal whatever reuses its id
     cat "$memcheck_log"
     if [ "$memcheck_rc" != 0 ]; then
         echo "memcheck run failed ($memcheck_rc)" >&2
